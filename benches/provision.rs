@@ -1,0 +1,224 @@
+//! Provisioning throughput: approved requests spread over three templates on three nodes, run by
+//! proxdesk's workers against the PVE simulator, measured from the first approval to the last `ready`.
+//!
+//! `cargo bench --bench provision`. Sizes can be overridden for a quick run:
+//! `BENCH_REQUESTS` (200), `BENCH_CLONE_MS` (2000), `BENCH_POWER_MS` (1000), `BENCH_IP_MS` (300),
+//! `BENCH_PER_NODE` (4), `BENCH_POLL_MS` (unset: proxdesk's default). The simulator runs in a child
+//! process, so the peak RSS printed is proxdesk's alone (server, workers and SQLite).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use proxdesk::config::RawSettings;
+use proxdesk::domain::quota::Quota;
+use proxdesk::domain::roles::Role;
+use proxdesk::integrations::pve::sim::{SimConfig, Simulator, admin_acl};
+use proxdesk::services::{self, Actor, catalog::TemplateInput};
+use proxdesk::startup::App;
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+
+const TOKEN_ID: &str = "proxdesk@pve!bench";
+const SECRET: &str = "bench-secret";
+const TEMPLATES: [(&str, i64); 3] = [("pve1", 9000), ("pve2", 9001), ("pve3", 9002)];
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+struct Sizes {
+    requests: u64,
+    clone_ms: u64,
+    power_ms: u64,
+    ip_ms: u64,
+    per_node: u64,
+    poll_ms: Option<u64>,
+}
+
+impl Sizes {
+    fn from_env() -> Sizes {
+        Sizes {
+            requests: env_u64("BENCH_REQUESTS", 200),
+            clone_ms: env_u64("BENCH_CLONE_MS", 2000),
+            power_ms: env_u64("BENCH_POWER_MS", 1000),
+            ip_ms: env_u64("BENCH_IP_MS", 300),
+            per_node: env_u64("BENCH_PER_NODE", 4),
+            poll_ms: std::env::var("BENCH_POLL_MS").ok().and_then(|v| v.parse().ok()),
+        }
+    }
+}
+
+/// The child process: a simulator until killed.
+async fn child_sim(s: &Sizes) {
+    let config = SimConfig {
+        clone_duration: Duration::from_millis(s.clone_ms),
+        power_duration: Duration::from_millis(s.power_ms),
+        ip_delay: Duration::from_millis(s.ip_ms),
+        ..SimConfig::for_tests()
+    }
+    .with_token(TOKEN_ID, SECRET, admin_acl());
+    let sim = Simulator::start(config).await.expect("sim");
+    println!("{}", sim.url());
+    tokio::time::sleep(Duration::from_secs(24 * 3600)).await;
+}
+
+fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+async fn seed(db: &sea_orm::DatabaseConnection) -> (Actor, Actor, Vec<i64>) {
+    let mut actors = vec![];
+    for (name, role) in [("root", Role::Admin), ("alice", Role::User)] {
+        let new = services::users::NewUser { username: name.into(), role, password: None };
+        let (user, _) = services::users::create(db, None, new).await.expect("user");
+        actors.push(Actor::try_from(user).expect("actor"));
+    }
+    let big = Quota { max_machines: 100_000, max_cores: 1_000_000, max_memory_mib: 1_000_000, max_disk_gib: 1_000_000 };
+    services::quotas::set_role_quota(db, &actors[0], Role::User, big).await.expect("quota");
+    let mut templates = vec![];
+    for (node, vmid) in TEMPLATES {
+        let t = TemplateInput {
+            name: format!("{node}/{vmid}"),
+            description: "bench".into(),
+            node: node.into(),
+            vmid,
+            default_cores: 1,
+            max_cores: 4,
+            default_memory_mib: 512,
+            max_memory_mib: 4096,
+            default_disk_gib: 8,
+            max_disk_gib: 32,
+            full_clone: true,
+            enabled: true,
+            net0: services::catalog::DEFAULT_NET0.into(),
+            storage: None,
+            finish_mode: "none".into(),
+        };
+        templates.push(services::catalog::create(db, None, t).await.expect("template").id);
+    }
+    let user = actors.pop().expect("user");
+    (actors.pop().expect("admin"), user, templates)
+}
+
+async fn sim_stats(url: &str) -> serde_json::Value {
+    reqwest::get(format!("{url}/_sim/stats")).await.expect("stats").json().await.expect("stats json")
+}
+
+async fn run(s: Sizes) {
+    let mut child = std::process::Command::new(std::env::current_exe().expect("exe"))
+        .env("PROVISION_BENCH_SIM", "1")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("child simulator");
+    let mut url = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().expect("stdout")), &mut url)
+        .expect("sim url");
+    let url = url.trim().to_owned();
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut raw = RawSettings::defaults();
+    raw.set("data_dir", dir.path().display().to_string());
+    raw.set("listen", "127.0.0.1:0");
+    raw.set("log", "warn");
+    raw.set("pve_url", url.clone());
+    raw.set("pve_token", format!("{TOKEN_ID}={SECRET}"));
+    raw.set("provision_per_node", s.per_node.to_string());
+    raw.set("provision_concurrency", (s.per_node * TEMPLATES.len() as u64).to_string());
+    if let Some(poll) = s.poll_ms {
+        raw.set("provision_poll_ms", poll.to_string());
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("listener");
+    let app = App::build(raw.into_settings().expect("settings"), listener).await.expect("app");
+    let db = app.state().db.clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+    let (admin, user, templates) = seed(&db).await;
+    let calls_before = sim_stats(&url).await["total_calls"].as_u64().unwrap_or(0);
+
+    let started = Instant::now();
+    let mut per_template: BTreeMap<i64, u64> = BTreeMap::new();
+    for n in 0..s.requests {
+        let template = templates[(n % templates.len() as u64) as usize];
+        *per_template.entry(template).or_default() += 1;
+        let new = services::requests::NewRequest {
+            template_id: template,
+            hostname: format!("bench-{n}"),
+            cores: 1,
+            memory_mib: 512,
+            disk_gib: 8,
+            purpose: "benchmark".into(),
+            ssh_public_key: None,
+        };
+        let r = services::requests::create(&db, &user, new).await.expect("request");
+        services::requests::approve(&db, &admin, r.id, Default::default()).await.expect("approve");
+    }
+    let approved_in = started.elapsed();
+
+    let n_max = per_template.values().copied().max().unwrap_or(0);
+    let bound = Duration::from_millis(n_max * s.clone_ms + s.power_ms + s.ip_ms);
+    let give_up = started + bound * 4 + Duration::from_secs(60);
+    let (ready, failed) = loop {
+        let count = |status: &'static str| {
+            entities::request::Entity::find().filter(entities::request::Column::Status.eq(status)).count(&db)
+        };
+        let (ready, failed) = (count("ready").await.expect("count"), count("failed").await.expect("count"));
+        if ready + failed >= s.requests || Instant::now() > give_up {
+            break (ready, failed);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let total = started.elapsed();
+    let stats = sim_stats(&url).await;
+    let calls = stats["total_calls"].as_u64().unwrap_or(0) - calls_before;
+    let rss = peak_rss_kib();
+    let _ = stop.send(());
+    let _ = server.await;
+    let _ = child.kill();
+    let _ = child.wait();
+
+    println!("provision: {} approved requests over {} templates on {} nodes", s.requests, templates.len(), 3);
+    println!(
+        "simulator: clone {} ms, start {} ms, IPv4 after {} ms; per-node limit {}, {} workers, task poll {}",
+        s.clone_ms,
+        s.power_ms,
+        s.ip_ms,
+        s.per_node,
+        s.per_node * 3,
+        s.poll_ms.map_or("default".to_owned(), |p| format!("{p} ms"))
+    );
+    println!("ready {ready}, failed {failed} (approvals took {:.2} s)", approved_in.as_secs_f64());
+    println!(
+        "total {:.1} s; bound {:.1} s (clones of one template are serial: {n_max} × {} ms, plus the last start and \
+         address); {:.2} × the bound",
+        total.as_secs_f64(),
+        bound.as_secs_f64(),
+        s.clone_ms,
+        total.as_secs_f64() / bound.as_secs_f64()
+    );
+    let mut by_endpoint: Vec<(String, u64)> = stats["calls"]
+        .as_object()
+        .map(|o| o.iter().map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0))).collect())
+        .unwrap_or_default();
+    by_endpoint.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+    let top: Vec<String> =
+        by_endpoint.iter().take(6).map(|(k, v)| format!("{k} {:.1}", *v as f64 / s.requests as f64)).collect();
+    println!("PVE calls per request: {:.1} ({})", calls as f64 / s.requests as f64, top.join(", "));
+    println!("peak RSS (VmHWM) of proxdesk: {} MiB", rss / 1024);
+    assert_eq!(ready, s.requests, "every request ends ready");
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let sizes = Sizes::from_env();
+    if std::env::var_os("PROVISION_BENCH_SIM").is_some() {
+        rt.block_on(child_sim(&sizes));
+        return;
+    }
+    rt.block_on(run(sizes));
+}

@@ -1,0 +1,33 @@
+//! proxdesk's tables as sea-orm entities, one module per table.
+//!
+//! Entities carry no API derives: the HTTP layer has its own schema types.
+
+pub mod api_token;
+pub mod audit_entry;
+pub mod console_token;
+pub mod guac_sync_run;
+pub mod login_failure;
+pub mod machine;
+pub mod named_lock;
+pub mod request;
+pub mod role_quota;
+pub mod session;
+pub mod template;
+pub mod user;
+pub mod user_quota;
+
+pub mod prelude {
+    pub use super::api_token::Entity as ApiToken;
+    pub use super::audit_entry::Entity as AuditEntry;
+    pub use super::console_token::Entity as ConsoleToken;
+    pub use super::guac_sync_run::Entity as GuacSyncRun;
+    pub use super::login_failure::Entity as LoginFailure;
+    pub use super::machine::Entity as Machine;
+    pub use super::named_lock::Entity as NamedLock;
+    pub use super::request::Entity as Request;
+    pub use super::role_quota::Entity as RoleQuota;
+    pub use super::session::Entity as Session;
+    pub use super::template::Entity as Template;
+    pub use super::user::Entity as User;
+    pub use super::user_quota::Entity as UserQuota;
+}

@@ -1,0 +1,27 @@
+//! A container proxdesk created for a request.
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "machines")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    #[sea_orm(unique)]
+    pub request_id: i64,
+    pub user_id: i64,
+    pub node: String,
+    pub vmid: Option<i64>,
+    pub hostname: String,
+    pub ipv4: Option<String>,
+    /// Login created on the machine for its owner.
+    pub login_user: Option<String>,
+    /// The owner's generated password, sealed with the instance's secret key.
+    pub password_sealed: Option<String>,
+    pub created_at: DateTimeUtc,
+    pub deleted_at: Option<DateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

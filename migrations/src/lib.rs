@@ -1,0 +1,31 @@
+//! proxdesk's schema, as append-only migrations: one change per file, never edited once landed.
+//! Migrations never import the `entities` crate; each freezes the shapes it needs.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261124_000001_create_accounts;
+mod m20261124_000002_create_catalog;
+mod m20261124_000003_create_requests;
+mod m20261124_000004_create_jobs;
+mod m20261124_000005_create_guac_sync_runs;
+mod m20261124_000006_add_template_provisioning;
+mod m20261124_000007_create_named_locks;
+mod m20261124_000008_create_console_tokens;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261124_000001_create_accounts::Migration),
+            Box::new(m20261124_000002_create_catalog::Migration),
+            Box::new(m20261124_000003_create_requests::Migration),
+            Box::new(m20261124_000004_create_jobs::Migration),
+            Box::new(m20261124_000005_create_guac_sync_runs::Migration),
+            Box::new(m20261124_000006_add_template_provisioning::Migration),
+            Box::new(m20261124_000007_create_named_locks::Migration),
+            Box::new(m20261124_000008_create_console_tokens::Migration),
+        ]
+    }
+}

@@ -1,0 +1,221 @@
+//! One typed `Settings`: defaults, then `proxdesk.toml`, then `PROXDESK_*` environment variables.
+//!
+//! Keys in the file are the environment names without the prefix, lower-cased (`PROXDESK_LISTEN` is
+//! `listen`), so the two can never drift apart. Every key is listed in `KEYS` and in the README.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use crate::secrets::{Secret, SecretKey};
+
+/// Every setting proxdesk reads, with its default (`None`: no default) and a one-line description.
+pub const KEYS: &[(&str, Option<&str>, &str)] = &[
+    ("listen", Some("127.0.0.1:8080"), "address:port the web server listens on"),
+    ("data_dir", None, "directory for the SQLite database and the generated secret key"),
+    ("database_url", None, "sqlite:// or postgres:// URL; default: proxdesk.sqlite in data_dir"),
+    ("public_url", None, "URL people use to reach proxdesk; sets links, Secure cookies, Origin checks"),
+    ("secret_key", None, "64 hex characters; key for secrets at rest; generated into data_dir if unset"),
+    ("session_hours", Some("12"), "lifetime of a browser session in hours"),
+    ("db_pool", Some("4"), "database connections in the pool"),
+    ("log", Some("info"), "log filter (tracing EnvFilter syntax)"),
+    ("pve_url", None, "Proxmox VE API URL, https://host:8006 (with or without /api2/json)"),
+    ("pve_token", None, "PVE API token USER@REALM!ID=SECRET (recommended); or pve_user + pve_password"),
+    ("pve_user", None, "PVE user (USER@REALM) for ticket login, with pve_password"),
+    ("pve_password", None, "password of pve_user"),
+    ("pve_fingerprint", None, "SHA-256 fingerprint of the PVE certificate (AB:CD:..) to pin instead of system roots"),
+    (
+        "pve_insecure",
+        Some("false"),
+        "true turns off PVE certificate verification (logged loudly); prefer pve_fingerprint",
+    ),
+    ("pve_timeout_secs", Some("30"), "timeout of each PVE API call, in seconds"),
+    ("guac_url", None, "Guacamole base URL, e.g. https://host/guacamole; unset: no Guacamole sync"),
+    ("guac_user", None, "Guacamole account the sync logs in as"),
+    ("guac_password", None, "its password"),
+    ("guac_data_source", None, "Guacamole data source to write into; default: the one login returns"),
+    ("guac_schedule", Some("0 */5 * * * *"), "cron schedule of the Guacamole sync (6 fields, seconds first, UTC)"),
+    ("guac_create_users", Some("false"), "create missing Guacamole users for machine owners (true/false)"),
+    ("guac_concurrency", Some("8"), "Guacamole calls in flight at once when the sync reads connections (1-64)"),
+    ("notes_key", None, "passphrase of encrypted passwords in Proxmox notes (Fernet, as the existing sync tool)"),
+    ("console_idle_secs", Some("900"), "a console session with no traffic either way for this long is closed"),
+    ("console_max_secs", Some("28800"), "maximum length of one console session, in seconds"),
+    (
+        "static_dir",
+        Some("static"),
+        "directory whose vendor/ holds the console's browser libraries (filled by `npm ci`)",
+    ),
+];
+
+/// Why the configuration could not be loaded; displayed as one line at start.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {path}: {message}")]
+    File { path: String, message: String },
+    #[error("invalid setting {key}: {message}")]
+    Invalid { key: String, message: String },
+    #[error("secret key: {0}")]
+    SecretKey(String),
+}
+
+/// The typed configuration of one proxdesk process.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub public_url: String,
+    pub secret_key: SecretKey,
+    pub session_hours: i64,
+    pub db_pool: u32,
+    pub log: String,
+    /// Raw values of keys this module does not type itself (integrations read theirs from here).
+    pub raw: BTreeMap<String, String>,
+}
+
+/// The raw key → value map, before typing. Later sources override earlier ones.
+#[derive(Debug, Clone, Default)]
+pub struct RawSettings(pub BTreeMap<String, String>);
+
+impl RawSettings {
+    /// Defaults, then the TOML file (`PROXDESK_CONFIG` or `./proxdesk.toml` when it exists), then the
+    /// environment.
+    pub fn load() -> Result<Self, ConfigError> {
+        let mut raw = Self::defaults();
+        let path = std::env::var("PROXDESK_CONFIG").ok();
+        let explicit = path.is_some();
+        let path = PathBuf::from(path.unwrap_or_else(|| "proxdesk.toml".into()));
+        if explicit || path.exists() {
+            raw.merge_file(&path)?;
+        }
+        raw.merge_env(std::env::vars());
+        Ok(raw)
+    }
+
+    pub fn defaults() -> Self {
+        let map = KEYS.iter().filter_map(|(k, d, _)| d.map(|d| (k.to_string(), d.to_string()))).collect();
+        Self(map)
+    }
+
+    pub fn merge_file(&mut self, path: &Path) -> Result<(), ConfigError> {
+        let err = |message: String| ConfigError::File { path: path.display().to_string(), message };
+        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        let table: toml::Table = toml::from_str(&text).map_err(|e| err(e.to_string()))?;
+        for (key, value) in table {
+            let value = match value {
+                toml::Value::String(s) => s,
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                other => {
+                    return Err(err(format!("{key}: expected a string, number or boolean, got {}", other.type_str())));
+                }
+            };
+            self.0.insert(key, value);
+        }
+        Ok(())
+    }
+
+    pub fn merge_env(&mut self, vars: impl IntoIterator<Item = (String, String)>) {
+        for (name, value) in vars {
+            if let Some(key) = name.strip_prefix("PROXDESK_")
+                && key != "CONFIG"
+                && key != "REQUIRE_EXTERNAL"
+            {
+                self.0.insert(key.to_ascii_lowercase(), value);
+            }
+        }
+    }
+
+    pub fn set(&mut self, key: &str, value: impl Into<String>) {
+        self.0.insert(key.into(), value.into());
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str).filter(|v| !v.is_empty())
+    }
+
+    /// Parses `key` with `FromStr`, naming the environment variable in the error.
+    pub fn parse<T: std::str::FromStr>(&self, key: &str) -> Result<Option<T>, ConfigError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        self.get(key)
+            .map(|v| {
+                v.parse::<T>().map_err(|e| ConfigError::Invalid {
+                    key: format!("PROXDESK_{}", key.to_ascii_uppercase()),
+                    message: format!("{v:?}: {e}"),
+                })
+            })
+            .transpose()
+    }
+
+    /// Types the settings. Creates `data_dir` and, when no key is configured, the secret key file in it.
+    pub fn into_settings(self) -> Result<Settings, ConfigError> {
+        let invalid = |key: &str, message: &str| ConfigError::Invalid {
+            key: format!("PROXDESK_{}", key.to_ascii_uppercase()),
+            message: message.into(),
+        };
+        let listen: SocketAddr = self.parse("listen")?.expect("has a default");
+        let data_dir = match self.get("data_dir") {
+            Some(d) => PathBuf::from(d),
+            None => PathBuf::from("proxdesk-data"),
+        };
+        std::fs::create_dir_all(&data_dir).map_err(|e| invalid("data_dir", &format!("{}: {e}", data_dir.display())))?;
+        let database_url = match self.get("database_url") {
+            Some(url) => url.to_owned(),
+            None => format!("sqlite://{}?mode=rwc", data_dir.join("proxdesk.sqlite").display()),
+        };
+        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres")) {
+            return Err(invalid("database_url", "must start with sqlite: or postgres://"));
+        }
+        let public_url = match self.get("public_url") {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{listen}"),
+        };
+        if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
+            return Err(invalid("public_url", "must start with http:// or https://"));
+        }
+        let secret_key = match self.get("secret_key") {
+            Some(hex) => {
+                SecretKey::from_hex(&Secret::new(hex.to_owned())).map_err(|e| invalid("secret_key", &e.to_string()))?
+            }
+            None => SecretKey::load_or_create(&data_dir.join("secret.key"))
+                .map_err(|e| ConfigError::SecretKey(e.to_string()))?,
+        };
+        let session_hours: i64 = self.parse("session_hours")?.expect("has a default");
+        if !(1..=24 * 90).contains(&session_hours) {
+            return Err(invalid("session_hours", "must be between 1 and 2160"));
+        }
+        let db_pool: u32 = self.parse("db_pool")?.expect("has a default");
+        if !(1..=64).contains(&db_pool) {
+            return Err(invalid("db_pool", "must be between 1 and 64"));
+        }
+        Ok(Settings {
+            listen,
+            data_dir,
+            database_url,
+            public_url,
+            secret_key,
+            session_hours,
+            db_pool,
+            log: self.get("log").unwrap_or("info").to_owned(),
+            raw: self.0,
+        })
+    }
+}
+
+impl Settings {
+    /// Whether cookies must carry `Secure` (proxdesk is reached over https).
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+
+    /// `scheme://host[:port]` of the public URL, compared with browsers' `Origin` header.
+    pub fn public_origin(&self) -> &str {
+        let after_scheme = self.public_url.find("://").map(|i| i + 3).unwrap_or(0);
+        match self.public_url[after_scheme..].find('/') {
+            Some(i) => &self.public_url[..after_scheme + i],
+            None => &self.public_url,
+        }
+    }
+}

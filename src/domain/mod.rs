@@ -1,0 +1,9 @@
+//! Pure rules of proxdesk: no HTTP, no storage. Raw input becomes these types at the edges.
+
+pub mod errors;
+pub mod quota;
+pub mod request_status;
+pub mod roles;
+pub mod values;
+
+pub use errors::{FieldError, FieldErrors};

@@ -1,0 +1,96 @@
+//! `/me` and `/tokens`.
+
+use poem::Request as HttpRequest;
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, OpenApi};
+
+use super::schemas::*;
+use super::{ApiTags, state};
+use crate::domain::roles::Role;
+use crate::http::auth::ApiAuth;
+use crate::http::errors::ApiError;
+use crate::secrets::Secret;
+use crate::services::{self, Actor};
+
+pub struct AccountApi;
+
+type R<T> = Result<Json<T>, ApiError>;
+
+#[derive(ApiResponse)]
+pub enum NoContent {
+    /// Done.
+    #[oai(status = 204)]
+    Done,
+    /// Accepted; the work continues in the background.
+    #[oai(status = 202)]
+    Accepted,
+}
+
+#[derive(Debug, poem_openapi::Object)]
+pub struct Language {
+    /// `en`, `fr`, `it`, or null to follow the browser.
+    pub language: Option<String>,
+}
+
+pub fn me(a: &Actor) -> Me {
+    let role = if a.role == Role::Admin { RoleName::Admin } else { RoleName::User };
+    Me { id: a.id, username: a.username.clone(), role, language: a.language.clone() }
+}
+
+#[OpenApi(tag = "ApiTags::Account")]
+impl AccountApi {
+    /// Who you are.
+    #[oai(path = "/me", method = "get")]
+    async fn me(&self, auth: ApiAuth) -> R<Me> {
+        Ok(Json(me(auth.actor())))
+    }
+
+    /// Change your password.
+    #[oai(path = "/me/password", method = "put")]
+    async fn password(
+        &self,
+        req: &HttpRequest,
+        auth: ApiAuth,
+        body: Json<ChangePassword>,
+    ) -> Result<NoContent, ApiError> {
+        let b = body.0;
+        services::users::change_own_password(
+            &state(req).db,
+            auth.actor(),
+            &Secret::new(b.current_password),
+            &Secret::new(b.new_password),
+        )
+        .await?;
+        Ok(NoContent::Done)
+    }
+
+    /// Choose your interface language.
+    #[oai(path = "/me/language", method = "put")]
+    async fn language(&self, req: &HttpRequest, auth: ApiAuth, body: Json<Language>) -> Result<NoContent, ApiError> {
+        services::users::set_language(&state(req).db, auth.actor(), body.0.language.as_deref()).await?;
+        Ok(NoContent::Done)
+    }
+
+    /// Your API tokens.
+    #[oai(path = "/tokens", method = "get")]
+    async fn tokens(&self, req: &HttpRequest, auth: ApiAuth) -> R<Vec<Token>> {
+        let list = services::tokens::list(&state(req).db, auth.actor()).await?;
+        Ok(Json(list.into_iter().map(Into::into).collect()))
+    }
+
+    /// Create an API token; its secret is in this answer only.
+    #[oai(path = "/tokens", method = "post")]
+    async fn create_token(&self, req: &HttpRequest, auth: ApiAuth, body: Json<CreateToken>) -> R<NewToken> {
+        let actor = auth.actor();
+        let (row, token) = services::tokens::create(&state(req).db, Some(actor), actor.id, &body.0.name).await?;
+        Ok(Json(NewToken { token: token.expose().clone(), info: row.into() }))
+    }
+
+    /// Revoke one of your tokens.
+    #[oai(path = "/tokens/:id", method = "delete")]
+    async fn revoke_token(&self, req: &HttpRequest, auth: ApiAuth, id: Path<i64>) -> Result<NoContent, ApiError> {
+        services::tokens::revoke(&state(req).db, auth.actor(), id.0).await?;
+        Ok(NoContent::Done)
+    }
+}

@@ -1,0 +1,239 @@
+//! Administration: users, catalog, quotas, audit log. Every handler requires the admin role.
+
+use poem::Request as HttpRequest;
+use poem_openapi::OpenApi;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+
+use super::account::NoContent;
+use super::schemas::*;
+use super::{ApiTags, state};
+use crate::domain::quota;
+use crate::domain::roles::Role;
+use crate::http::auth::ApiAuth;
+use crate::http::errors::ApiError;
+use crate::secrets::Secret;
+use crate::services::{self, catalog::TemplateInput};
+
+pub struct AdminApi;
+
+type R<T> = Result<Json<T>, ApiError>;
+
+fn role(r: RoleName) -> Role {
+    match r {
+        RoleName::Admin => Role::Admin,
+        RoleName::User => Role::User,
+    }
+}
+
+fn template_input(b: TemplateBody) -> TemplateInput {
+    TemplateInput {
+        name: b.name,
+        description: b.description,
+        node: b.node,
+        vmid: b.vmid,
+        default_cores: b.default_cores,
+        max_cores: b.max_cores,
+        default_memory_mib: b.default_memory_mib,
+        max_memory_mib: b.max_memory_mib,
+        default_disk_gib: b.default_disk_gib,
+        max_disk_gib: b.max_disk_gib,
+        full_clone: b.full_clone,
+        enabled: b.enabled,
+        net0: b.net0.unwrap_or_else(|| crate::services::catalog::DEFAULT_NET0.into()),
+        storage: b.storage.filter(|s| !s.is_empty()),
+        finish_mode: b.finish_mode.unwrap_or_else(|| "node".into()),
+    }
+}
+
+fn quota_out(q: quota::Quota) -> Quota {
+    Quota {
+        max_machines: q.max_machines,
+        max_cores: q.max_cores,
+        max_memory_mib: q.max_memory_mib,
+        max_disk_gib: q.max_disk_gib,
+    }
+}
+
+#[OpenApi(tag = "ApiTags::Admin")]
+impl AdminApi {
+    /// All accounts.
+    #[oai(path = "/users", method = "get")]
+    async fn users(
+        &self,
+        req: &HttpRequest,
+        auth: ApiAuth,
+        q: Query<Option<String>>,
+        cursor: Query<Option<i64>>,
+        limit: Query<Option<u64>>,
+    ) -> R<UserPage> {
+        let page = services::users::list(&state(req).db, auth.actor(), q.0.as_deref(), cursor.0, limit.0).await?;
+        Ok(Json(UserPage { items: page.items.into_iter().map(Into::into).collect(), next_cursor: page.next_cursor }))
+    }
+
+    /// Create an account.
+    #[oai(path = "/users", method = "post")]
+    async fn create_user(&self, req: &HttpRequest, auth: ApiAuth, body: Json<CreateUser>) -> R<CreatedUser> {
+        let b = body.0;
+        let new = services::users::NewUser {
+            username: b.username,
+            role: role(b.role),
+            password: b.password.map(Secret::new),
+        };
+        let (user, generated) = services::users::create(&state(req).db, Some(auth.actor()), new).await?;
+        Ok(Json(CreatedUser { user: user.into(), password: generated.map(|p| p.expose().clone()) }))
+    }
+
+    /// Disable an account; its sessions end at once and its tokens stop working.
+    #[oai(path = "/users/:id/disable", method = "post")]
+    async fn disable(&self, req: &HttpRequest, auth: ApiAuth, id: Path<i64>) -> Result<NoContent, ApiError> {
+        services::users::set_disabled(&state(req).db, auth.actor(), id.0, true).await?;
+        Ok(NoContent::Done)
+    }
+
+    /// Enable an account again.
+    #[oai(path = "/users/:id/enable", method = "post")]
+    async fn enable(&self, req: &HttpRequest, auth: ApiAuth, id: Path<i64>) -> Result<NoContent, ApiError> {
+        services::users::set_disabled(&state(req).db, auth.actor(), id.0, false).await?;
+        Ok(NoContent::Done)
+    }
+
+    /// Set a new generated password (returned once); the account's sessions end.
+    #[oai(path = "/users/:id/reset-password", method = "post")]
+    async fn reset_password(&self, req: &HttpRequest, auth: ApiAuth, id: Path<i64>) -> R<Password> {
+        let pw = services::users::reset_password(&state(req).db, auth.actor(), id.0).await?;
+        Ok(Json(Password { password: pw.expose().clone() }))
+    }
+
+    /// A user's quota: override, effective values and usage.
+    #[oai(path = "/users/:id/quota", method = "get")]
+    async fn user_quota(&self, req: &HttpRequest, auth: ApiAuth, id: Path<i64>) -> R<UserQuota> {
+        auth.actor().require_admin()?;
+        let db = &state(req).db;
+        let o = services::quotas::user_override(db, id.0).await?;
+        let effective = services::quotas::effective(db, id.0).await?;
+        let used = services::quotas::usage(db, id.0).await?;
+        Ok(Json(UserQuota {
+            overrides: QuotaOverride {
+                max_machines: o.max_machines,
+                max_cores: o.max_cores,
+                max_memory_mib: o.max_memory_mib,
+                max_disk_gib: o.max_disk_gib,
+            },
+            effective: quota_out(effective),
+            used_machines: used.machines,
+            used_cores: used.resources.cores,
+            used_memory_mib: used.resources.memory_mib,
+            used_disk_gib: used.resources.disk_gib,
+        }))
+    }
+
+    /// Set a user's quota override (unset fields follow the role).
+    #[oai(path = "/users/:id/quota", method = "put")]
+    async fn set_user_quota(
+        &self,
+        req: &HttpRequest,
+        auth: ApiAuth,
+        id: Path<i64>,
+        body: Json<QuotaOverride>,
+    ) -> Result<NoContent, ApiError> {
+        let b = body.0;
+        let o = quota::QuotaOverride {
+            max_machines: b.max_machines,
+            max_cores: b.max_cores,
+            max_memory_mib: b.max_memory_mib,
+            max_disk_gib: b.max_disk_gib,
+        };
+        services::quotas::set_user_override(&state(req).db, auth.actor(), id.0, o).await?;
+        Ok(NoContent::Done)
+    }
+
+    /// Every template, enabled or not.
+    #[oai(path = "/admin/templates", method = "get")]
+    async fn all_templates(&self, req: &HttpRequest, auth: ApiAuth) -> R<Vec<Template>> {
+        auth.actor().require_admin()?;
+        let list = services::catalog::list(&state(req).db, auth.actor(), true).await?;
+        Ok(Json(list.into_iter().map(Into::into).collect()))
+    }
+
+    /// Add a template to the catalog.
+    #[oai(path = "/admin/templates", method = "post")]
+    async fn create_template(&self, req: &HttpRequest, auth: ApiAuth, body: Json<TemplateBody>) -> R<Template> {
+        let t = services::catalog::create(&state(req).db, Some(auth.actor()), template_input(body.0)).await?;
+        Ok(Json(t.into()))
+    }
+
+    /// Change a template.
+    #[oai(path = "/admin/templates/:id", method = "put")]
+    async fn update_template(
+        &self,
+        req: &HttpRequest,
+        auth: ApiAuth,
+        id: Path<i64>,
+        body: Json<TemplateBody>,
+    ) -> R<Template> {
+        let t = services::catalog::update(&state(req).db, auth.actor(), id.0, template_input(body.0)).await?;
+        Ok(Json(t.into()))
+    }
+
+    /// Each role's quota.
+    #[oai(path = "/quotas", method = "get")]
+    async fn quotas(&self, req: &HttpRequest, auth: ApiAuth) -> R<Vec<RoleQuota>> {
+        auth.actor().require_admin()?;
+        let list = services::quotas::role_quotas(&state(req).db).await?;
+        Ok(Json(
+            list.into_iter()
+                .map(|(r, q)| RoleQuota {
+                    role: if r.is_admin() { RoleName::Admin } else { RoleName::User },
+                    quota: quota_out(q),
+                })
+                .collect(),
+        ))
+    }
+
+    /// Set a role's quota.
+    #[oai(path = "/quotas/:role", method = "put")]
+    async fn set_quota(
+        &self,
+        req: &HttpRequest,
+        auth: ApiAuth,
+        role_name: Path<RoleName>,
+        body: Json<Quota>,
+    ) -> Result<NoContent, ApiError> {
+        let b = body.0;
+        let q = quota::Quota {
+            max_machines: b.max_machines,
+            max_cores: b.max_cores,
+            max_memory_mib: b.max_memory_mib,
+            max_disk_gib: b.max_disk_gib,
+        };
+        services::quotas::set_role_quota(&state(req).db, auth.actor(), role(role_name.0), q).await?;
+        Ok(NoContent::Done)
+    }
+
+    /// The audit log, newest first.
+    #[oai(path = "/audit", method = "get")]
+    #[allow(clippy::too_many_arguments)]
+    async fn audit(
+        &self,
+        req: &HttpRequest,
+        auth: ApiAuth,
+        actor: Query<Option<String>>,
+        action: Query<Option<String>>,
+        subject_type: Query<Option<String>>,
+        subject_id: Query<Option<i64>>,
+        cursor: Query<Option<i64>>,
+        limit: Query<Option<u64>>,
+    ) -> R<AuditPage> {
+        let f = services::audit::AuditFilter {
+            actor: actor.0,
+            action: action.0,
+            subject_type: subject_type.0,
+            subject_id: subject_id.0,
+            cursor: cursor.0,
+            limit: limit.0,
+        };
+        let page = services::audit::list(&state(req).db, auth.actor(), f).await?;
+        Ok(Json(AuditPage { items: page.items.into_iter().map(Into::into).collect(), next_cursor: page.next_cursor }))
+    }
+}

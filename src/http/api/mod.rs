@@ -1,0 +1,59 @@
+//! The JSON API under `/api/v1` (poem-openapi). Spec at `/api/v1/openapi.json`, UI at `/api/docs`.
+
+mod account;
+mod admin;
+mod console;
+mod requests;
+pub mod schemas;
+
+use poem::{Endpoint, EndpointExt, IntoEndpoint};
+use poem_openapi::{OpenApiService, Tags};
+
+use super::errors::problem_from_poem_error;
+
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Requests for machines and their decisions.
+    Requests,
+    /// Machines and the catalog.
+    Machines,
+    /// The caller's account and API tokens.
+    Account,
+    /// Administration: users, catalog, quotas, audit log.
+    Admin,
+}
+
+pub type Apis = (requests::RequestsApi, console::ConsoleApi, account::AccountApi, admin::AdminApi);
+
+/// The OpenAPI service. `public_url` becomes the spec's server entry.
+pub fn service(public_url: &str) -> OpenApiService<Apis, ()> {
+    OpenApiService::new((requests::RequestsApi, console::ConsoleApi, account::AccountApi, admin::AdminApi), "proxdesk", env!("CARGO_PKG_VERSION"))
+        .description("Self-service desk for Proxmox VE. Authenticate with `Authorization: Bearer <token>` (create tokens in your profile).")
+        .server(format!("{public_url}/api/v1"))
+}
+
+/// The spec as committed in `openapi.json` (with a fixed server, so it does not depend on config).
+pub fn spec_json() -> String {
+    service("http://localhost:8080").spec()
+}
+
+/// Every error escaping the API becomes `application/problem+json`.
+pub fn with_problem_errors(api: OpenApiService<Apis, ()>) -> impl Endpoint {
+    api.into_endpoint()
+        .before(|mut req| async move {
+            // Action endpoints (`…/approve`, `…/cancel`) take an optional body: a bare POST with no
+            // body and no content type means "no options", as scripts expect.
+            let empty =
+                req.header("Content-Length").is_none_or(|l| l == "0") && req.header("Transfer-Encoding").is_none();
+            if req.method() == poem::http::Method::POST && empty && req.header("Content-Type").is_none() {
+                req.headers_mut().insert("Content-Type", poem::http::HeaderValue::from_static("application/json"));
+            }
+            Ok(req)
+        })
+        .catch_all_error(|err| async move { problem_from_poem_error(err) })
+}
+
+/// The state handlers need, from the request.
+pub(crate) fn state(req: &poem::Request) -> &crate::startup::AppState {
+    req.data::<crate::startup::AppState>().expect("AppState is attached to every route")
+}

@@ -1,0 +1,99 @@
+//! The console websockets `/machines/{id}/console/ws` (VNC) and `/machines/{id}/terminal/ws`
+//! (termproxy). Each checks `Origin`, the session cookie (or a single-use console URL token), that
+//! the user owns the machine or is an admin and that it runs, then opens PVE's console with
+//! proxdesk's own credentials before upgrading the browser's connection.
+
+use poem::http::StatusCode;
+use poem::web::websocket::WebSocket;
+use poem::web::{Path, Query};
+use poem::{Body, FromRequest, IntoResponse, Request, RequestBody, Response, handler};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::console::{ConsoleKind, session};
+use crate::http::auth;
+use crate::services::{self, Actor, ServiceError};
+use crate::startup::AppState;
+
+#[derive(Deserialize)]
+pub struct WsQuery {
+    /// A single-use console URL token (`POST /api/v1/machines/{id}/console`).
+    token: Option<String>,
+}
+
+/// `GET /machines/{id}/console/ws`: RFB for noVNC, already authenticated (security type None).
+#[handler]
+pub async fn vnc(req: &Request, Path(id): Path<i64>, Query(q): Query<WsQuery>) -> Response {
+    open(req, id, q, ConsoleKind::Vnc).await.unwrap_or_else(|e| e)
+}
+
+/// `GET /machines/{id}/terminal/ws`: termproxy's framing for xterm.js, already logged in.
+#[handler]
+pub async fn terminal(req: &Request, Path(id): Path<i64>, Query(q): Query<WsQuery>) -> Response {
+    open(req, id, q, ConsoleKind::Terminal).await.unwrap_or_else(|e| e)
+}
+
+fn refuse(status: StatusCode, message: &str) -> Response {
+    Response::builder().status(status).content_type("text/plain; charset=utf-8").body(message.to_owned())
+}
+
+fn internal(e: impl std::fmt::Debug) -> Response {
+    tracing::error!(error = ?e, "console request failed");
+    refuse(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+}
+
+async fn who(req: &Request, st: &AppState, id: i64, q: &WsQuery, kind: ConsoleKind) -> Result<Actor, Response> {
+    let unauthorized = || refuse(StatusCode::UNAUTHORIZED, "log in first");
+    if let Some(token) = q.token.as_deref() {
+        let used = services::consoles::redeem(&st.db, token, id, kind).await.map_err(internal)?;
+        return used.ok_or_else(|| refuse(StatusCode::UNAUTHORIZED, "this console URL is unknown, used or expired"));
+    }
+    let cookie = req.cookie().get(auth::SESSION_COOKIE).ok_or_else(unauthorized)?;
+    services::auth::session_actor(&st.db, cookie.value_str()).await.map_err(internal)?.ok_or_else(unauthorized)
+}
+
+async fn open(req: &Request, id: i64, q: WsQuery, kind: ConsoleKind) -> Result<Response, Response> {
+    let st = req.data::<AppState>().expect("AppState attached").clone();
+    // Browsers always send Origin on websockets: another site's page must not ride the cookie.
+    if !auth::same_origin(req, st.settings.public_origin()) {
+        return Err(refuse(StatusCode::FORBIDDEN, "cross-origin console request refused"));
+    }
+    // Not a websocket: refused before a console URL token could be spent on it.
+    let ws = WebSocket::from_request(req, &mut RequestBody::new(Body::empty()))
+        .await
+        .map_err(|_| refuse(StatusCode::BAD_REQUEST, "a websocket upgrade is expected here"))?;
+    let actor = who(req, &st, id, &q, kind).await?;
+    let m = match services::consoles::machine_for_console(&st.db, &actor, id).await {
+        Ok(m) => m,
+        Err(ServiceError::NotFound) => return Err(refuse(StatusCode::NOT_FOUND, "no such machine")),
+        Err(ServiceError::Conflict(msg)) => return Err(refuse(StatusCode::CONFLICT, &msg)),
+        Err(e) => return Err(internal(e)),
+    };
+    let Some(pve) = st.pve.clone() else {
+        return Err(refuse(StatusCode::SERVICE_UNAVAILABLE, "no Proxmox VE cluster is configured"));
+    };
+    let live = services::machines::live_status(Some(&pve), &m).await;
+    if live.state != "running" {
+        return Err(refuse(StatusCode::CONFLICT, "the machine is not running"));
+    }
+    let vmid = m.vmid.expect("checked") as u64;
+    let upstream = session::open(&pve, &m.node, vmid, kind).await.map_err(|e| {
+        tracing::warn!(machine = id, error = %e, "console could not be opened");
+        refuse(StatusCode::BAD_GATEWAY, "the console could not be opened")
+    })?;
+    let details = json!({"kind": kind.as_str(), "node": m.node, "vmid": vmid, "via": if q.token.is_some() { "url" } else { "session" }});
+    services::audit::record(&st.db, Some(&actor), "console.opened", "machine", id, details).await.map_err(internal)?;
+    let ctx = session::Serve {
+        db: st.db.clone(),
+        registry: st.consoles.clone(),
+        limits: st.console_limits,
+        actor,
+        machine_id: id,
+    };
+    let config = crate::integrations::pve::websocket::socket_config();
+    Ok(ws
+        .protocols(["binary"])
+        .config(config)
+        .on_upgrade(move |socket| session::serve(ctx, upstream, socket))
+        .into_response())
+}

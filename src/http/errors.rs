@@ -1,0 +1,205 @@
+//! The one exhaustive mapping from service errors to HTTP: problem+json for the API, a status and a
+//! message key for pages. 5xx bodies are opaque; their cause goes to the log.
+
+use poem::{IntoResponse, Request, Response, http::StatusCode};
+use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, MetaSchemaRef, Registry};
+use poem_openapi::types::{ToJSON, Type};
+use poem_openapi::{ApiResponse, Object, payload::Payload};
+
+use crate::services::ServiceError;
+
+/// RFC 9457 problem details, with field errors for validation failures.
+#[derive(Debug, Clone, Object)]
+pub struct Problem {
+    /// Stable identifier of the kind of problem, e.g. `/problems/validation`.
+    #[oai(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    #[oai(skip_serializing_if_is_none)]
+    pub detail: Option<String>,
+    /// For `/problems/validation`: one entry per invalid field.
+    #[oai(skip_serializing_if_is_empty)]
+    pub errors: Vec<ProblemField>,
+}
+
+/// One invalid input field.
+#[derive(Debug, Clone, Object)]
+pub struct ProblemField {
+    pub field: String,
+    /// Stable message key, e.g. `error.quota_left`.
+    pub code: String,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, kind: &str, title: &str, detail: Option<String>) -> Self {
+        Problem {
+            kind: format!("/problems/{kind}"),
+            title: title.into(),
+            status: status.as_u16(),
+            detail,
+            errors: vec![],
+        }
+    }
+}
+
+/// A `Problem` sent as `application/problem+json`.
+#[derive(Debug, Clone)]
+pub struct ProblemJson(pub Problem);
+
+impl Payload for ProblemJson {
+    const CONTENT_TYPE: &'static str = "application/problem+json";
+
+    fn schema_ref() -> MetaSchemaRef {
+        Problem::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        Problem::register(registry);
+    }
+}
+
+impl IntoResponse for ProblemJson {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        Response::builder().status(status).content_type(Self::CONTENT_TYPE).body(self.0.to_json_string())
+    }
+}
+
+impl ApiResponse for ProblemJson {
+    fn meta() -> MetaResponses {
+        MetaResponses {
+            responses: vec![MetaResponse {
+                description: "A problem",
+                status: None,
+                status_range: None,
+                content: vec![MetaMediaType { content_type: Self::CONTENT_TYPE, schema: Self::schema_ref() }],
+                headers: vec![],
+            }],
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        Problem::register(registry);
+    }
+}
+
+/// Errors of API handlers, each with its status in the OpenAPI document.
+#[derive(Debug, ApiResponse)]
+pub enum ApiError {
+    /// The request is malformed.
+    #[oai(status = 400)]
+    BadRequest(ProblemJson),
+    /// No valid credentials.
+    #[oai(status = 401)]
+    Unauthorized(ProblemJson),
+    /// Credentials are valid but the role does not allow this.
+    #[oai(status = 403)]
+    Forbidden(ProblemJson),
+    /// No such resource (or not yours).
+    #[oai(status = 404)]
+    NotFound(ProblemJson),
+    /// Not possible in the resource's current state, or lost a race.
+    #[oai(status = 409)]
+    Conflict(ProblemJson),
+    /// Field-level validation errors.
+    #[oai(status = 422)]
+    Invalid(ProblemJson),
+    /// Too many failed attempts.
+    #[oai(status = 429)]
+    TooManyRequests(ProblemJson),
+    /// Something failed on proxdesk's side.
+    #[oai(status = 500)]
+    Internal(ProblemJson),
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        use StatusCode as S;
+        let p = |s, kind, title, detail| ProblemJson(Problem::new(s, kind, title, detail));
+        match e {
+            ServiceError::NotFound => ApiError::NotFound(p(S::NOT_FOUND, "not-found", "Not found", None)),
+            ServiceError::Forbidden => ApiError::Forbidden(p(S::FORBIDDEN, "forbidden", "Forbidden", None)),
+            ServiceError::Unauthenticated => {
+                ApiError::Unauthorized(p(S::UNAUTHORIZED, "unauthorized", "Authentication required", None))
+            }
+            ServiceError::Invalid(errors) => {
+                let mut problem = Problem::new(S::UNPROCESSABLE_ENTITY, "validation", "Invalid input", None);
+                problem.errors = errors
+                    .0
+                    .iter()
+                    .map(|e| ProblemField {
+                        field: e.field.into(),
+                        code: e.code.into(),
+                        message: super::i18n::message("en", e.code, &e.params),
+                    })
+                    .collect();
+                ApiError::Invalid(ProblemJson(problem))
+            }
+            ServiceError::IllegalTransition(t) => ApiError::Conflict(p(
+                S::CONFLICT,
+                "illegal-transition",
+                "Not allowed in this state",
+                Some(t.to_string()),
+            )),
+            ServiceError::Conflict(msg) => ApiError::Conflict(p(S::CONFLICT, "conflict", "Conflict", Some(msg))),
+            ServiceError::Throttled { retry_after_secs } => ApiError::TooManyRequests(p(
+                S::TOO_MANY_REQUESTS,
+                "throttled",
+                "Too many failed attempts",
+                Some(format!("try again in {retry_after_secs} s")),
+            )),
+            e @ (ServiceError::Db(_) | ServiceError::Jobs(_) | ServiceError::Internal(_)) => {
+                tracing::error!(error = ?e, "request failed");
+                ApiError::Internal(p(S::INTERNAL_SERVER_ERROR, "internal", "Internal error", None))
+            }
+        }
+    }
+}
+
+/// Turns every error that escapes the API (bad JSON, missing auth, unknown route) into problem+json.
+pub fn problem_from_poem_error(err: poem::Error) -> Response {
+    // Handlers' own `ApiError`s arrive already rendered as problem responses.
+    if err.is_from_response() {
+        return err.into_response();
+    }
+    let status = err.status();
+    let (kind, title) = match status {
+        StatusCode::UNAUTHORIZED => ("unauthorized", "Authentication required"),
+        StatusCode::NOT_FOUND => ("not-found", "Not found"),
+        StatusCode::METHOD_NOT_ALLOWED => ("method-not-allowed", "Method not allowed"),
+        StatusCode::FORBIDDEN => ("forbidden", "Forbidden"),
+        s if s.is_server_error() => ("internal", "Internal error"),
+        _ => ("bad-request", "Bad request"),
+    };
+    let detail = if status.is_server_error() {
+        tracing::error!(error = %err, "api error");
+        None
+    } else {
+        Some(err.to_string())
+    };
+    ProblemJson(Problem::new(status, kind, title, detail)).into_response()
+}
+
+/// For pages: the status and message key shown for a service error.
+pub fn page_status(e: &ServiceError) -> (StatusCode, &'static str) {
+    match e {
+        ServiceError::NotFound => (StatusCode::NOT_FOUND, "page.not_found"),
+        ServiceError::Forbidden => (StatusCode::FORBIDDEN, "page.forbidden"),
+        ServiceError::Unauthenticated => (StatusCode::UNAUTHORIZED, "login.failed"),
+        ServiceError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "page.invalid"),
+        ServiceError::IllegalTransition(_) => (StatusCode::CONFLICT, "page.illegal_transition"),
+        ServiceError::Conflict(_) => (StatusCode::CONFLICT, "page.conflict"),
+        ServiceError::Throttled { .. } => (StatusCode::TOO_MANY_REQUESTS, "login.throttled"),
+        ServiceError::Db(_) | ServiceError::Jobs(_) | ServiceError::Internal(_) => {
+            tracing::error!(error = ?e, "page failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "page.internal")
+        }
+    }
+}
+
+/// Request extension: lets `problem_from_poem_error` stay a plain function of the error.
+pub fn is_api_request(req: &Request) -> bool {
+    req.uri().path().starts_with("/api/")
+}

@@ -1,0 +1,194 @@
+//! What every page handler needs: the visitor (if logged in), the language, the CSRF token, form
+//! parsing with CSRF verification, and the ways a page answers.
+
+use std::collections::BTreeMap;
+
+use minijinja::{Value, context};
+use poem::web::cookie::CookieJar;
+use poem::{FromRequest, Request, RequestBody, Response, http::StatusCode};
+
+use crate::domain::FieldErrors;
+use crate::http::{auth, errors::page_status, i18n};
+use crate::services::{self, Actor, ServiceError};
+use crate::startup::AppState;
+
+/// The page's view of the request.
+pub struct Ctx {
+    pub state: AppState,
+    pub actor: Option<Actor>,
+    pub lang: &'static str,
+    pub csrf: String,
+    pub secure: bool,
+    pub path: String,
+    pub client_addr: String,
+    pub jar: CookieJar,
+}
+
+impl<'a> FromRequest<'a> for Ctx {
+    async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
+        let state = req.data::<AppState>().expect("AppState attached").clone();
+        let jar = req.cookie().clone();
+        let actor = match jar.get(auth::SESSION_COOKIE) {
+            Some(c) => services::auth::session_actor(&state.db, c.value_str()).await.map_err(|e| {
+                tracing::error!(error = ?e, "session lookup failed");
+                poem::Error::from_status(StatusCode::INTERNAL_SERVER_ERROR)
+            })?,
+            None => None,
+        };
+        let secure = auth::secure_request(req, &state);
+        let lang = i18n::negotiate(actor.as_ref().and_then(|a| a.language.as_deref()), req.header("Accept-Language"));
+        let anchor = auth::csrf_anchor(&jar, secure);
+        let csrf = auth::csrf_token(&state, &anchor);
+        Ok(Ctx {
+            state,
+            actor,
+            lang,
+            csrf,
+            secure,
+            path: req.uri().path().to_owned(),
+            client_addr: auth::client_addr(req),
+            jar,
+        })
+    }
+}
+
+/// A page outcome short of the page itself: a redirect or an error page.
+pub type PageResult = Result<Response, Response>;
+
+impl Ctx {
+    /// The logged-in user, or a redirect to the login page.
+    pub fn user(&self) -> Result<&Actor, Response> {
+        self.actor.as_ref().ok_or_else(|| redirect(&format!("/login?next={}", urlencode(&self.path))))
+    }
+
+    /// The logged-in admin, or 403 (or the login redirect).
+    pub fn admin(&self) -> Result<&Actor, Response> {
+        let user = self.user()?;
+        if user.is_admin() { Ok(user) } else { Err(self.error_page(StatusCode::FORBIDDEN, "page.forbidden")) }
+    }
+
+    pub fn t(&self, key: &str) -> String {
+        i18n::t(self.lang, key)
+    }
+
+    /// Renders `template` with the common variables plus `extra`.
+    pub fn render(&self, template: &str, extra: Value) -> Response {
+        self.render_status(StatusCode::OK, template, extra)
+    }
+
+    pub fn render_status(&self, status: StatusCode, template: &str, extra: Value) -> Response {
+        let user = self
+            .actor
+            .as_ref()
+            .map(|a| context! { id => a.id, username => a.username.clone(), is_admin => a.is_admin() });
+        let base = context! { lang => self.lang, csrf => self.csrf.clone(), user => user, path => self.path.clone() };
+        match self.state.pages.render(template, context! { ..extra, ..base }) {
+            Ok(html) => Response::builder().status(status).content_type("text/html; charset=utf-8").body(html),
+            Err(e) => {
+                tracing::error!(error = ?e, template, "template failed");
+                Response::builder().status(StatusCode::INTERNAL_SERVER_ERROR).body("internal error")
+            }
+        }
+    }
+
+    pub fn error_page(&self, status: StatusCode, key: &str) -> Response {
+        self.render_status(status, "error.html", context! { message => self.t(key), status => status.as_u16() })
+    }
+
+    /// The error page for a service error.
+    pub fn service_error(&self, e: &ServiceError) -> Response {
+        let (status, key) = page_status(e);
+        self.error_page(status, key)
+    }
+
+    /// Field errors as `field → translated message` for templates.
+    pub fn field_errors(&self, errors: &FieldErrors) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        for e in &errors.0 {
+            out.entry(e.field.to_owned()).or_insert_with(|| i18n::message(self.lang, e.code, &e.params));
+        }
+        out
+    }
+}
+
+/// A submitted form whose CSRF token was checked.
+pub struct Form {
+    pairs: Vec<(String, String)>,
+}
+
+impl<'a> FromRequest<'a> for Form {
+    async fn from_request(req: &'a Request, body: &mut RequestBody) -> poem::Result<Self> {
+        let state = req.data::<AppState>().expect("AppState attached");
+        let raw = String::from_request(req, body).await?;
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&raw)
+            .map_err(|_| poem::Error::from_string("malformed form", StatusCode::BAD_REQUEST))?;
+        let submitted = pairs.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str()).unwrap_or("");
+        if !auth::csrf_valid(state, req.cookie(), submitted) || !auth::same_origin(req, state.settings.public_origin())
+        {
+            return Err(poem::Error::from_string(
+                "This form has expired or did not come from proxdesk. Go back, reload the page and try again.",
+                StatusCode::FORBIDDEN,
+            ));
+        }
+        Ok(Form { pairs })
+    }
+}
+
+impl Form {
+    pub fn get(&self, name: &str) -> &str {
+        self.pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or("")
+    }
+
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.pairs.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect()
+    }
+
+    pub fn checked(&self, name: &str) -> bool {
+        matches!(self.get(name), "on" | "true" | "1")
+    }
+
+    /// Every field but the CSRF token, to refill a form exactly as it was typed.
+    pub fn values(&self) -> BTreeMap<String, String> {
+        self.pairs.iter().filter(|(k, _)| k != "csrf").cloned().collect()
+    }
+}
+
+/// Parses a whole number typed into `field`, recording an error when it is not one.
+pub fn number<T: std::str::FromStr + Default>(errors: &mut FieldErrors, field: &'static str, raw: &str) -> T {
+    match raw.trim().parse() {
+        Ok(v) => v,
+        Err(_) => {
+            errors.push(crate::domain::FieldError::new(field, "error.not_a_number"));
+            T::default()
+        }
+    }
+}
+
+/// Like `number`, but empty means `None`.
+pub fn optional_number<T: std::str::FromStr>(errors: &mut FieldErrors, field: &'static str, raw: &str) -> Option<T> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return None;
+    }
+    match raw.parse() {
+        Ok(v) => Some(v),
+        Err(_) => {
+            errors.push(crate::domain::FieldError::new(field, "error.not_a_number"));
+            None
+        }
+    }
+}
+
+/// 303 See Other: the answer to every successful form POST.
+pub fn redirect(to: &str) -> Response {
+    Response::builder().status(StatusCode::SEE_OTHER).header("Location", to).finish()
+}
+
+pub fn urlencode(s: &str) -> String {
+    serde_urlencoded::to_string([("", s)]).map(|e| e[1..].to_owned()).unwrap_or_default()
+}
+
+/// Collapses `Result<Response, Response>` from handlers.
+pub fn respond(r: PageResult) -> Response {
+    r.unwrap_or_else(|e| e)
+}

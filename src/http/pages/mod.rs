@@ -1,0 +1,78 @@
+//! Server-rendered pages (minijinja). They work without JavaScript; every form carries a CSRF token.
+
+// Page handlers short-circuit with a finished `Response` (redirect or error page) as their `Err`;
+// it is built once per request, so its size does not matter.
+#![allow(clippy::result_large_err)]
+
+mod admin;
+mod admin_guacamole;
+mod admin_settings;
+mod auth;
+mod console;
+mod ctx;
+mod profile;
+mod render;
+mod requests;
+
+use poem::{Endpoint, Route, get, post};
+
+pub use render::Renderer;
+
+pub fn routes() -> impl Endpoint {
+    Route::new()
+        .at("/", get(requests::dashboard))
+        .at("/static/:file", get(render::static_file))
+        .at("/login", get(auth::login_form).post(auth::login))
+        .at("/logout", post(auth::logout))
+        .at("/requests", post(requests::create))
+        .at("/requests/new", get(requests::new_form))
+        .at("/requests/:id", get(requests::detail))
+        .at("/requests/:id/cancel", post(requests::cancel))
+        .at("/machines/:id/action", post(requests::machine_power))
+        .at("/admin/guacamole", get(admin_guacamole::guacamole))
+        .at("/machines/:id/console", get(console::console))
+        .at("/machines/:id/terminal", get(console::terminal))
+        .at("/admin/requests", get(admin::queue))
+        .at("/admin/requests/bulk", post(admin::bulk))
+        .at("/admin/requests/:id/approve", post(admin::approve))
+        .at("/admin/requests/:id/reject", post(admin::reject))
+        .at("/admin/requests/:id/retry", post(admin::retry))
+        .at("/admin/users", get(admin_settings::users).post(admin_settings::create_user))
+        .at("/admin/users/:id/disable", post(admin_settings::disable_user))
+        .at("/admin/users/:id/enable", post(admin_settings::enable_user))
+        .at("/admin/users/:id/reset-password", post(admin_settings::reset_password))
+        .at("/admin/users/:id/quota", post(admin_settings::set_user_quota))
+        .at("/admin/catalog", get(admin_settings::catalog).post(admin_settings::create_template))
+        .at("/admin/catalog/:id", get(admin_settings::edit_template).post(admin_settings::update_template))
+        .at("/admin/quotas", get(admin_settings::quotas))
+        .at("/admin/quotas/:role", post(admin_settings::set_role_quota))
+        .at("/admin/audit", get(admin::audit))
+        .at("/profile", get(profile::show))
+        .at("/profile/password", post(profile::change_password))
+        .at("/profile/language", post(profile::set_language))
+        .at("/profile/tokens", post(profile::create_token))
+        .at("/profile/tokens/:id/revoke", post(profile::revoke_token))
+}
+
+/// Every page route that only admins may see, for the role-matrix tests.
+pub const ADMIN_PAGES: &[(&str, &str)] = &[
+    ("GET", "/admin/requests"),
+    ("POST", "/admin/requests/bulk"),
+    ("POST", "/admin/requests/1/approve"),
+    ("POST", "/admin/requests/1/reject"),
+    ("POST", "/admin/requests/1/retry"),
+    ("GET", "/admin/users"),
+    ("POST", "/admin/users"),
+    ("POST", "/admin/users/1/disable"),
+    ("POST", "/admin/users/1/enable"),
+    ("POST", "/admin/users/1/reset-password"),
+    ("POST", "/admin/users/1/quota"),
+    ("GET", "/admin/catalog"),
+    ("POST", "/admin/catalog"),
+    ("GET", "/admin/catalog/1"),
+    ("POST", "/admin/catalog/1"),
+    ("GET", "/admin/quotas"),
+    ("POST", "/admin/quotas/user"),
+    ("GET", "/admin/audit"),
+    ("GET", "/admin/guacamole"),
+];

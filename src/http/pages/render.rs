@@ -1,0 +1,105 @@
+//! Templates compiled into the binary, the `t()` translation function, and static assets.
+
+use minijinja::{Environment, State, Value};
+use poem::web::Path;
+use poem::{Response, handler, http::StatusCode};
+
+use crate::http::i18n;
+
+/// Each template under `templates/`, compiled in so the binary runs from anywhere.
+const TEMPLATES: &[(&str, &str)] = &[
+    ("layout.html", include_str!("../../../templates/layout.html")),
+    ("macros.html", include_str!("../../../templates/macros.html")),
+    ("error.html", include_str!("../../../templates/error.html")),
+    ("auth/login.html", include_str!("../../../templates/auth/login.html")),
+    ("requests/dashboard.html", include_str!("../../../templates/requests/dashboard.html")),
+    ("requests/new.html", include_str!("../../../templates/requests/new.html")),
+    ("requests/detail.html", include_str!("../../../templates/requests/detail.html")),
+    ("admin/queue.html", include_str!("../../../templates/admin/queue.html")),
+    ("admin/users.html", include_str!("../../../templates/admin/users.html")),
+    ("admin/catalog.html", include_str!("../../../templates/admin/catalog.html")),
+    ("admin/template_form.html", include_str!("../../../templates/admin/template_form.html")),
+    ("admin/_template_fields.html", include_str!("../../../templates/admin/_template_fields.html")),
+    ("admin/quotas.html", include_str!("../../../templates/admin/quotas.html")),
+    ("admin/audit.html", include_str!("../../../templates/admin/audit.html")),
+    ("profile/profile.html", include_str!("../../../templates/profile/profile.html")),
+    ("auth/login.html", include_str!("../../../templates/auth/login.html")),
+    ("requests/dashboard.html", include_str!("../../../templates/requests/dashboard.html")),
+    ("requests/new.html", include_str!("../../../templates/requests/new.html")),
+    ("requests/detail.html", include_str!("../../../templates/requests/detail.html")),
+    ("admin/queue.html", include_str!("../../../templates/admin/queue.html")),
+    ("admin/users.html", include_str!("../../../templates/admin/users.html")),
+    ("admin/catalog.html", include_str!("../../../templates/admin/catalog.html")),
+    ("admin/template_form.html", include_str!("../../../templates/admin/template_form.html")),
+    ("admin/_template_fields.html", include_str!("../../../templates/admin/_template_fields.html")),
+    ("admin/quotas.html", include_str!("../../../templates/admin/quotas.html")),
+    ("admin/audit.html", include_str!("../../../templates/admin/audit.html")),
+    ("admin/guacamole.html", include_str!("../../../templates/admin/guacamole.html")),
+    ("profile/profile.html", include_str!("../../../templates/profile/profile.html")),
+    ("machines/console.html", include_str!("../../../templates/machines/console.html")),
+];
+
+/// Static files, compiled in.
+const STATIC: &[(&str, &str, &str)] = &[
+    ("style.css", "text/css; charset=utf-8", include_str!("../../../static/style.css")),
+    ("progress.js", "text/javascript; charset=utf-8", include_str!("../../../static/progress.js")),
+    ("console.js", "text/javascript; charset=utf-8", include_str!("../../../static/console.js")),
+    ("terminal.js", "text/javascript; charset=utf-8", include_str!("../../../static/terminal.js")),
+];
+
+/// The template environment, built once.
+pub struct Renderer {
+    env: Environment<'static>,
+}
+
+impl Default for Renderer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Renderer {
+    pub fn new() -> Self {
+        let mut env = Environment::new();
+        for (name, source) in TEMPLATES {
+            env.add_template(name, source).expect("templates compile");
+        }
+        env.add_function("t", translate);
+        env.add_filter("datetime", datetime);
+        Renderer { env }
+    }
+
+    /// Renders `name` with `ctx`; a template error is logged and becomes an opaque 500.
+    pub fn render(&self, name: &str, ctx: Value) -> Result<String, minijinja::Error> {
+        self.env.get_template(name)?.render(ctx)
+    }
+}
+
+/// `t("key", name=value, …)` in templates, in the page's language (the `lang` variable).
+fn translate(state: &State, key: &str, kwargs: minijinja::value::Kwargs) -> Result<String, minijinja::Error> {
+    let lang = state.lookup("lang").and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_else(|| "en".into());
+    let mut params: Vec<(String, String)> = Vec::new();
+    for name in kwargs.args() {
+        let v: Value = kwargs.get(name)?;
+        params.push((name.to_owned(), v.to_string()));
+    }
+    let params: Vec<(&str, &String)> = params.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    Ok(i18n::message(&lang, key, &params))
+}
+
+/// `{{ ts | datetime }}`: an RFC 3339 timestamp shown as `YYYY-MM-DD HH:MM UTC`.
+fn datetime(value: String) -> String {
+    chrono::DateTime::parse_from_rfc3339(&value)
+        .map(|d| d.with_timezone(&chrono::Utc).format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or(value)
+}
+
+#[handler]
+pub fn static_file(Path(file): Path<String>) -> Response {
+    match STATIC.iter().find(|(name, _, _)| *name == file) {
+        Some((_, mime, body)) => {
+            Response::builder().content_type(*mime).header("Cache-Control", "public, max-age=3600").body(*body)
+        }
+        None => Response::builder().status(StatusCode::NOT_FOUND).finish(),
+    }
+}

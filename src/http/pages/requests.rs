@@ -1,0 +1,233 @@
+//! The requester's pages: dashboard, new request, request detail, cancel.
+
+use minijinja::context;
+use poem::web::{Path, Query};
+use poem::{Response, handler, http::StatusCode};
+use serde::Deserialize;
+
+use super::ctx::{Ctx, Form, PageResult, number, redirect, respond};
+use crate::domain::FieldErrors;
+use crate::services::{self, ServiceError, requests::RequestFilter};
+
+#[derive(Deserialize, Default)]
+pub struct Flash {
+    pub done: Option<String>,
+}
+
+/// The flash message for `?done=<what>`, translated.
+pub fn flash(ctx: &Ctx, q: &Flash) -> Option<String> {
+    q.done
+        .as_deref()
+        .filter(|d| d.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+        .map(|d| ctx.t(&format!("flash.{d}")))
+}
+
+#[handler]
+pub async fn dashboard(ctx: Ctx, Query(q): Query<Flash>) -> Response {
+    respond(dashboard_page(&ctx, &q).await)
+}
+
+async fn dashboard_page(ctx: &Ctx, q: &Flash) -> PageResult {
+    let user = ctx.user()?;
+    let db = &ctx.state.db;
+    let filter = RequestFilter { user_id: Some(user.id), limit: Some(20), ..Default::default() };
+    let requests = services::requests::list(db, user, filter).await.map_err(|e| ctx.service_error(&e))?;
+    let machines =
+        services::machines::list(db, user, Some(user.id), None, Some(50)).await.map_err(|e| ctx.service_error(&e))?;
+    let quota = services::quotas::effective(db, user.id).await.map_err(|e| ctx.service_error(&e))?;
+    let usage = services::quotas::usage(db, user.id).await.map_err(|e| ctx.service_error(&e))?;
+    Ok(ctx.render(
+        "requests/dashboard.html",
+        context! {
+            flash => flash(ctx, q),
+            requests => requests.items.iter().map(row_view).collect::<Vec<_>>(),
+            machines => machines.items.iter().cloned().map(|m| context! { id => m.id, hostname => m.hostname, ipv4 => m.ipv4, node => m.node, vmid => m.vmid, request_id => m.request_id }).collect::<Vec<_>>(),
+            quota => context! { machines => quota.max_machines, cores => quota.max_cores, memory_mib => quota.max_memory_mib, disk_gib => quota.max_disk_gib },
+            usage => context! { machines => usage.machines, cores => usage.resources.cores, memory_mib => usage.resources.memory_mib, disk_gib => usage.resources.disk_gib },
+        },
+    ))
+}
+
+/// A request row as templates see it.
+pub fn row_view(r: &services::requests::RequestRow) -> minijinja::Value {
+    let q = r.request.clone();
+    let (username, template) = (r.username.clone(), r.template_name.clone());
+    context! {
+        id => q.id, hostname => q.hostname, status => q.status, cores => q.cores, memory_mib => q.memory_mib,
+        disk_gib => q.disk_gib, purpose => q.purpose, reason => q.reason, username => username,
+        template => template, created_at => q.created_at.to_rfc3339(), user_id => q.user_id,
+    }
+}
+
+#[handler]
+pub async fn new_form(ctx: Ctx) -> Response {
+    respond(new_page(&ctx, None, FieldErrors::default()).await)
+}
+
+async fn new_page(ctx: &Ctx, form: Option<&Form>, errors: FieldErrors) -> PageResult {
+    let user = ctx.user()?;
+    let templates = services::catalog::list(&ctx.state.db, user, false).await.map_err(|e| ctx.service_error(&e))?;
+    let values = match form {
+        Some(f) => f.values(),
+        None => {
+            let mut v = std::collections::BTreeMap::new();
+            if let Some(t) = templates.first() {
+                v.insert("template_id".to_owned(), t.id.to_string());
+                v.insert("cores".to_owned(), t.default_cores.to_string());
+                v.insert("memory_mib".to_owned(), t.default_memory_mib.to_string());
+                v.insert("disk_gib".to_owned(), t.default_disk_gib.to_string());
+            }
+            v
+        }
+    };
+    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    Ok(ctx.render_status(
+        status,
+        "requests/new.html",
+        context! {
+            templates => templates.iter().cloned().map(|t| context! { id => t.id, name => t.name, description => t.description, max_cores => t.max_cores, max_memory_mib => t.max_memory_mib, max_disk_gib => t.max_disk_gib }).collect::<Vec<_>>(),
+            form => values,
+            errors => ctx.field_errors(&errors),
+        },
+    ))
+}
+
+#[tracing::instrument(skip_all)]
+#[handler]
+pub async fn create(ctx: Ctx, form: Form) -> Response {
+    respond(create_inner(&ctx, &form).await)
+}
+
+async fn create_inner(ctx: &Ctx, form: &Form) -> PageResult {
+    let user = ctx.user()?;
+    let mut errors = FieldErrors::default();
+    let input = services::requests::NewRequest {
+        template_id: number(&mut errors, "template_id", form.get("template_id")),
+        hostname: form.get("hostname").to_owned(),
+        cores: number(&mut errors, "cores", form.get("cores")),
+        memory_mib: number(&mut errors, "memory_mib", form.get("memory_mib")),
+        disk_gib: number(&mut errors, "disk_gib", form.get("disk_gib")),
+        purpose: form.get("purpose").to_owned(),
+        ssh_public_key: Some(form.get("ssh_public_key").to_owned()),
+    };
+    if !errors.is_empty() {
+        return new_page(ctx, Some(form), errors).await;
+    }
+    match services::requests::create(&ctx.state.db, user, input).await {
+        Ok(r) => Ok(redirect(&format!("/requests/{}?done=submitted", r.id))),
+        Err(ServiceError::Invalid(errors)) => new_page(ctx, Some(form), errors).await,
+        Err(e) => Err(ctx.service_error(&e)),
+    }
+}
+
+#[handler]
+pub async fn detail(ctx: Ctx, Path(id): Path<i64>, Query(q): Query<Flash>) -> Response {
+    respond(detail_page(&ctx, id, &q, None).await)
+}
+
+/// The request page; `problem` is a message to show above it (e.g. a refused action).
+pub async fn detail_page(ctx: &Ctx, id: i64, q: &Flash, problem: Option<(StatusCode, String)>) -> PageResult {
+    let user = ctx.user()?;
+    let db = &ctx.state.db;
+    let r = services::requests::get(db, user, id).await.map_err(|e| ctx.service_error(&e))?;
+    let row = services::requests::with_names(db, vec![r]).await.map_err(|e| ctx.service_error(&e))?.remove(0);
+    let timeline = services::audit::timeline(db, "request", id).await.map_err(|e| ctx.service_error(&e))?;
+    let machine = match services::machines::of_request(db, id).await.map_err(|e| ctx.service_error(&e))? {
+        Some(m) if m.deleted_at.is_none() => {
+            let live = services::machines::live_status(ctx.state.pve.as_ref(), &m).await;
+            let password = services::machines::password_for(user, &m, &ctx.state.settings.secret_key)
+                .map_err(|e| ctx.service_error(&e))?
+                .map(|p| p.expose().clone());
+            Some(context! {
+                id => m.id, node => m.node, vmid => m.vmid, ipv4 => m.ipv4, login_user => m.login_user,
+                password => password, state => live.state, uptime => live.uptime_secs.map(format_uptime),
+                cpus => live.cpus, memory_mib => live.max_memory_bytes.map(|b| b / (1024 * 1024)),
+            })
+        }
+        _ => None,
+    };
+    let (status, problem) = match problem {
+        Some((s, m)) => (s, Some(m)),
+        None => (StatusCode::OK, None),
+    };
+    Ok(ctx.render_status(
+        status,
+        "requests/detail.html",
+        context! {
+            flash => flash(ctx, q),
+            problem => problem,
+            r => row_view(&row),
+            ssh_public_key => row.request.ssh_public_key,
+            machine => machine,
+            live => matches!(row.request.status.as_str(), "approved" | "provisioning" | "deleting"),
+            entries => timeline.len(),
+            timeline => timeline.iter().cloned().map(|e| context! { at => e.at.to_rfc3339(), actor => e.actor_name, action => e.action, details => e.details }).collect::<Vec<_>>(),
+        },
+    ))
+}
+
+/// `3d 4h 5m` for a number of seconds.
+fn format_uptime(secs: u64) -> String {
+    let (d, h, m) = (secs / 86_400, secs % 86_400 / 3600, secs % 3600 / 60);
+    match (d, h) {
+        (0, 0) => format!("{m}m"),
+        (0, _) => format!("{h}h {m}m"),
+        _ => format!("{d}d {h}h {m}m"),
+    }
+}
+
+/// Power actions and deletion from the request page.
+#[handler]
+pub async fn machine_power(ctx: Ctx, Path(id): Path<i64>, form: Form) -> Response {
+    respond(
+        async {
+            let user = ctx.user()?;
+            let db = &ctx.state.db;
+            let m = services::machines::get(db, user, id).await.map_err(|e| ctx.service_error(&e))?;
+            let result = match form.get("action") {
+                "delete" => services::machines::delete(db, user, id).await,
+                other => match services::machines::PowerAction::parse(other) {
+                    Some(action) => services::machines::power(db, ctx.state.pve.as_ref(), user, id, action).await,
+                    None => return Err(ctx.error_page(StatusCode::BAD_REQUEST, "page.invalid")),
+                },
+            };
+            match result {
+                Ok(()) => Ok(redirect(&format!("/requests/{}?done=machine_{}", m.request_id, form.get("action")))),
+                Err(e) => refused(&ctx, m.request_id, &e).await,
+            }
+        }
+        .await,
+    )
+}
+
+/// After a refused action on a request: the request page again, with the reason, and the right status.
+pub async fn refused(ctx: &Ctx, id: i64, e: &ServiceError) -> PageResult {
+    let (status, key) = crate::http::errors::page_status(e);
+    if matches!(e, ServiceError::NotFound | ServiceError::Forbidden) {
+        return Err(ctx.error_page(status, key));
+    }
+    let mut message = ctx.t(key);
+    if let ServiceError::Invalid(errors) = e {
+        let details: Vec<String> = ctx
+            .field_errors(errors)
+            .into_iter()
+            .map(|(f, m)| format!("{}: {m}", ctx.t(&format!("field.{f}"))))
+            .collect();
+        message = format!("{message} {}", details.join("; "));
+    }
+    detail_page(ctx, id, &Flash::default(), Some((status, message))).await
+}
+
+#[handler]
+pub async fn cancel(ctx: Ctx, Path(id): Path<i64>, _form: Form) -> Response {
+    respond(
+        async {
+            let user = ctx.user()?;
+            match services::requests::cancel(&ctx.state.db, user, id).await {
+                Ok(_) => Ok(redirect(&format!("/requests/{id}?done=cancelled"))),
+                Err(e) => refused(&ctx, id, &e).await,
+            }
+        }
+        .await,
+    )
+}

@@ -1,0 +1,200 @@
+//! Unit tests of the pure plan.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::*;
+use crate::integrations::guacamole::notes::Protocol;
+use crate::integrations::guacamole::sync::{
+    DesiredConnection, DesiredSettings, MARKER_PARAM, ProvisionedMachine, VmInfo, VmKind, desired,
+};
+
+fn vm(vmid: u32, name: &str, notes: &str, ip: Option<&str>) -> VmInfo {
+    VmInfo {
+        vmid,
+        node: "pve1".into(),
+        name: name.into(),
+        kind: VmKind::Qemu,
+        notes: Some(notes.into()),
+        ipv4: ip.map(Into::into),
+        mac: None,
+    }
+}
+
+fn machine(id: i64, vmid: u32, owner: &str) -> ProvisionedMachine {
+    ProvisionedMachine {
+        machine_id: id,
+        vmid,
+        node: "pve1".into(),
+        hostname: format!("box{id}"),
+        ipv4: Some(format!("10.1.0.{id}")),
+        owner_username: owner.into(),
+        login_user: owner.into(),
+        password: Secret::new("pw".into()),
+    }
+}
+
+fn want(machines: &[ProvisionedMachine], vms: &[VmInfo]) -> DesiredState {
+    desired(machines, vms, &DesiredSettings { host: "sync".into(), ..DesiredSettings::default() }).0
+}
+
+/// The actual state Guacamole would hold after applying `d` perfectly, ids from 1.
+fn mirror(d: &DesiredState) -> ActualState {
+    let mut a = ActualState::default();
+    let mut groups: BTreeMap<String, String> = BTreeMap::new();
+    for c in &d.connections {
+        if let Some(g) = &c.group
+            && !groups.contains_key(g)
+        {
+            let id = (groups.len() + 1).to_string();
+            groups.insert(g.clone(), id.clone());
+            a.groups.push(ActualGroup { id, name: g.clone(), parent: "ROOT".into() });
+        }
+    }
+    for (i, c) in d.connections.iter().enumerate() {
+        let id = (i + 1).to_string();
+        a.connections.push(actual(&id, c, c.group.as_ref().map_or("ROOT".into(), |g| groups[g].clone())));
+        if let Some(o) = &c.owner {
+            a.users.insert(o.clone());
+            let r = a.reads.entry(o.clone()).or_default();
+            r.0.insert(id.clone());
+            if let Some(g) = &c.group {
+                r.1.insert(groups[g].clone());
+            }
+        }
+    }
+    a
+}
+
+fn actual(id: &str, c: &DesiredConnection, parent: String) -> ActualConnection {
+    ActualConnection {
+        id: id.into(),
+        name: c.name.clone(),
+        parent,
+        protocol: c.protocol.as_str().into(),
+        parameters: c.parameters.clone(),
+        attributes: Default::default(),
+        marker: Some(c.marker.clone()),
+    }
+}
+
+#[test]
+fn an_empty_guacamole_gets_everything_and_a_mirror_needs_nothing() {
+    let d = want(
+        &[machine(1, 200, "alice")],
+        &[
+            vm(101, "web01", "user:a pass:p protos:rdp,ssh;", Some("10.0.0.5")),
+            vm(102, "db", "user:b pass:q protos:ssh;", Some("10.0.0.6")),
+        ],
+    );
+    let mut empty = ActualState::default();
+    empty.users.insert("alice".into());
+    let p = plan(&d, &empty);
+    assert_eq!(p.counts(), PlanCounts { create: 4, groups_create: 1, grants_add: 1, ..PlanCounts::default() });
+    assert_eq!(p.group_creates, ["web01 (101)"]);
+    assert!(p.creates.iter().filter(|c| c.vmid == 101).all(|c| c.parent == GroupRef::New("web01 (101)".into())));
+    assert!(plan(&d, &mirror(&d)).is_empty());
+}
+
+#[test]
+fn drift_is_repaired_and_hand_made_connections_are_left_alone() {
+    let d = want(&[], &[vm(101, "web01", "user:a pass:p protos:ssh;", Some("10.0.0.5"))]);
+    let mut a = mirror(&d);
+    a.connections[0].parameters.insert("hostname".into(), Secret::new("6.6.6.6".into()));
+    a.connections[0].name = "renamed".into();
+    let mut extra = a.connections[0].clone();
+    extra.id = "9".into();
+    a.connections.push(extra);
+    a.connections.push(ActualConnection {
+        id: "10".into(),
+        name: "mine".into(),
+        parent: "ROOT".into(),
+        protocol: "ssh".into(),
+        parameters: BTreeMap::new(),
+        attributes: Default::default(),
+        marker: None,
+    });
+    let p = plan(&d, &a);
+    assert_eq!(p.updates.len(), 1);
+    assert_eq!(p.updates[0].reasons, ["name", "parameter hostname"]);
+    assert_eq!(p.deletes.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), ["9"]);
+}
+
+#[test]
+fn a_vm_gone_from_pve_loses_its_connections_and_emptied_group() {
+    let d = want(&[], &[vm(101, "web01", "user:a pass:p protos:rdp,ssh;", Some("10.0.0.5"))]);
+    let a = mirror(&d);
+    let p = plan(&want(&[], &[]), &a);
+    assert_eq!(p.deletes.len(), 2);
+    assert!(p.deletes.iter().all(|d| d.via_group));
+    assert_eq!(p.group_deletes.len(), 1);
+}
+
+#[test]
+fn an_unknown_address_keeps_the_old_hostname_and_creates_nothing() {
+    let d = want(&[], &[vm(101, "web01", "user:a pass:p protos:ssh;", Some("10.0.0.5"))]);
+    let a = mirror(&d);
+    let unknown = want(
+        &[],
+        &[vm(101, "web01", "user:a pass:p protos:ssh;", None), vm(102, "x", "user:a pass:p protos:ssh;", None)],
+    );
+    assert!(plan(&unknown, &a).is_empty());
+}
+
+#[test]
+fn a_name_held_by_a_hand_made_connection_is_skipped_with_an_error() {
+    let d = want(&[], &[vm(101, "web01", "user:a pass:p protos:ssh;", Some("10.0.0.5"))]);
+    let mut a = ActualState::default();
+    a.connections.push(ActualConnection {
+        id: "1".into(),
+        name: "a@web01-ssh".into(),
+        parent: "ROOT".into(),
+        protocol: "ssh".into(),
+        parameters: BTreeMap::new(),
+        attributes: Default::default(),
+        marker: None,
+    });
+    let p = plan(&d, &a);
+    assert!(p.is_empty());
+    assert_eq!(p.diagnostics.len(), 1);
+}
+
+#[test]
+fn owners_get_read_on_connections_and_groups_and_lose_it_when_ownership_moves() {
+    let machines = [machine(1, 200, "alice"), machine(2, 200, "bob")];
+    let d = want(&machines, &[]);
+    assert!(d.connections.iter().all(|c| c.group.as_deref() == Some("box1 (200)")));
+    let mut a = mirror(&d);
+    let p = plan(&d, &a);
+    assert!(p.is_empty());
+    // Bob's READ on Alice's connection is revoked; a missing group READ is added back.
+    a.reads.get_mut("bob").unwrap().0.insert("1".into());
+    a.reads.get_mut("alice").unwrap().1.clear();
+    let p = plan(&d, &a);
+    let grants: BTreeSet<(String, bool)> = p.grants.iter().map(|g| (g.user.clone(), g.add)).collect();
+    assert_eq!(grants, BTreeSet::from([("alice".to_owned(), true), ("bob".to_owned(), false)]));
+}
+
+#[test]
+fn missing_owners_are_created_only_when_configured() {
+    let d = want(&[machine(1, 200, "carol")], &[]);
+    let p = plan(&d, &ActualState::default());
+    assert!(p.user_creates.is_empty());
+    assert!(p.grants.is_empty());
+    let mut d2 = d.clone();
+    d2.create_users = true;
+    let p = plan(&d2, &ActualState::default());
+    assert_eq!(p.user_creates, ["carol"]);
+    assert_eq!(p.grants.len(), 1);
+    assert!(p.to_table().contains("carol"));
+    assert!(!p.to_table().contains("pw"));
+}
+
+#[test]
+fn markers_are_parameters_and_protocol_changes_are_updates() {
+    let d = want(&[], &[vm(101, "web01", "user:a pass:p protos:ssh;", Some("10.0.0.5"))]);
+    assert!(d.connections[0].parameters[MARKER_PARAM].expose().starts_with("proxdesk/1 notes vm=101"));
+    assert_eq!(d.connections[0].protocol, Protocol::Ssh);
+    let mut a = mirror(&d);
+    a.connections[0].protocol = "telnet".into();
+    assert_eq!(plan(&d, &a).updates[0].reasons, ["protocol"]);
+}

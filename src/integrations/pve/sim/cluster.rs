@@ -1,0 +1,273 @@
+//! Access, version, nodes, cluster resources, nextid, pools, storage and task endpoints.
+
+use serde_json::{Value, json};
+
+use super::auth::{self, now, permissions_of};
+use super::http::Ctx;
+use super::params::{self, Ty};
+use super::reply::ApiError;
+use super::state::TaskState;
+use crate::integrations::pve::Upid;
+
+/// `POST /access/ticket`: password or still-valid ticket → ticket + CSRF token (pve-api.md §2.1).
+pub(crate) fn ticket(ctx: &Ctx) -> Result<Value, ApiError> {
+    let denied = || ApiError::status(401, "authentication failure");
+    let mut username = ctx.params.get("username").cloned().ok_or_else(denied)?;
+    if let Some(realm) = ctx.params.get("realm") {
+        username = format!("{username}@{realm}");
+    }
+    if username.contains('!') {
+        return Err(ApiError::status(
+            403,
+            "Permission check failed (URI '/access/ticket' not available with API token, need proper ticket.)",
+        ));
+    }
+    let password = ctx.params.get("password").cloned().unwrap_or_default();
+    let sim = &ctx.sim;
+    let by_password = if username == "root@pam" {
+        password == sim.cfg.root_password
+    } else {
+        sim.identity(&username).is_some_and(|i| i.secret == password)
+    };
+    let by_ticket = sim.signer.check_ticket(&password).is_some_and(|u| u == username);
+    if !(by_password || by_ticket) || (username != "root@pam" && sim.identity(&username).is_none()) {
+        return Err(denied());
+    }
+    let t = now();
+    let acl =
+        if username == "root@pam" { auth::admin_acl() } else { sim.identity(&username).expect("known").acl.clone() };
+    let mut cap = json!({"vms": {}, "storage": {}, "access": {}, "nodes": {}, "dc": {}, "sdn": {}, "mapping": {}});
+    for (path, privs) in permissions_of(&acl) {
+        let sections: &[&str] = match path.split('/').nth(1).unwrap_or_default() {
+            "" => &["vms", "storage", "access", "nodes", "dc", "sdn", "mapping"],
+            "vms" | "pool" => &["vms"],
+            "storage" => &["storage"],
+            "nodes" => &["nodes"],
+            "sdn" => &["sdn"],
+            "access" => &["access"],
+            _ => &["dc"],
+        };
+        for s in sections {
+            for p in privs.keys() {
+                cap[*s][p] = json!(1);
+            }
+        }
+    }
+    Ok(json!({
+        "username": username,
+        "ticket": sim.signer.ticket(&username, t),
+        "CSRFPreventionToken": sim.signer.csrf(&username, t),
+        "cap": cap,
+        "clustername": "proxdesk-sim",
+    }))
+}
+
+/// `GET /access/permissions`: the caller's privileges per ACL path.
+pub(crate) fn permissions(ctx: &Ctx) -> Result<Value, ApiError> {
+    params::check(&ctx.params, &[("path", Ty::Str(64), false), ("userid", Ty::Str(128), false)])?;
+    let caller = ctx.caller.as_ref().expect("authenticated");
+    let acl = if caller.ticket && caller.authid == "root@pam" {
+        auth::admin_acl()
+    } else {
+        ctx.sim.identity(&caller.authid).map(|i| i.acl.clone()).unwrap_or_default()
+    };
+    Ok(json!(permissions_of(&acl)))
+}
+
+/// `GET /version`.
+pub(crate) fn version(ctx: &Ctx) -> Result<Value, ApiError> {
+    params::check(&ctx.params, &[])?;
+    Ok(json!({"version": "9.2.11", "release": "9.2", "repoid": "5a1b2c3d4e5f6a7b"}))
+}
+
+/// `GET /nodes`; stats only with `Sys.Audit` on the node.
+pub(crate) fn nodes(ctx: &Ctx) -> Result<Value, ApiError> {
+    params::check(&ctx.params, &[])?;
+    let state = ctx.sim.state.lock().expect("state");
+    Ok(state
+        .nodes
+        .iter()
+        .map(|n| {
+            let mut v = json!({"node": n, "id": format!("node/{n}"), "type": "node", "status": "online", "level": ""});
+            if ctx.allowed(&format!("/nodes/{n}"), "Sys.Audit") {
+                v["cpu"] = json!(0.03);
+                v["maxcpu"] = json!(16);
+                v["mem"] = json!(8u64 << 30);
+                v["maxmem"] = json!(64u64 << 30);
+                v["uptime"] = json!(86400);
+            }
+            v
+        })
+        .collect())
+}
+
+/// `GET /cluster/resources`: guests filtered by `VM.Audit`, storages by `Datastore.Audit` (pve-api.md §5).
+pub(crate) fn resources(ctx: &Ctx) -> Result<Value, ApiError> {
+    params::check(&ctx.params, &[("type", Ty::Enum(&["vm", "storage", "node", "sdn"]), false)])?;
+    let filter = ctx.params.get("type").map(String::as_str);
+    let state = ctx.sim.state.lock().expect("state");
+    let mut out = vec![];
+    if filter.is_none() || filter == Some("vm") {
+        for g in state.guests.values().filter(|g| ctx.allowed(&format!("/vms/{}", g.vmid), "VM.Audit")) {
+            let lagging = g.created_at.is_some_and(|t| t.elapsed() < ctx.sim.cfg.rrd_lag);
+            let mut v = if lagging {
+                // Not yet in the RRD cache: only the live keys (pve-api.md §5).
+                json!({"id": format!("{}/{}", g.kind.as_str(), g.vmid), "type": g.kind.as_str(), "vmid": g.vmid,
+                       "node": g.node, "status": "unknown"})
+            } else {
+                json!({
+                "id": format!("{}/{}", g.kind.as_str(), g.vmid), "type": g.kind.as_str(), "vmid": g.vmid,
+                "node": g.node, "status": if g.running { "running" } else { "stopped" }, "name": g.name(),
+                "template": u8::from(g.is_template()), "maxmem": 512u64 << 20, "maxdisk": g.rootfs_bytes(),
+                })
+            };
+            if let Some(lock) = g.lock() {
+                v["lock"] = json!(lock);
+            }
+            if let Some(pool) = &g.pool {
+                v["pool"] = json!(pool);
+            }
+            out.push(v);
+        }
+    }
+    if filter.is_none() || filter == Some("node") {
+        for n in &state.nodes {
+            out.push(json!({"id": format!("node/{n}"), "type": "node", "node": n, "status": "online", "level": ""}));
+        }
+    }
+    if filter.is_none() || filter == Some("storage") {
+        for n in &state.nodes {
+            for s in state.storages.iter().filter(|s| ctx.allowed(&format!("/storage/{}", s.id), "Datastore.Audit")) {
+                out.push(json!({
+                    "id": format!("storage/{n}/{}", s.id), "type": "storage", "storage": s.id, "node": n,
+                    "status": "available", "content": s.content, "plugintype": s.kind, "shared": 0,
+                    "disk": s.used, "maxdisk": s.total,
+                }));
+            }
+        }
+    }
+    if filter.is_none() {
+        for p in state.pools.keys() {
+            out.push(json!({"id": format!("/pool/{p}"), "type": "pool", "pool": p}));
+        }
+    }
+    Ok(Value::Array(out))
+}
+
+/// `GET /cluster/nextid`: a string; with `vmid`, 400 when taken (pve-api.md §5).
+pub(crate) fn next_id(ctx: &Ctx) -> Result<Value, ApiError> {
+    params::check(&ctx.params, &[("vmid", Ty::Vmid, false)])?;
+    let state = ctx.sim.state.lock().expect("state");
+    if let Some(v) = ctx.params.get("vmid") {
+        let n: u64 = v.parse().expect("checked");
+        if state.guests.contains_key(&n) {
+            return Err(ApiError::param("vmid", format!("VM {n} already exists")));
+        }
+        return Ok(json!(n.to_string()));
+    }
+    let free = (100..1_000_000u64).find(|n| !state.guests.contains_key(n));
+    free.map(|n| json!(n.to_string()))
+        .ok_or_else(|| ApiError::internal("unable to get any free VMID in range [100, 1000000]"))
+}
+
+/// `GET /pools`: pools with `Pool.Audit`.
+pub(crate) fn pools(ctx: &Ctx) -> Result<Value, ApiError> {
+    params::check(
+        &ctx.params,
+        &[("poolid", Ty::Str(64), false), ("type", Ty::Enum(&["qemu", "lxc", "storage"]), false)],
+    )?;
+    let state = ctx.sim.state.lock().expect("state");
+    if let Some(id) = ctx.params.get("poolid")
+        && !state.pools.contains_key(id)
+    {
+        return Err(ApiError::internal(format!("pool '{id}' does not exist")));
+    }
+    Ok(state
+        .pools
+        .iter()
+        .filter(|(id, _)| ctx.params.get("poolid").is_none_or(|p| p == *id))
+        .filter(|(id, _)| ctx.allowed(&format!("/pool/{id}"), "Pool.Audit"))
+        .map(|(id, comment)| json!({"poolid": id, "comment": comment}))
+        .collect())
+}
+
+/// `GET /nodes/{node}/storage`: storages with `Datastore.Audit` or `Datastore.AllocateSpace`.
+pub(crate) fn storage(ctx: &Ctx) -> Result<Value, ApiError> {
+    params::check(
+        &ctx.params,
+        &[("content", Ty::Str(64), false), ("enabled", Ty::Bool, false), ("storage", Ty::StorageId, false)],
+    )?;
+    let state = ctx.sim.state.lock().expect("state");
+    Ok(state
+        .storages
+        .iter()
+        .filter(|s| {
+            let path = format!("/storage/{}", s.id);
+            ctx.allowed(&path, "Datastore.Audit") || ctx.allowed(&path, "Datastore.AllocateSpace")
+        })
+        .filter(|s| ctx.params.get("content").is_none_or(|c| s.content.split(',').any(|x| x == c)))
+        .filter(|s| ctx.params.get("storage").is_none_or(|id| *id == s.id))
+        .map(|s| {
+            json!({
+                "storage": s.id, "type": s.kind, "content": s.content, "active": 1, "enabled": 1, "shared": 0,
+                "total": s.total, "used": s.used, "avail": s.total - s.used,
+                "used_fraction": s.used as f64 / s.total as f64,
+            })
+        })
+        .collect())
+}
+
+/// The task behind `{upid}`, after the owner-or-`Sys.Audit` check (pve-api.md §4.3).
+fn task(ctx: &Ctx) -> Result<super::state::Task, ApiError> {
+    let upid: Upid = ctx.upid_raw.parse().map_err(|_| ApiError::param("upid", "unable to parse worker upid"))?;
+    let me = ctx.authid();
+    let owner = upid.user == me || upid.user.split('!').next() == Some(me.as_str());
+    if !owner {
+        ctx.require(&format!("/nodes/{}", ctx.node), &["Sys.Audit"])?;
+    }
+    let state = ctx.sim.state.lock().expect("state");
+    state.tasks.get(upid.as_str()).cloned().ok_or_else(|| ApiError::param("upid", "no such task"))
+}
+
+/// `GET /nodes/{node}/tasks/{upid}/status`.
+pub(crate) fn task_status(ctx: &Ctx) -> Result<Value, ApiError> {
+    let t = task(ctx)?;
+    params::check(&ctx.params, &[])?;
+    let (user, token) = match t.upid.user.split_once('!') {
+        Some((u, tok)) => (u.to_owned(), Some(tok.to_owned())),
+        None => (t.upid.user.clone(), None),
+    };
+    let mut v = json!({
+        "upid": t.upid.as_str(), "node": t.upid.node, "pid": t.upid.pid, "pstart": t.upid.pstart,
+        "starttime": t.upid.starttime, "type": t.upid.task_type, "id": t.upid.id, "user": user,
+        "status": if t.state == TaskState::Running { "running" } else { "stopped" },
+    });
+    if let Some(tok) = token {
+        v["tokenid"] = json!(tok);
+    }
+    if let TaskState::Stopped { exit_status } = &t.state {
+        v["exitstatus"] = json!(exit_status);
+    }
+    Ok(v)
+}
+
+/// `GET /nodes/{node}/tasks/{upid}/log` → (lines, total) (pve-api.md §4.4).
+pub(crate) fn task_log(ctx: &Ctx) -> Result<(Value, usize), ApiError> {
+    let t = task(ctx)?;
+    params::check(
+        &ctx.params,
+        &[
+            ("start", Ty::Int(0, i64::MAX), false),
+            ("limit", Ty::Int(0, i64::MAX), false),
+            ("download", Ty::Bool, false),
+        ],
+    )?;
+    let start: usize = ctx.params.get("start").map_or(0, |s| s.parse().expect("checked"));
+    let limit: usize = ctx.params.get("limit").map_or(50, |s| s.parse().expect("checked"));
+    let lines = if t.log.is_empty() { vec!["no content".to_owned()] } else { t.log.clone() };
+    let total = lines.len();
+    let take = if limit == 0 { usize::MAX } else { limit };
+    let page: Vec<Value> =
+        lines.iter().enumerate().skip(start).take(take).map(|(i, l)| json!({"n": i + 1, "t": l})).collect();
+    Ok((Value::Array(page), total))
+}

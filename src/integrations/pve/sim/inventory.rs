@@ -1,0 +1,124 @@
+//! The default inventory: nodes pve1–pve3, storages, LXC templates 9000–9002 (proxdesk's demo catalog),
+//! a running CT and a few QEMU VMs with notes.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use rand::Rng;
+use rand::rngs::StdRng;
+
+use super::SimConfig;
+use super::state::{Guest, GuestKind, State, StorageDef};
+
+/// A MAC with Proxmox's default prefix `BC:24:11` (pve-api.md §6.2).
+pub(crate) fn random_mac(rng: &mut StdRng) -> String {
+    let b: [u8; 3] = rng.random();
+    format!("BC:24:11:{:02X}:{:02X}:{:02X}", b[0], b[1], b[2])
+}
+
+fn config(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+fn template(vmid: u64, node: &str, host: &str, ostype: &str, notes: &str, rng: &mut StdRng) -> Guest {
+    let mac = random_mac(rng);
+    let mut cfg = config(&[
+        ("arch", "amd64"),
+        ("cores", "1"),
+        ("memory", "512"),
+        ("swap", "512"),
+        ("hostname", host),
+        ("ostype", ostype),
+        ("template", "1"),
+        ("unprivileged", "1"),
+        ("features", "nesting=1"),
+        ("description", notes),
+    ]);
+    cfg.insert("rootfs".into(), format!("local-lvm:base-{vmid}-disk-0,size=8G"));
+    cfg.insert("net0".into(), format!("name=eth0,bridge=vmbr0,firewall=1,hwaddr={mac},ip=dhcp,type=veth"));
+    Guest {
+        vmid,
+        kind: GuestKind::Lxc,
+        node: node.into(),
+        config: cfg,
+        running: false,
+        started_at: None,
+        ip: None,
+        ip_ready_at: None,
+        pool: None,
+        created_at: None,
+        finished: None,
+    }
+}
+
+fn vm(vmid: u64, node: &str, name: &str, notes: &str, running: bool, agent: bool, rng: &mut StdRng) -> Guest {
+    let mac = random_mac(rng);
+    let mut cfg = config(&[
+        ("name", name),
+        ("cores", "2"),
+        ("sockets", "1"),
+        ("memory", "2048"),
+        ("ostype", "l26"),
+        ("boot", "order=scsi0"),
+        ("description", notes),
+    ]);
+    cfg.insert("scsi0".into(), format!("local-lvm:vm-{vmid}-disk-0,size=32G"));
+    cfg.insert("net0".into(), format!("virtio={mac},bridge=vmbr0"));
+    if agent {
+        cfg.insert("agent".into(), "1".into());
+    }
+    let ip = running.then(|| std::net::Ipv4Addr::new(10, 10, 0, (vmid % 200) as u8 + 10));
+    Guest {
+        vmid,
+        kind: GuestKind::Qemu,
+        node: node.into(),
+        config: cfg,
+        running,
+        started_at: running.then(Instant::now),
+        ip,
+        ip_ready_at: running.then(Instant::now),
+        pool: None,
+        created_at: None,
+        finished: None,
+    }
+}
+
+pub(crate) fn build(cfg: &SimConfig, rng: &mut StdRng) -> State {
+    let mut state = State {
+        nodes: vec!["pve1".into(), "pve2".into(), "pve3".into()],
+        storages: vec![
+            StorageDef {
+                id: "local".into(),
+                kind: "dir".into(),
+                content: "backup,iso,vztmpl".into(),
+                total: 100 << 30,
+                used: 12 << 30,
+            },
+            StorageDef {
+                id: "local-lvm".into(),
+                kind: "lvmthin".into(),
+                content: "images,rootdir".into(),
+                total: 500 << 30,
+                used: 60 << 30,
+            },
+        ],
+        next_pid: 100_000 + rng.random_range(0..50_000),
+        ..State::default()
+    };
+    state.pools.insert("proxdesk".into(), "guests created by proxdesk".into());
+    if !cfg.default_inventory {
+        return state;
+    }
+    let guests = [
+        template(9000, "pve1", "debian-12", "debian", "Debian 12 base template\nManaged by: infra", rng),
+        template(9001, "pve2", "ubuntu-2404", "ubuntu", "Ubuntu 24.04 base template", rng),
+        template(9002, "pve3", "alpine-320", "alpine", "Alpine 3.20 base template", rng),
+        vm(100, "pve1", "web-legacy", "Owner: alice\nPurpose: legacy web\n\nguac: rdp 3389", true, true, rng),
+        vm(101, "pve2", "db-archive", "Owner: bob\nPurpose: database archive", false, true, rng),
+        vm(102, "pve3", "win-build", "Owner: carol\nPurpose: Windows builds", true, false, rng),
+    ];
+    for g in guests {
+        state.guests.insert(g.vmid, g);
+    }
+    state
+}

@@ -1,0 +1,200 @@
+//! What the simulated node does with an `exec` request: `pct exec <vmid> -- sh -c '<finishing script>'`
+//! is applied to the container's state; `true`, `echo` and `hostname` answer probes; anything else
+//! is "not found", as from `sh`.
+
+use sha2::{Digest, Sha256};
+
+use super::super::Sim;
+use super::super::state::{FinishRecord, GuestKind};
+use super::words::{Token, Word, commands, lex};
+
+/// What a command printed and its exit status.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct Outcome {
+    pub stdout: String,
+    pub stderr: String,
+    pub exit_status: u32,
+}
+
+impl Outcome {
+    fn ok(stdout: impl Into<String>) -> Self {
+        Self { stdout: stdout.into(), ..Self::default() }
+    }
+    fn fail(exit_status: u32, stderr: impl Into<String>) -> Self {
+        Self { stderr: format!("{}\n", stderr.into()), exit_status, ..Self::default() }
+    }
+}
+
+/// Runs `command` (as the node's login shell would receive it) with `stdin`. `node` is the node this
+/// server stands for; `None` serves every node.
+pub(crate) fn run(sim: &Sim, node: Option<&str>, command: &str, stdin: &[u8]) -> Outcome {
+    match simple_words(command) {
+        Ok(words) => on_node(sim, node, &words, stdin),
+        Err(outcome) => outcome,
+    }
+}
+
+/// The words of a single simple command without expansions, or the shell's complaint.
+fn simple_words(text: &str) -> Result<Vec<String>, Outcome> {
+    let tokens = lex(text).map_err(|_| Outcome::fail(2, "sh: 1: Syntax error: Unterminated quoted string"))?;
+    let mut cmds = commands(tokens);
+    if cmds.len() > 1 {
+        return Err(Outcome::fail(2, "sh: 1: simulator: only one simple command per exec is supported"));
+    }
+    let mut words = Vec::new();
+    for token in cmds.pop().unwrap_or_default() {
+        match token {
+            Token::Word(Word { expands: false, text, .. }) => words.push(text),
+            _ => return Err(Outcome::fail(2, "sh: 1: simulator: redirections and expansions are not supported")),
+        }
+    }
+    Ok(words)
+}
+
+fn on_node(sim: &Sim, node: Option<&str>, words: &[String], stdin: &[u8]) -> Outcome {
+    match words.first().map(String::as_str) {
+        Some("pct") => pct(sim, node, &words[1..], stdin),
+        Some("hostname") => {
+            let state = sim.state.lock().expect("state");
+            Outcome::ok(format!("{}\n", node.or(state.nodes.first().map(String::as_str)).unwrap_or("pve")))
+        }
+        _ => common(words),
+    }
+}
+
+/// Commands every shell has: the connectivity probes.
+fn common(words: &[String]) -> Outcome {
+    match words.first().map(String::as_str) {
+        None | Some("true" | ":") => Outcome::ok(""),
+        Some("false") => Outcome { exit_status: 1, ..Outcome::default() },
+        Some("echo") => Outcome::ok(format!("{}\n", words[1..].join(" "))),
+        Some(other) => Outcome::fail(127, format!("sh: 1: {other}: not found")),
+    }
+}
+
+/// `pct exec <vmid> [--] <command…>`.
+fn pct(sim: &Sim, node: Option<&str>, args: &[String], stdin: &[u8]) -> Outcome {
+    let (Some("exec"), Some(vmid_raw)) = (args.first().map(String::as_str), args.get(1)) else {
+        return Outcome::fail(255, "simulator: only 'pct exec <vmid> -- <command>' is simulated");
+    };
+    let Ok(vmid) = vmid_raw.parse::<u64>() else {
+        return Outcome::fail(
+            255,
+            format!("400 Parameter verification failed.\nvmid: type check ('integer') failed - got '{vmid_raw}'"),
+        );
+    };
+    let inner = match args.get(2).map(String::as_str) {
+        Some("--") => &args[3..],
+        _ => &args[2..],
+    };
+    let mut state = sim.state.lock().expect("state");
+    let home = match node {
+        Some(n) => n.to_owned(),
+        None => match state.guests.get(&vmid) {
+            Some(g) => g.node.clone(),
+            None => state.nodes.first().cloned().unwrap_or_else(|| "pve".into()),
+        },
+    };
+    let guest = match state.guest_mut(&home, GuestKind::Lxc, vmid) {
+        Ok(g) => g,
+        Err(e) => return Outcome::fail(2, e.message),
+    };
+    if !guest.running {
+        return Outcome::fail(255, format!("CT {vmid} not running"));
+    }
+    match inner {
+        [sh, c, script, ..] if sh == "sh" && c == "-c" => match finish_script(script, stdin) {
+            Ok(record) => {
+                guest.config.insert("hostname".into(), record.hostname.clone());
+                guest.finished = Some(record);
+                Outcome::ok("")
+            }
+            Err(outcome) => outcome,
+        },
+        words => common(words),
+    }
+}
+
+/// Reads the `u=`, `h=` and `k=` assignments of `ssh::finish_command`'s script and the password from
+/// the first line of stdin, as `IFS= read -r pw` would.
+fn finish_script(script: &str, stdin: &[u8]) -> Result<FinishRecord, Outcome> {
+    let tokens = lex(script).map_err(|_| Outcome::fail(2, "sh: 1: Syntax error: Unterminated quoted string"))?;
+    let (mut user, mut host, mut key) = (None, None, None);
+    for cmd in commands(tokens) {
+        let [Token::Word(word)] = cmd.as_slice() else { continue };
+        let Some((name, value)) = word.assignment() else { continue };
+        let slot = match name {
+            "u" => &mut user,
+            "h" => &mut host,
+            "k" => &mut key,
+            _ => continue,
+        };
+        if word.expands {
+            return Err(Outcome::fail(2, format!("sh: simulator: {name}= must be a literal value")));
+        }
+        *slot = Some(value.to_owned());
+    }
+    let (Some(login_user), Some(hostname)) = (user, host) else {
+        return Err(Outcome::fail(2, "sh: simulator: only proxdesk's finishing script (u=, h=, k=) is interpreted"));
+    };
+    // `read` fails at end of input without a newline, and `set -e` ends the script there.
+    let Some(end) = stdin.iter().position(|&b| b == b'\n') else {
+        return Err(Outcome { exit_status: 1, ..Outcome::default() });
+    };
+    if login_user.is_empty() || login_user.contains([':', '/', '\n']) {
+        return Err(Outcome::fail(3, format!("useradd: invalid user name '{login_user}'")));
+    }
+    Ok(FinishRecord {
+        login_user,
+        password_sha256: hex::encode(Sha256::digest(&stdin[..end])),
+        authorized_key: key.filter(|k| !k.is_empty()),
+        hostname,
+    })
+}
+
+/// SHA-256 (hex) of the first line of `stdin`, `None` when stdin is empty.
+pub(crate) fn first_line_sha256(stdin: &[u8]) -> Option<String> {
+    let line = stdin.split(|&b| b == b'\n').next().filter(|_| !stdin.is_empty())?;
+    Some(hex::encode(Sha256::digest(line)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::integrations::ssh::{FinishMode, FinishSpec, finish_command};
+
+    #[test]
+    fn the_finishing_script_is_read_back_verbatim() {
+        let hostile = "ssh-ed25519 AAAA x'$(touch /p)`id`;\n\"q\" \\";
+        let spec = FinishSpec {
+            vmid: 101,
+            login_user: "al'ice".into(),
+            hostname: "web$1".into(),
+            ssh_public_key: Some(hostile.into()),
+        };
+        let cmd = finish_command(FinishMode::ViaNode, "pct", &spec);
+        let words = simple_words(&cmd).unwrap();
+        assert_eq!(words[..4], ["pct", "exec", "101", "--"]);
+        let record = finish_script(&words[6], b"pw ' x\nrest").unwrap();
+        assert_eq!(record.login_user, "al'ice");
+        assert_eq!(record.hostname, "web$1");
+        assert_eq!(record.authorized_key.as_deref(), Some(hostile));
+        assert_eq!(record.password_sha256, hex::encode(Sha256::digest(b"pw ' x")));
+        assert_eq!(finish_script(&words[6], b"no newline").unwrap_err().exit_status, 1);
+        let none = FinishSpec { ssh_public_key: None, ..spec };
+        let words = simple_words(&finish_command(FinishMode::ViaNode, "pct", &none)).unwrap();
+        assert_eq!(finish_script(&words[6], b"x\n").unwrap().authorized_key, None);
+    }
+
+    #[test]
+    fn probes_and_unknown_commands() {
+        assert_eq!(common(&simple_words("echo 'a  b' c").unwrap()), Outcome::ok("a  b c\n"));
+        assert_eq!(common(&simple_words("true").unwrap()).exit_status, 0);
+        let missing = common(&simple_words("rm -rf /").unwrap());
+        assert_eq!((missing.exit_status, missing.stderr.as_str()), (127, "sh: 1: rm: not found\n"));
+        assert_eq!(simple_words("echo $HOME").unwrap_err().exit_status, 2);
+        assert_eq!(simple_words("true; rm x").unwrap_err().exit_status, 2);
+        assert_eq!(first_line_sha256(b""), None);
+        assert_eq!(first_line_sha256(b"a\nb"), Some(hex::encode(Sha256::digest(b"a"))));
+    }
+}

@@ -1,0 +1,88 @@
+//! Console access: who may open a machine's console, and single-use console URLs for API clients.
+
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use serde_json::json;
+
+use entities::{console_token, machine, user};
+
+use super::{Actor, ServiceError, audit, machines};
+use crate::console::ConsoleKind;
+use crate::secrets::{Secret, random_token, sha256_hex};
+
+/// How long a console URL stays valid before its first (and only) use.
+pub const TOKEN_LIFETIME_SECS: i64 = 60;
+
+/// The machine whose console `actor` wants, if they own it (or are an admin) and it has a container.
+pub async fn machine_for_console(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    machine_id: i64,
+) -> Result<machine::Model, ServiceError> {
+    let m = machines::get(db, actor, machine_id).await?;
+    if m.deleted_at.is_some() || m.vmid.is_none() {
+        return Err(ServiceError::Conflict("the machine has no container".into()));
+    }
+    Ok(m)
+}
+
+/// A single-use token for one console session of `machine_id`, valid [`TOKEN_LIFETIME_SECS`].
+pub async fn issue(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    machine_id: i64,
+    kind: ConsoleKind,
+) -> Result<(Secret<String>, DateTime<Utc>), ServiceError> {
+    machine_for_console(db, actor, machine_id).await?;
+    let now = Utc::now();
+    console_token::Entity::delete_many()
+        .filter(console_token::Column::ExpiresAt.lt(now - Duration::hours(1)))
+        .exec(db)
+        .await?;
+    let token = random_token(32);
+    let expires_at = now + Duration::seconds(TOKEN_LIFETIME_SECS);
+    let row = console_token::ActiveModel {
+        token_hash: Set(sha256_hex(token.expose())),
+        user_id: Set(actor.id),
+        machine_id: Set(machine_id),
+        kind: Set(kind.as_str().to_owned()),
+        created_at: Set(now),
+        expires_at: Set(expires_at),
+        used_at: Set(None),
+    };
+    console_token::Entity::insert(row).exec_without_returning(db).await?;
+    let details = json!({"kind": kind.as_str(), "expires_at": expires_at.to_rfc3339()});
+    audit::record(db, Some(actor), "console.url_issued", "machine", machine_id, details).await?;
+    Ok((token, expires_at))
+}
+
+/// Uses up `token` for `machine_id` and `kind`: the actor it was issued to, or `None` when it is
+/// unknown, expired, already used, for another machine or console, or its user is disabled.
+pub async fn redeem(
+    db: &DatabaseConnection,
+    token: &str,
+    machine_id: i64,
+    kind: ConsoleKind,
+) -> Result<Option<Actor>, ServiceError> {
+    let hash = sha256_hex(token);
+    let now = Utc::now();
+    // One UPDATE decides, so two concurrent uses cannot both win.
+    let used = console_token::Entity::update_many()
+        .col_expr(console_token::Column::UsedAt, Expr::value(now))
+        .filter(console_token::Column::TokenHash.eq(hash.clone()))
+        .filter(console_token::Column::UsedAt.is_null())
+        .filter(console_token::Column::ExpiresAt.gt(now))
+        .filter(console_token::Column::MachineId.eq(machine_id))
+        .filter(console_token::Column::Kind.eq(kind.as_str()))
+        .exec(db)
+        .await?;
+    if used.rows_affected != 1 {
+        return Ok(None);
+    }
+    let Some(row) = console_token::Entity::find_by_id(hash).one(db).await? else { return Ok(None) };
+    match user::Entity::find_by_id(row.user_id).one(db).await? {
+        Some(u) if !u.disabled => Ok(Some(u.try_into()?)),
+        _ => Ok(None),
+    }
+}

@@ -1,0 +1,191 @@
+//! Machines made from requests: listing, live status, power actions and deletion.
+
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use serde_json::json;
+
+use entities::machine;
+
+use super::{Actor, Page, ServiceError, audit, into_page, page_limit, requests};
+use crate::domain::request_status::RequestEvent;
+use crate::integrations::pve::{self, PveError};
+use crate::secrets::{Secret, SecretKey};
+
+/// The actor's machines (admins: everyone's, or one user's), newest first, deleted ones left out.
+pub async fn list(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    user_id: Option<i64>,
+    cursor: Option<i64>,
+    limit: Option<u64>,
+) -> Result<Page<machine::Model>, ServiceError> {
+    let limit = page_limit(limit);
+    let mut q = machine::Entity::find().filter(machine::Column::DeletedAt.is_null()).order_by_desc(machine::Column::Id);
+    let owner = if actor.is_admin() { user_id } else { Some(actor.id) };
+    if let Some(u) = owner {
+        q = q.filter(machine::Column::UserId.eq(u));
+    }
+    if let Some(c) = cursor {
+        q = q.filter(machine::Column::Id.lt(c));
+    }
+    let rows = q.limit(limit + 1).all(db).await?;
+    Ok(into_page(rows, limit, |m| m.id))
+}
+
+/// One machine, if the actor owns it or is an admin (otherwise: not found).
+pub async fn get(db: &DatabaseConnection, actor: &Actor, id: i64) -> Result<machine::Model, ServiceError> {
+    machine::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .filter(|m| m.user_id == actor.id || actor.is_admin())
+        .ok_or(ServiceError::NotFound)
+}
+
+/// The machine of a request, if it has one.
+pub async fn of_request(db: &DatabaseConnection, request_id: i64) -> Result<Option<machine::Model>, ServiceError> {
+    Ok(machine::Entity::find().filter(machine::Column::RequestId.eq(request_id)).one(db).await?)
+}
+
+/// The owner's password in clear, for the owner only.
+pub fn password_for(
+    actor: &Actor,
+    m: &machine::Model,
+    key: &SecretKey,
+) -> Result<Option<Secret<String>>, ServiceError> {
+    if actor.id != m.user_id {
+        return Ok(None);
+    }
+    m.password_sealed.as_deref().map(|s| key.open(s).map_err(|e| ServiceError::Internal(e.to_string()))).transpose()
+}
+
+/// What PVE says about a machine right now.
+#[derive(Debug, Clone)]
+pub struct LiveStatus {
+    /// `running`, `stopped`, or `unknown` when PVE cannot be asked.
+    pub state: String,
+    pub uptime_secs: Option<u64>,
+    pub cpus: Option<f64>,
+    pub max_memory_bytes: Option<u64>,
+    pub lock: Option<String>,
+}
+
+pub async fn live_status(pve: Option<&pve::Client>, m: &machine::Model) -> LiveStatus {
+    let unknown =
+        LiveStatus { state: "unknown".into(), uptime_secs: None, cpus: None, max_memory_bytes: None, lock: None };
+    let (Some(pve), Some(vmid), None) = (pve, m.vmid, m.deleted_at) else { return unknown };
+    match pve.lxc_status(&m.node, vmid as u64).await {
+        Ok(s) => LiveStatus {
+            state: s.status,
+            uptime_secs: s.uptime,
+            cpus: s.cpus,
+            max_memory_bytes: s.maxmem,
+            lock: s.lock,
+        },
+        Err(e) => {
+            tracing::warn!(machine = m.id, error = %e, "status of machine unavailable");
+            unknown
+        }
+    }
+}
+
+/// Power actions owners may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PowerAction {
+    Start,
+    Shutdown,
+    Reboot,
+}
+
+impl PowerAction {
+    pub fn parse(s: &str) -> Option<PowerAction> {
+        match s {
+            "start" => Some(PowerAction::Start),
+            "shutdown" => Some(PowerAction::Shutdown),
+            "reboot" => Some(PowerAction::Reboot),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PowerAction::Start => "start",
+            PowerAction::Shutdown => "shutdown",
+            PowerAction::Reboot => "reboot",
+        }
+    }
+}
+
+/// Starts, shuts down or reboots a machine (owner or admin). PVE runs it as a task; this returns once
+/// PVE accepted it.
+pub async fn power(
+    db: &DatabaseConnection,
+    pve: Option<&pve::Client>,
+    actor: &Actor,
+    id: i64,
+    action: PowerAction,
+) -> Result<(), ServiceError> {
+    let m = get(db, actor, id).await?;
+    if m.deleted_at.is_some() {
+        return Err(ServiceError::Conflict("the machine was deleted".into()));
+    }
+    let (Some(pve), Some(vmid)) = (pve, m.vmid) else {
+        return Err(ServiceError::Conflict("no Proxmox VE cluster is configured".into()));
+    };
+    let vmid = vmid as u64;
+    let result = match action {
+        PowerAction::Start => pve.lxc_start(&m.node, vmid).await,
+        PowerAction::Shutdown => pve.lxc_shutdown(&m.node, vmid).await,
+        PowerAction::Reboot => pve.lxc_reboot(&m.node, vmid).await,
+    };
+    match result {
+        Ok(_) => {}
+        Err(PveError::Api { message, .. }) => return Err(ServiceError::Conflict(message.trim().to_owned())),
+        Err(PveError::Locked { message, .. }) => return Err(ServiceError::Conflict(message)),
+        Err(e) => return Err(ServiceError::Internal(format!("Proxmox VE: {e}"))),
+    }
+    let action_name = format!("machine.{}", action.as_str());
+    audit::record(db, Some(actor), &action_name, "machine", id, json!({"vmid": vmid, "node": m.node})).await?;
+    Ok(())
+}
+
+/// Deletes a machine: the request moves to `deleting` and the destroy job is enqueued, together.
+pub async fn delete(db: &DatabaseConnection, actor: &Actor, id: i64) -> Result<(), ServiceError> {
+    let m = get(db, actor, id).await?;
+    requests::transition(db, Some(actor), m.request_id, RequestEvent::Delete, vec![], json!({"machine": id})).await?;
+    Ok(())
+}
+
+/// Live machines as the Guacamole sync wants them: owner, login and opened password. Machines without
+/// a VM id, login or password yet (still provisioning) are left out.
+pub async fn for_guacamole(
+    db: &DatabaseConnection,
+    key: &crate::secrets::SecretKey,
+) -> Result<Vec<crate::integrations::guacamole::sync::ProvisionedMachine>, ServiceError> {
+    use crate::integrations::guacamole::sync::ProvisionedMachine;
+    let rows = machine::Entity::find()
+        .filter(machine::Column::DeletedAt.is_null())
+        .order_by_asc(machine::Column::Id)
+        .all(db)
+        .await?;
+    let owners: std::collections::HashMap<i64, String> =
+        entities::user::Entity::find().all(db).await?.into_iter().map(|u| (u.id, u.username)).collect();
+    let mut out = Vec::with_capacity(rows.len());
+    for m in rows {
+        let (Some(vmid), Some(login), Some(sealed)) = (m.vmid, m.login_user, m.password_sealed) else {
+            continue;
+        };
+        let Ok(password) = key.open(&sealed) else {
+            tracing::warn!(machine = m.id, "machine password does not open; left out of the Guacamole sync");
+            continue;
+        };
+        out.push(ProvisionedMachine {
+            machine_id: m.id,
+            vmid: u32::try_from(vmid).unwrap_or_default(),
+            node: m.node,
+            hostname: m.hostname,
+            ipv4: m.ipv4,
+            owner_username: owners.get(&m.user_id).cloned().unwrap_or_default(),
+            login_user: login,
+            password,
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,108 @@
+//! Use cases. Each public function is one transaction; state changes write their audit entry in it.
+
+pub mod audit;
+pub mod auth;
+pub mod catalog;
+pub mod consoles;
+pub mod guac_sync_runs;
+pub mod locks;
+pub mod machines;
+pub mod quotas;
+pub mod requests;
+pub mod tokens;
+pub mod users;
+
+use sea_orm::DbErr;
+
+use crate::domain::FieldErrors;
+use crate::domain::request_status::IllegalTransition;
+use crate::domain::roles::Role;
+
+/// The person (or script, through a token) acting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub id: i64,
+    pub username: String,
+    pub role: Role,
+    pub language: Option<String>,
+}
+
+impl Actor {
+    pub fn is_admin(&self) -> bool {
+        self.role.is_admin()
+    }
+
+    pub fn require_admin(&self) -> Result<(), ServiceError> {
+        if self.is_admin() { Ok(()) } else { Err(ServiceError::Forbidden) }
+    }
+}
+
+impl TryFrom<entities::user::Model> for Actor {
+    type Error = ServiceError;
+    fn try_from(u: entities::user::Model) -> Result<Self, ServiceError> {
+        let role =
+            Role::parse(&u.role).ok_or_else(|| ServiceError::Internal(format!("user {} has unknown role", u.id)))?;
+        Ok(Actor { id: u.id, username: u.username, role, language: u.language })
+    }
+}
+
+/// Errors of the service layer; `http::errors` maps each to a status, exhaustively.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("not found")]
+    NotFound,
+    #[error("forbidden")]
+    Forbidden,
+    #[error("invalid input")]
+    Invalid(FieldErrors),
+    #[error(transparent)]
+    IllegalTransition(#[from] IllegalTransition),
+    /// Someone else changed the subject first (lost a race).
+    #[error("{0}")]
+    Conflict(String),
+    #[error("authentication failed")]
+    Unauthenticated,
+    #[error("too many failed attempts; try again in {retry_after_secs} s")]
+    Throttled { retry_after_secs: i64 },
+    #[error("database error")]
+    Db(#[from] DbErr),
+    #[error("job queue error")]
+    Jobs(#[from] jobs::JobError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<FieldErrors> for ServiceError {
+    fn from(e: FieldErrors) -> Self {
+        ServiceError::Invalid(e)
+    }
+}
+
+impl From<crate::domain::FieldError> for ServiceError {
+    fn from(e: crate::domain::FieldError) -> Self {
+        ServiceError::Invalid(FieldErrors(vec![e]))
+    }
+}
+
+/// One page of a keyset-paginated list: pass `next_cursor` back to get the following page.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<i64>,
+}
+
+/// Page size bounds: big pages cost more than they help (see the README's figures).
+pub const DEFAULT_PAGE: u64 = 50;
+pub const MAX_PAGE: u64 = 100;
+
+pub fn page_limit(limit: Option<u64>) -> u64 {
+    limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE)
+}
+
+/// Cuts a fetched `limit + 1` rows down to `limit` and derives the cursor from the last id.
+pub fn into_page<T>(mut rows: Vec<T>, limit: u64, id: impl Fn(&T) -> i64) -> Page<T> {
+    let more = rows.len() as u64 > limit;
+    rows.truncate(limit as usize);
+    let next_cursor = if more { rows.last().map(&id) } else { None };
+    Page { items: rows, next_cursor }
+}

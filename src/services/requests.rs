@@ -1,0 +1,332 @@
+//! Requests for machines: submitting, listing, and every status change (one conditional UPDATE each).
+
+use chrono::Utc;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
+};
+use serde_json::json;
+
+use entities::{request, template, user};
+
+use super::{Actor, Page, ServiceError, audit, into_page, page_limit, quotas};
+use crate::domain::FieldErrors;
+use crate::domain::quota::{Resources, TemplateLimits, check_quota, check_template_limits};
+use crate::domain::request_status::{RequestEvent, RequestStatus};
+use crate::domain::values::{Hostname, SshPublicKey, bounded_text};
+
+/// The job kind approval enqueues.
+pub const PROVISION_JOB: &str = "provision";
+/// The job kind deletion enqueues.
+pub const DESTROY_JOB: &str = "destroy";
+
+/// What a user submits.
+#[derive(Debug, Clone, Default)]
+pub struct NewRequest {
+    pub template_id: i64,
+    pub hostname: String,
+    pub cores: i32,
+    pub memory_mib: i32,
+    pub disk_gib: i32,
+    pub purpose: String,
+    pub ssh_public_key: Option<String>,
+}
+
+/// Validates and records a request (pending). Template bounds and quota are checked under a write
+/// lock on the user's row, so two submissions at once cannot both squeeze under the quota.
+#[tracing::instrument(skip(db, input), fields(actor = actor.id))]
+pub async fn create(db: &DatabaseConnection, actor: &Actor, input: NewRequest) -> Result<request::Model, ServiceError> {
+    let mut errors = FieldErrors::default();
+    let hostname = errors.take(Hostname::parse(&input.hostname));
+    let purpose = errors.take(bounded_text("purpose", &input.purpose, 1, 1000));
+    let ssh_key = match input.ssh_public_key.as_deref().map(str::trim).filter(|k| !k.is_empty()) {
+        Some(k) => errors.take(SshPublicKey::parse(k)).map(Some),
+        None => Some(None),
+    };
+    let wanted = Resources { cores: input.cores, memory_mib: input.memory_mib, disk_gib: input.disk_gib };
+    let template = template::Entity::find_by_id(input.template_id).one(db).await?.filter(|t| t.enabled);
+    match &template {
+        Some(t) => {
+            let max = Resources { cores: t.max_cores, memory_mib: t.max_memory_mib, disk_gib: t.max_disk_gib };
+            errors.0.extend(check_template_limits(TemplateLimits { max }, wanted).0);
+        }
+        None => errors.push(crate::domain::FieldError::new("template_id", "error.template_unknown")),
+    }
+    errors.into_result()?;
+    let (hostname, purpose, ssh_key, template) =
+        (hostname.unwrap(), purpose.unwrap(), ssh_key.unwrap(), template.unwrap());
+
+    let txn = crate::db::begin_write(db).await?;
+    lock_user(&txn, actor.id).await?;
+    let quota = quotas::effective(&txn, actor.id).await?;
+    let usage = quotas::usage(&txn, actor.id).await?;
+    check_quota(quota, usage, wanted).into_result()?;
+    let now = Utc::now();
+    let row = request::ActiveModel {
+        user_id: Set(actor.id),
+        template_id: Set(template.id),
+        hostname: Set(hostname.as_str().to_owned()),
+        cores: Set(wanted.cores),
+        memory_mib: Set(wanted.memory_mib),
+        disk_gib: Set(wanted.disk_gib),
+        purpose: Set(purpose),
+        ssh_public_key: Set(ssh_key.map(|k| k.as_str().to_owned())),
+        status: Set(RequestStatus::Pending.as_str().to_owned()),
+        reason: Set(None),
+        decided_by: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    audit::record(
+        &txn,
+        Some(actor),
+        "request.created",
+        "request",
+        row.id,
+        json!({"template": template.name, "hostname": row.hostname, "cores": row.cores,
+               "memory_mib": row.memory_mib, "disk_gib": row.disk_gib}),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(row)
+}
+
+/// Takes the user's row lock: a no-op UPDATE, portable across SQLite and PostgreSQL.
+async fn lock_user<C: ConnectionTrait>(conn: &C, user_id: i64) -> Result<(), ServiceError> {
+    user::Entity::update_many()
+        .col_expr(user::Column::Id, Expr::col(user::Column::Id))
+        .filter(user::Column::Id.eq(user_id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// One request, if the actor owns it or is an admin (otherwise: not found, so ids reveal nothing).
+pub async fn get<C: ConnectionTrait>(conn: &C, actor: &Actor, id: i64) -> Result<request::Model, ServiceError> {
+    request::Entity::find_by_id(id)
+        .one(conn)
+        .await?
+        .filter(|r| r.user_id == actor.id || actor.is_admin())
+        .ok_or(ServiceError::NotFound)
+}
+
+/// List filters. Non-admins always see only their own requests.
+#[derive(Debug, Clone, Default)]
+pub struct RequestFilter {
+    pub status: Option<RequestStatus>,
+    pub user_id: Option<i64>,
+    pub template_id: Option<i64>,
+    /// Matches hostname or purpose.
+    pub search: Option<String>,
+    /// Oldest first (the admin queue) instead of newest first.
+    pub oldest_first: bool,
+    pub cursor: Option<i64>,
+    pub limit: Option<u64>,
+}
+
+/// A request with the names people need beside it.
+#[derive(Debug, Clone)]
+pub struct RequestRow {
+    pub request: request::Model,
+    pub username: String,
+    pub template_name: String,
+}
+
+pub async fn list(db: &DatabaseConnection, actor: &Actor, f: RequestFilter) -> Result<Page<RequestRow>, ServiceError> {
+    let limit = page_limit(f.limit);
+    let mut q = request::Entity::find();
+    let user_id = if actor.is_admin() { f.user_id } else { Some(actor.id) };
+    if let Some(u) = user_id {
+        q = q.filter(request::Column::UserId.eq(u));
+    }
+    if let Some(s) = f.status {
+        q = q.filter(request::Column::Status.eq(s.as_str()));
+    }
+    if let Some(t) = f.template_id {
+        q = q.filter(request::Column::TemplateId.eq(t));
+    }
+    if let Some(s) = f.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        q = q.filter(
+            Condition::any().add(request::Column::Hostname.contains(s)).add(request::Column::Purpose.contains(s)),
+        );
+    }
+    q = match (f.oldest_first, f.cursor) {
+        (true, Some(c)) => q.filter(request::Column::Id.gt(c)).order_by_asc(request::Column::Id),
+        (true, None) => q.order_by_asc(request::Column::Id),
+        (false, Some(c)) => q.filter(request::Column::Id.lt(c)).order_by_desc(request::Column::Id),
+        (false, None) => q.order_by_desc(request::Column::Id),
+    };
+    // The page first (walks the primary key, no sort), then its names in two small lookups: a join
+    // before the LIMIT made SQLite sort the whole table on every page.
+    let rows = q.limit(limit + 1).all(db).await?;
+    let page = into_page(rows, limit, |r| r.id);
+    let items = with_names(db, page.items).await?;
+    Ok(Page { items, next_cursor: page.next_cursor })
+}
+
+/// Adds user and template names with two queries for the whole page.
+pub async fn with_names(db: &DatabaseConnection, rows: Vec<request::Model>) -> Result<Vec<RequestRow>, ServiceError> {
+    let mut user_ids: Vec<i64> = rows.iter().map(|r| r.user_id).collect();
+    user_ids.sort_unstable();
+    user_ids.dedup();
+    let mut template_ids: Vec<i64> = rows.iter().map(|r| r.template_id).collect();
+    template_ids.sort_unstable();
+    template_ids.dedup();
+    let users: Vec<(i64, String)> = user::Entity::find()
+        .select_only()
+        .columns([user::Column::Id, user::Column::Username])
+        .filter(user::Column::Id.is_in(user_ids))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let templates: Vec<(i64, String)> = template::Entity::find()
+        .select_only()
+        .columns([template::Column::Id, template::Column::Name])
+        .filter(template::Column::Id.is_in(template_ids))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let name =
+        |list: &[(i64, String)], id| list.iter().find(|(i, _)| *i == id).map(|(_, n)| n.clone()).unwrap_or_default();
+    Ok(rows
+        .into_iter()
+        .map(|r| RequestRow {
+            username: name(&users, r.user_id),
+            template_name: name(&templates, r.template_id),
+            request: r,
+        })
+        .collect())
+}
+
+/// Resource changes an admin may make while approving.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Adjustments {
+    pub cores: Option<i32>,
+    pub memory_mib: Option<i32>,
+    pub disk_gib: Option<i32>,
+}
+
+/// Approves a pending request (optionally adjusting resources within the template's bounds) and
+/// enqueues its provisioning job in the same transaction.
+#[tracing::instrument(skip(db), fields(actor = actor.id))]
+pub async fn approve(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    id: i64,
+    adj: Adjustments,
+) -> Result<request::Model, ServiceError> {
+    actor.require_admin()?;
+    let current = get(db, actor, id).await?;
+    let wanted = Resources {
+        cores: adj.cores.unwrap_or(current.cores),
+        memory_mib: adj.memory_mib.unwrap_or(current.memory_mib),
+        disk_gib: adj.disk_gib.unwrap_or(current.disk_gib),
+    };
+    if let Some(t) = template::Entity::find_by_id(current.template_id).one(db).await? {
+        let max = Resources { cores: t.max_cores, memory_mib: t.max_memory_mib, disk_gib: t.max_disk_gib };
+        check_template_limits(TemplateLimits { max }, wanted).into_result()?;
+    }
+    let extra = vec![
+        (request::Column::Cores, wanted.cores.into()),
+        (request::Column::MemoryMib, wanted.memory_mib.into()),
+        (request::Column::DiskGib, wanted.disk_gib.into()),
+        (request::Column::DecidedBy, Some(actor.id).into()),
+    ];
+    let details = json!({"cores": wanted.cores, "memory_mib": wanted.memory_mib, "disk_gib": wanted.disk_gib});
+    transition(db, Some(actor), id, RequestEvent::Approve, extra, details).await
+}
+
+/// Rejects a pending request with a reason the requester sees.
+pub async fn reject(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    id: i64,
+    reason: &str,
+) -> Result<request::Model, ServiceError> {
+    actor.require_admin()?;
+    let reason = bounded_text("reason", reason, 1, 1000)?;
+    get(db, actor, id).await?;
+    let extra = vec![
+        (request::Column::Reason, Some(reason.clone()).into()),
+        (request::Column::DecidedBy, Some(actor.id).into()),
+    ];
+    transition(db, Some(actor), id, RequestEvent::Reject, extra, json!({"reason": reason})).await
+}
+
+/// Withdraws a pending request (its owner, or an admin).
+pub async fn cancel(db: &DatabaseConnection, actor: &Actor, id: i64) -> Result<request::Model, ServiceError> {
+    get(db, actor, id).await?;
+    transition(db, Some(actor), id, RequestEvent::Cancel, vec![], json!({})).await
+}
+
+/// Sends a failed request back to provisioning (admin).
+pub async fn retry(db: &DatabaseConnection, actor: &Actor, id: i64) -> Result<request::Model, ServiceError> {
+    actor.require_admin()?;
+    get(db, actor, id).await?;
+    let extra = vec![(request::Column::Reason, Option::<String>::None.into())];
+    transition(db, Some(actor), id, RequestEvent::Retry, extra, json!({})).await
+}
+
+/// Applies `event`: computes the next state from the domain table, then one conditional UPDATE
+/// (`WHERE id = ? AND status = <the state we read>`) decides races; its audit entry, and for
+/// approvals the provisioning job, are written in the same transaction.
+pub async fn transition(
+    db: &DatabaseConnection,
+    actor: Option<&Actor>,
+    id: i64,
+    event: RequestEvent,
+    extra: Vec<(request::Column, sea_orm::Value)>,
+    details: serde_json::Value,
+) -> Result<request::Model, ServiceError> {
+    let txn = crate::db::begin_write(db).await?;
+    let updated = transition_in(&txn, actor, id, event, extra, details).await?;
+    txn.commit().await?;
+    if matches!(RequestStatus::parse(&updated.status), Some(RequestStatus::Approved | RequestStatus::Deleting)) {
+        // The job became visible with the commit: let local workers pick it up now.
+        jobs::wake();
+    }
+    Ok(updated)
+}
+
+/// [`transition`] inside the caller's transaction, for changes that must commit together with it.
+pub async fn transition_in<C: ConnectionTrait>(
+    txn: &C,
+    actor: Option<&Actor>,
+    id: i64,
+    event: RequestEvent,
+    extra: Vec<(request::Column, sea_orm::Value)>,
+    details: serde_json::Value,
+) -> Result<request::Model, ServiceError> {
+    let current = request::Entity::find_by_id(id).one(txn).await?.ok_or(ServiceError::NotFound)?;
+    let from = RequestStatus::parse(&current.status)
+        .ok_or_else(|| ServiceError::Internal(format!("request {id} has unknown status")))?;
+    let to = from.apply(event)?;
+    let mut update = request::Entity::update_many()
+        .col_expr(request::Column::Status, Expr::value(to.as_str()))
+        .col_expr(request::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(request::Column::Id.eq(id))
+        .filter(request::Column::Status.eq(from.as_str()));
+    for (col, value) in extra {
+        update = update.col_expr(col, Expr::value(value));
+    }
+    if update.exec(txn).await?.rows_affected != 1 {
+        return Err(ServiceError::Conflict(format!("request {id} was changed by someone else")));
+    }
+    let mut details = details;
+    details["from"] = json!(from.as_str());
+    details["to"] = json!(to.as_str());
+    let audit_id = audit::record(txn, actor, event.audit_action(), "request", id, details).await?;
+    let job = match to {
+        RequestStatus::Approved => Some(PROVISION_JOB),
+        RequestStatus::Deleting => Some(DESTROY_JOB),
+        _ => None,
+    };
+    if let Some(kind) = job {
+        let job = jobs::NewJob::new(kind, json!({"request_id": id})).idempotency_key(format!("{kind}:{id}:{audit_id}"));
+        jobs::enqueue(txn, job).await?;
+    }
+    request::Entity::find_by_id(id).one(txn).await?.ok_or(ServiceError::NotFound)
+}

@@ -1,0 +1,83 @@
+//! Where the Guacamole sync gets its inputs: proxdesk's machines from the database, every VM and
+//! container (with notes and address) from Proxmox VE.
+
+use sea_orm::DatabaseConnection;
+
+use super::guac_sync::SyncSource;
+use crate::integrations::guacamole::sync::{ProvisionedMachine, VmInfo, VmKind};
+use crate::integrations::pve::{self, wire::first_ipv4};
+use crate::secrets::SecretKey;
+use crate::services;
+
+/// The live inputs of a sync.
+pub struct PveSource {
+    pub db: DatabaseConnection,
+    pub pve: pve::Client,
+    pub key: SecretKey,
+}
+
+#[jobs::async_trait]
+impl SyncSource for PveSource {
+    async fn machines(&self) -> Result<Vec<ProvisionedMachine>, String> {
+        services::machines::for_guacamole(&self.db, &self.key).await.map_err(|e| e.to_string())
+    }
+
+    async fn vms(&self) -> Result<Vec<VmInfo>, String> {
+        let resources = self.pve.cluster_resources(Some("vm")).await.map_err(|e| format!("Proxmox VE: {e}"))?;
+        let mut out = Vec::with_capacity(resources.len());
+        for r in resources.into_iter().filter(|r| r.template != Some(1)) {
+            let (Some(vmid), Some(node)) = (r.vmid, r.node.clone()) else { continue };
+            let kind = if r.kind == "lxc" { VmKind::Lxc } else { VmKind::Qemu };
+            let running = r.status.as_deref() == Some("running");
+            // A VM that cannot be read right now keeps its connections: skip it rather than fail the run.
+            let config = match kind {
+                VmKind::Lxc => self.pve.lxc_config(&node, vmid).await,
+                VmKind::Qemu => self.pve.qemu_config(&node, vmid).await,
+            };
+            let Ok(config) = config else { continue };
+            let ipv4 = match (kind, running) {
+                (VmKind::Lxc, true) => self.pve.lxc_interfaces(&node, vmid).await.ok().flatten(),
+                (VmKind::Qemu, true) => self.pve.qemu_agent_interfaces(&node, vmid).await.ok(),
+                _ => None,
+            }
+            .and_then(|ifaces| first_ipv4(&ifaces))
+            .map(|ip| ip.to_string());
+            out.push(VmInfo {
+                vmid: vmid as u32,
+                name: r.name.clone().or(config.hostname.clone()).or(config.name.clone()).unwrap_or_default(),
+                node,
+                kind,
+                notes: config.description.clone(),
+                ipv4,
+                mac: config.net0.as_deref().and_then(mac_of),
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// The MAC in a `net0` property string: `hwaddr=…` (LXC) or `<model>=…` (QEMU).
+fn mac_of(net0: &str) -> Option<String> {
+    net0.split(',')
+        .filter_map(|p| p.split_once('='))
+        .map(|(_, v)| v)
+        .find(|v| {
+            v.len() == 17
+                && v.split(':').count() == 6
+                && v.split(':').all(|h| h.len() == 2 && h.chars().all(|c| c.is_ascii_hexdigit()))
+        })
+        .map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn macs_come_from_either_net0_style() {
+        assert_eq!(
+            super::mac_of("name=eth0,bridge=vmbr0,hwaddr=BC:24:11:AA:BB:CC,ip=dhcp").as_deref(),
+            Some("BC:24:11:AA:BB:CC")
+        );
+        assert_eq!(super::mac_of("virtio=BC:24:11:00:11:22,bridge=vmbr0").as_deref(), Some("BC:24:11:00:11:22"));
+        assert_eq!(super::mac_of("name=eth0,bridge=vmbr0"), None);
+    }
+}

@@ -1,0 +1,147 @@
+//! The provisioning workflow: approved request → running, finished container → `ready`.
+//!
+//! Each step is checkpointed in the job, so a crash resumes at the step it was in, and each step is
+//! idempotent (it checks what PVE already has before acting). A permanent failure, or the last failed
+//! attempt, rolls back what was created and marks the request `failed` with the reason.
+
+mod progress;
+mod steps;
+
+/// Shared with the destroy workflow.
+pub(crate) use steps::destroy_container;
+
+use std::sync::Arc;
+
+use jobs::{Handler, HandlerError, Job, JobContext, Outcome, StopReason};
+use sea_orm::{DatabaseTransaction, EntityTrait};
+use serde::Deserialize;
+use serde_json::json;
+
+use entities::{request, template, user};
+
+use super::{Deps, StepError, timeline};
+use crate::domain::request_status::{RequestEvent, RequestStatus};
+use crate::services::requests;
+
+pub use progress::Progress;
+
+#[derive(Deserialize)]
+struct Payload {
+    request_id: i64,
+}
+
+/// Everything a step needs about the request.
+pub(crate) struct Subject {
+    pub request: request::Model,
+    pub template: template::Model,
+    pub owner: user::Model,
+}
+
+/// The `provision` job handler.
+pub struct Provision {
+    pub deps: Arc<Deps>,
+}
+
+#[jobs::async_trait]
+impl Handler for Provision {
+    async fn run(&self, ctx: JobContext) -> Result<Outcome, HandlerError> {
+        let Payload { request_id } = ctx.payload_as()?;
+        let db = &self.deps.db;
+        let Some(req) = request::Entity::find_by_id(request_id).one(db).await? else {
+            return Ok(Outcome::failed(format!("request {request_id} no longer exists")));
+        };
+        match RequestStatus::parse(&req.status) {
+            Some(RequestStatus::Approved) => {
+                requests::transition(db, None, request_id, RequestEvent::StartProvisioning, vec![], json!({})).await?;
+            }
+            Some(RequestStatus::Provisioning) => {}
+            // Cancelled, retried elsewhere or already finished: nothing left to do.
+            _ => return Ok(Outcome::Done),
+        }
+        let subject = match load(db, req).await {
+            Ok(s) => s,
+            Err(e) => return self.give_up(&ctx, request_id, None, &Progress::default(), e).await,
+        };
+        let mut progress: Progress = ctx.checkpoint_as()?.unwrap_or_default();
+        let _node = self.deps.limits.nodes.acquire(&subject.template.node).await;
+        let result = tokio::select! {
+            r = steps::run(&self.deps, &ctx, &subject, &mut progress) => r,
+            reason = ctx.stopped() => match reason {
+                // The checkpoint holds our progress; another worker (or this one after restart) resumes.
+                StopReason::Shutdown => return Ok(Outcome::RetryLater { after: None, reason: "shutting down".into() }),
+                StopReason::LeaseLost => return Err("lease lost".into()),
+                StopReason::Cancelled => Err(StepError::Fatal("cancelled".into())),
+            },
+        };
+        match result {
+            Ok(()) => Ok(Outcome::Done),
+            Err(StepError::Retry(message)) if !ctx.is_last_attempt() => {
+                let details = json!({"attempt": ctx.attempt(), "of": ctx.max_attempts(), "error": message});
+                timeline::note(db, request_id, "provision.retrying", details).await;
+                Err(message.into())
+            }
+            Err(e) => self.give_up(&ctx, request_id, Some(&subject), &progress, e).await,
+        }
+    }
+
+    /// A job that died without reaching `run`'s own clean-up (e.g. a crash on its last attempt) still
+    /// leaves its request visibly failed and retryable.
+    async fn on_give_up(&self, txn: &DatabaseTransaction, job: &Job) -> Result<(), HandlerError> {
+        let Some(id) = job.payload.get("request_id").and_then(|v| v.as_i64()) else { return Ok(()) };
+        let reason = job.last_error.clone().unwrap_or_else(|| "provisioning stopped".into());
+        match fail_in(txn, id, &reason).await {
+            Ok(_) | Err(crate::services::ServiceError::IllegalTransition(_)) => Ok(()),
+            Err(crate::services::ServiceError::Conflict(_)) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+impl Provision {
+    /// Rolls back what exists, marks the request failed, and ends the job as failed.
+    async fn give_up(
+        &self,
+        ctx: &JobContext,
+        request_id: i64,
+        subject: Option<&Subject>,
+        progress: &Progress,
+        error: StepError,
+    ) -> Result<Outcome, HandlerError> {
+        let mut reason = error.message().to_owned();
+        if let Some(subject) = subject
+            && let Err(e) = steps::rollback(&self.deps, subject, progress).await
+        {
+            reason = format!("{reason}; clean-up failed: {}", e.message());
+        }
+        let db = &self.deps.db;
+        let txn = crate::db::begin_write(db).await?;
+        match fail_in(&txn, request_id, &reason).await {
+            Ok(_) => txn.commit().await?,
+            Err(e) => tracing::warn!(request = request_id, error = %e, "request not marked failed"),
+        }
+        tracing::warn!(request = request_id, job = ctx.id(), %reason, "provisioning failed");
+        Ok(Outcome::failed(reason))
+    }
+}
+
+async fn fail_in<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    request_id: i64,
+    reason: &str,
+) -> Result<request::Model, crate::services::ServiceError> {
+    let extra = vec![(request::Column::Reason, Some(reason.to_owned()).into())];
+    requests::transition_in(conn, None, request_id, RequestEvent::ProvisioningFailed, extra, json!({"reason": reason}))
+        .await
+}
+
+async fn load(db: &sea_orm::DatabaseConnection, request: request::Model) -> Result<Subject, StepError> {
+    let template = template::Entity::find_by_id(request.template_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| StepError::Fatal("the request's template was removed from the catalog".into()))?;
+    let owner = user::Entity::find_by_id(request.user_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| StepError::Fatal("the requester's account no longer exists".into()))?;
+    Ok(Subject { request, template, owner })
+}

@@ -1,0 +1,188 @@
+//! Shared test helpers: `TestApp` runs the real server on a random port with a fresh SQLite file.
+
+use proxdesk::config::RawSettings;
+use proxdesk::domain::roles::Role;
+use proxdesk::secrets::Secret;
+use proxdesk::services::{self, Actor, catalog::TemplateInput};
+use proxdesk::startup::App;
+use reqwest::{Client, Response, StatusCode};
+use sea_orm::DatabaseConnection;
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+pub struct TestApp {
+    pub address: String,
+    pub data_dir: std::path::PathBuf,
+    pub db: DatabaseConnection,
+    /// The running app's shared state (its console registry, settings…).
+    pub state: proxdesk::startup::AppState,
+    pub api: Client,
+    _dir: tempfile::TempDir,
+    _stop: oneshot::Sender<()>,
+}
+
+/// Settings for a test instance: temp data dir, port 0, quiet logs.
+pub fn test_settings(dir: &std::path::Path) -> RawSettings {
+    let mut raw = RawSettings::defaults();
+    raw.set("data_dir", dir.display().to_string());
+    raw.set("listen", "127.0.0.1:0");
+    raw.set("log", "warn");
+    raw
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(configure: impl FnOnce(&mut RawSettings)) -> TestApp {
+    proxdesk::integrations::install_tls_provider();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut raw = test_settings(dir.path());
+    configure(&mut raw);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    raw.set("public_url", format!("http://127.0.0.1:{port}"));
+    let settings = raw.into_settings().expect("valid test settings");
+    let app = App::build(settings, listener).await.expect("app builds");
+    let db = app.state().db.clone();
+    let state = app.state().clone();
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(app.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        data_dir: dir.path().to_owned(),
+        db,
+        state,
+        api: Client::new(),
+        _dir: dir,
+        _stop: stop,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// Creates an account and returns it with its password.
+    pub async fn user(&self, name: &str, role: Role) -> (Actor, String) {
+        let password = format!("{name}-password-123");
+        let new =
+            services::users::NewUser { username: name.into(), role, password: Some(Secret::new(password.clone())) };
+        let (user, _) = services::users::create(&self.db, None, new).await.expect("user created");
+        (user.try_into().unwrap(), password)
+    }
+
+    /// A fresh API token for `actor`.
+    pub async fn token(&self, actor: &Actor) -> String {
+        let (_, token) = services::tokens::create(&self.db, None, actor.id, "test").await.unwrap();
+        token.expose().clone()
+    }
+
+    /// A catalog template: max 4 cores, 4096 MiB, 32 GiB.
+    pub async fn template(&self, name: &str) -> i64 {
+        self.template_at(name, "pve1", 9000, "node").await
+    }
+
+    /// A catalog template for the PVE template `vmid` on `node`, finished as `finish_mode`.
+    pub async fn template_at(&self, name: &str, node: &str, vmid: i64, finish_mode: &str) -> i64 {
+        let t = TemplateInput {
+            name: name.into(),
+            description: "test template".into(),
+            node: node.into(),
+            vmid,
+            default_cores: 1,
+            max_cores: 4,
+            default_memory_mib: 1024,
+            max_memory_mib: 4096,
+            default_disk_gib: 8,
+            max_disk_gib: 32,
+            full_clone: true,
+            enabled: true,
+            net0: proxdesk::services::catalog::DEFAULT_NET0.into(),
+            storage: None,
+            finish_mode: finish_mode.into(),
+        };
+        services::catalog::create(&self.db, None, t).await.unwrap().id
+    }
+
+    pub async fn get(&self, token: &str, path: &str) -> Response {
+        self.api.get(self.url(path)).bearer_auth(token).send().await.unwrap()
+    }
+
+    pub async fn post(&self, token: &str, path: &str, body: Value) -> Response {
+        self.api.post(self.url(path)).bearer_auth(token).json(&body).send().await.unwrap()
+    }
+
+    /// Submits a request through the API; returns the response.
+    pub async fn submit(&self, token: &str, template_id: i64, hostname: &str) -> Response {
+        let body = serde_json::json!({
+            "template_id": template_id, "hostname": hostname, "cores": 1, "memory_mib": 512,
+            "disk_gib": 8, "purpose": "testing"
+        });
+        self.post(token, "/api/v1/requests", body).await
+    }
+
+    /// Submits a request and returns its id.
+    pub async fn submit_ok(&self, token: &str, template_id: i64, hostname: &str) -> i64 {
+        let r = self.submit(token, template_id, hostname).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json::<Value>().await.unwrap()["id"].as_i64().unwrap()
+    }
+
+    /// A browser: a client with its own cookie jar that does not follow redirects.
+    pub fn browser(&self) -> Browser {
+        let client = Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Browser { client, base: self.address.clone() }
+    }
+
+    /// A browser already logged in as `name`.
+    pub async fn logged_in(&self, name: &str, password: &str) -> Browser {
+        let b = self.browser();
+        let r = b.login(name, password).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "login of {name} failed");
+        b
+    }
+}
+
+pub struct Browser {
+    pub client: Client,
+    pub base: String,
+}
+
+impl Browser {
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(format!("{}{path}", self.base)).send().await.unwrap()
+    }
+
+    /// The CSRF token of the form on `page`.
+    pub async fn csrf(&self, page: &str) -> String {
+        let html = self.get(page).await.text().await.unwrap();
+        csrf_in(&html).unwrap_or_else(|| panic!("no CSRF token on {page}"))
+    }
+
+    /// Posts a form; `csrf` is added from `page` unless the fields already carry one.
+    pub async fn post_form(&self, page: &str, action: &str, fields: &[(&str, &str)]) -> Response {
+        let mut fields: Vec<(String, String)> = fields.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        if !fields.iter().any(|(k, _)| k == "csrf") {
+            fields.push(("csrf".into(), self.csrf(page).await));
+        }
+        self.post_raw(action, &fields).await
+    }
+
+    pub async fn post_raw(&self, action: &str, fields: &[(String, String)]) -> Response {
+        self.client.post(format!("{}{action}", self.base)).form(fields).send().await.unwrap()
+    }
+
+    pub async fn login(&self, name: &str, password: &str) -> Response {
+        self.post_form("/login", "/login", &[("username", name), ("password", password)]).await
+    }
+}
+
+pub fn csrf_in(html: &str) -> Option<String> {
+    let start = html.find("name=\"csrf\" value=\"")? + "name=\"csrf\" value=\"".len();
+    let end = html[start..].find('"')?;
+    Some(html[start..start + end].to_owned())
+}

@@ -1,0 +1,29 @@
+//! proxdesk's integration tests: one binary, one module per feature.
+
+mod approvals;
+mod auth;
+mod browser;
+mod cli;
+mod console_browser;
+mod console_fixtures;
+mod console_limits;
+mod console_relay;
+mod external;
+mod guac_client;
+mod guac_sync;
+mod guac_workflow;
+mod helpers;
+mod openapi;
+mod pages;
+mod processes;
+mod provision;
+mod provision_crash;
+mod provision_faults;
+mod provision_workers;
+mod pve_client;
+mod pve_console;
+mod pve_sim_ssh;
+mod pve_sim_wire;
+mod quotas;
+mod roles;
+mod tokens;

@@ -1,0 +1,155 @@
+//! The role matrix, table-driven over every route, and ownership of requests.
+
+use proxdesk::domain::roles::Role;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::spawn_app;
+
+/// API operations a plain user may call. Every other operation in the spec must answer 403 to a user,
+/// so a new admin route cannot be forgotten: it either lands here or is refused.
+const USER_API: &[(&str, &str)] = &[
+    ("get", "/requests"),
+    ("post", "/requests"),
+    ("get", "/requests/{id}"),
+    ("post", "/requests/{id}/cancel"),
+    ("get", "/templates"),
+    ("get", "/machines"),
+    ("get", "/machines/{id}"),
+    ("post", "/machines/{id}/{action}"),
+    ("post", "/machines/{id}/console"),
+    ("delete", "/machines/{id}"),
+    ("get", "/me"),
+    ("put", "/me/password"),
+    ("put", "/me/language"),
+    ("get", "/tokens"),
+    ("post", "/tokens"),
+    ("delete", "/tokens/{id}"),
+];
+
+/// A well-formed body for each admin operation, so the refusal cannot hide behind a 400.
+fn body_for(method: &str, path: &str) -> Value {
+    let template = json!({"name": "t", "node": "pve1", "vmid": 9000, "default_cores": 1, "max_cores": 2,
+        "default_memory_mib": 512, "max_memory_mib": 1024, "default_disk_gib": 8, "max_disk_gib": 16});
+    match (method, path) {
+        ("post", "/users") => json!({"username": "mallory", "role": "admin"}),
+        ("post", "/admin/templates") | ("put", "/admin/templates/{id}") => template,
+        ("put", "/quotas/{role}") => {
+            json!({"max_machines": 99, "max_cores": 99, "max_memory_mib": 99, "max_disk_gib": 99})
+        }
+        ("post", "/requests/{id}/reject") => json!({"reason": "no"}),
+        ("post", "/requests/bulk") => json!({"ids": [1], "action": "approve"}),
+        _ => json!({}),
+    }
+}
+
+#[tokio::test]
+async fn every_admin_api_route_refuses_a_user_with_403() {
+    let app = spawn_app().await;
+    let (alice, _) = app.user("alice", Role::User).await;
+    let token = app.token(&alice).await;
+    let tpl = app.template("Debian").await;
+    let id = app.submit_ok(&token, tpl, "mine").await;
+    let spec: Value = serde_json::from_str(&proxdesk::http::api::spec_json()).unwrap();
+    let mut checked = 0;
+    for (path, ops) in spec["paths"].as_object().unwrap() {
+        for method in ops.as_object().unwrap().keys() {
+            if USER_API.contains(&(method.as_str(), path.as_str())) {
+                continue;
+            }
+            let url = path.replace("{id}", &id.to_string()).replace("{role}", "user");
+            let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let r = app
+                .api
+                .request(m, app.url(&format!("/api/v1{url}")))
+                .bearer_auth(&token)
+                .json(&body_for(method, path))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::FORBIDDEN, "{method} {path} must be admin-only");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 15, "only {checked} admin operations found");
+    let me: Value = app.get(&token, "/api/v1/me").await.json().await.unwrap();
+    assert_eq!(me["role"], "user", "nothing above changed alice's role");
+}
+
+/// Page routes anyone logged in may use (admin-only ones are `pages::ADMIN_PAGES`).
+const USER_PAGES: &[&str] = &[
+    "/",
+    "/static/:file",
+    "/login",
+    "/logout",
+    "/requests",
+    "/requests/new",
+    "/requests/:id",
+    "/requests/:id/cancel",
+    "/machines/:id/action",
+    "/machines/:id/console",
+    "/machines/:id/terminal",
+    "/profile",
+    "/profile/password",
+    "/profile/language",
+    "/profile/tokens",
+    "/profile/tokens/:id/revoke",
+];
+
+#[tokio::test]
+async fn every_page_route_is_classified_and_admin_pages_refuse_a_user() {
+    // Read the route table itself, so a new page cannot be left out of the matrix.
+    let source = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/http/pages/mod.rs")).unwrap();
+    let admin_paths: Vec<String> = proxdesk::http::pages::ADMIN_PAGES
+        .iter()
+        .map(|(_, p)| p.replace("/1", "/:id").replace("/quotas/user", "/quotas/:role"))
+        .collect();
+    for line in source.lines().filter(|l| l.trim_start().starts_with(".at(\"")) {
+        let path = line.split('"').nth(1).unwrap();
+        assert!(
+            USER_PAGES.contains(&path) || admin_paths.iter().any(|a| a == path),
+            "page route {path} is not in the role matrix"
+        );
+    }
+
+    let app = spawn_app().await;
+    let (_, pw) = app.user("alice", Role::User).await;
+    let b = app.logged_in("alice", &pw).await;
+    let csrf = b.csrf("/").await;
+    for (method, path) in proxdesk::http::pages::ADMIN_PAGES {
+        let r = if *method == "GET" {
+            b.get(path).await
+        } else {
+            b.post_raw(path, &[("csrf".into(), csrf.clone()), ("reason".into(), "x".into())]).await
+        };
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{method} {path}");
+    }
+}
+
+#[tokio::test]
+async fn a_user_cannot_see_or_cancel_someone_elses_request() {
+    let app = spawn_app().await;
+    let (alice, alice_pw) = app.user("alice", Role::User).await;
+    let (bob, _) = app.user("bob", Role::User).await;
+    let tpl = app.template("Debian").await;
+    let bobs = app.submit_ok(&app.token(&bob).await, tpl, "bobs").await;
+    let alice_t = app.token(&alice).await;
+
+    assert_eq!(app.get(&alice_t, &format!("/api/v1/requests/{bobs}")).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.post(&alice_t, &format!("/api/v1/requests/{bobs}/cancel"), json!({})).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let list: Value = app.get(&alice_t, "/api/v1/requests").await.json().await.unwrap();
+    assert!(list["items"].as_array().unwrap().is_empty());
+    // Filtering by another user id does not widen a user's view.
+    let list: Value = app.get(&alice_t, &format!("/api/v1/requests?user_id={}", bob.id)).await.json().await.unwrap();
+    assert!(list["items"].as_array().unwrap().is_empty());
+
+    let b = app.logged_in("alice", &alice_pw).await;
+    assert_eq!(b.get(&format!("/requests/{bobs}")).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(b.post_form("/", &format!("/requests/{bobs}/cancel"), &[]).await.status(), StatusCode::NOT_FOUND);
+    let status: Value =
+        app.get(&app.token(&bob).await, &format!("/api/v1/requests/{bobs}")).await.json().await.unwrap();
+    assert_eq!(status["status"], "pending", "bob's request is untouched");
+}
