@@ -127,10 +127,12 @@ async fn a_worker_that_finds_its_lease_taken_aborts_its_handler(t: &TestDb) {
     }
 
     let aborted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let started = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut registry = Registry::new();
-    let flag = aborted.clone();
+    let (flag, running) = (aborted.clone(), started.clone());
     registry.register_fn("hang", KindOptions::default(), move |_ctx| {
         let guard = Dropped(flag.clone());
+        running.store(true, std::sync::atomic::Ordering::SeqCst);
         async move {
             let _guard = guard;
             std::future::pending::<()>().await;
@@ -139,7 +141,12 @@ async fn a_worker_that_finds_its_lease_taken_aborts_its_handler(t: &TestDb) {
     });
     let id = jobs::enqueue(&t.db, NewJob::new("hang", json!({}))).await.unwrap();
     let worker = Worker::new(t.db.clone(), registry, fast_worker("victim")).spawn();
-    wait_for_state(&t.db, id, JobState::Running).await;
+    // Wait for the handler itself: a lease taken between the claim and its read-back makes the worker
+    // drop the claim without running anything, which is right but not what this test is about.
+    wait_for("the handler to start", Duration::from_secs(10), || async {
+        started.load(std::sync::atomic::Ordering::SeqCst).then_some(())
+    })
+    .await;
     // Another worker takes the job over (as after an expired lease).
     let far = chrono::Utc::now() + Duration::from_secs(3600);
     entity::Entity::update_many()
