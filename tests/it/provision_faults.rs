@@ -257,27 +257,41 @@ async fn a_start_task_that_never_ends_fails_after_the_deadline_and_is_rolled_bac
     assert_ready_with_one_container(&d, id, &done);
 }
 
-/// A clone task that never ends keeps its target locked (`create`) and the template locked (`disk`):
-/// PVE will not delete a locked container, and only root may `pct unlock` it. proxdesk fails the
-/// request after the deadline and names the locked container in the reason, so an admin can unlock
-/// and delete it; the container stays until then.
+/// A clone task that never ends keeps its target locked (`create`) and the template locked (`disk`),
+/// and PVE deletes neither. After the deadline proxdesk stops the task, whose worker then removes the
+/// target and releases both locks, and clones again on the next attempt.
 #[tokio::test]
-async fn a_clone_task_that_never_ends_fails_and_names_the_locked_container() {
+async fn a_clone_task_that_never_ends_is_stopped_and_cloned_again() {
     let d = desk(SimConfig::for_tests(), 2).await;
+    d.sim.faults().inject_times(Endpoint::LxcClone, Fault::TaskHang, 1);
+    let id = d.approve("lab-1").await;
+    let done = d.settle(id).await;
+    assert_ready_with_one_container(&d, id, &done);
+    assert_eq!(d.sim.calls().get(Endpoint::TaskStop), 1, "the hung clone was stopped once");
+    assert_eq!(d.sim.calls().get(Endpoint::LxcClone), 2, "then cloned afresh");
+    let retry = done["timeline"].as_array().unwrap().iter().find(|e| e["action"] == "provision.retrying").unwrap();
+    assert!(retry["details"]["error"].as_str().unwrap().contains("still running after 1s; stopped it"), "{retry}");
+    assert!(d.sim.state().guests[&9000].lock().is_none(), "the template is unlocked");
+}
+
+/// On the last attempt the stopped clone leaves nothing behind either: `failed`, no container, the
+/// template unlocked, the quota released.
+#[tokio::test]
+async fn a_clone_task_that_never_ends_on_the_last_attempt_fails_without_an_orphan() {
+    let d = desk(SimConfig::for_tests(), 1).await;
     d.sim.faults().inject(Endpoint::LxcClone, Fault::TaskHang);
     let id = d.approve("lab-1").await;
     let done = d.settle(id).await;
-    assert_eq!(done["status"], "failed", "{done}");
-    let why = reason(&done);
-    let left = d.new_guests();
-    assert_eq!(left.len(), 1, "the hung clone's target is the only new container");
-    let target = &left[0];
-    assert_eq!(target.lock(), Some("create"));
-    assert!(why.contains("still running after 1s"), "{why}");
-    assert!(why.contains(&format!("clean-up failed: CT {} stayed locked (create)", target.vmid)), "{why}");
-    assert_eq!(d.sim.calls().get(Endpoint::LxcClone), 1, "the hung clone was waited for, never sent again");
-    assert_eq!(d.sim.calls().get(Endpoint::LxcDelete), 0, "no delete of a locked container");
-    assert_eq!(d.used_machines().await, 0);
+    assert_failed_cleanly(&d, &done, "still running after 1s; stopped it").await;
+    assert!(!reason(&done).contains("clean-up failed"), "{done}");
+    assert_eq!(d.sim.calls().get(Endpoint::LxcClone), 1);
+    assert_eq!(d.sim.calls().get(Endpoint::LxcDelete), 0, "PVE removed the stopped clone's target itself");
+    assert!(d.sim.state().guests[&9000].lock().is_none(), "the template is unlocked");
+
+    d.sim.faults().clear();
+    d.retry(id).await;
+    let done = d.settle(id).await;
+    assert_ready_with_one_container(&d, id, &done);
 }
 
 #[tokio::test]

@@ -329,7 +329,21 @@ async fn task_wait_reports_failure_with_the_log_and_a_deadline() {
     sim.faults().inject(Endpoint::LxcClone, Fault::TaskHang);
     let upid = pve.lxc_clone("pve1", 9000, &CloneRequest { newid: 601, ..Default::default() }).await.unwrap();
     let opts = WaitOptions { deadline: Duration::from_millis(150), ..quick() };
-    assert!(matches!(pve.wait_task(&upid, opts).await.unwrap_err(), PveError::Timeout(_)));
+    assert!(matches!(pve.wait_task(&upid, opts).await.unwrap_err(), PveError::TaskRunning { .. }));
+    assert_eq!(sim.state().guests[&601].lock(), Some("create"), "a running clone keeps its target locked");
+
+    // Stopping the task ends it in its error path: target removed, both locks released (§4.5, §6.2).
+    pve.stop_task(&upid).await.unwrap();
+    let e = pve.wait_task(&upid, quick()).await.unwrap_err();
+    let PveError::TaskFailed { exit_status, log_tail, .. } = e else { panic!("{e:?}") };
+    assert_eq!(exit_status, "clone failed: received interrupt");
+    assert_eq!(log_tail.last().unwrap(), "TASK ERROR: clone failed: received interrupt");
+    assert!(!sim.state().guests.contains_key(&601), "the stopped clone's target is removed");
+    assert!(sim.state().guests[&9000].lock().is_none(), "the source is unlocked");
+    pve.stop_task(&upid).await.expect("stopping a stopped task is a no-op");
+    let unknown: Upid = upid.to_string().replace(":vzclone:", ":vzstart:").parse().unwrap();
+    let e = pve.stop_task(&unknown).await.unwrap_err();
+    assert!(matches!(&e, PveError::NotFound(m) if m == "no such task"), "{e:?}");
 }
 
 #[tokio::test]

@@ -167,6 +167,14 @@ impl Client {
         self.get(&format!("/nodes/{}/tasks/{}/log", upid.node, enc(upid.as_str())), query).await
     }
 
+    /// `DELETE /nodes/{node}/tasks/{upid}`: stops a running task; its worker then cleans up as on any
+    /// error (a clone removes its target and releases both locks, pve-api.md §4.5, §6.2).
+    pub async fn stop_task(&self, upid: &Upid) -> Result<(), PveError> {
+        let path = format!("/nodes/{}/tasks/{}", upid.node, enc(upid.as_str()));
+        let _: Option<serde_json::Value> = self.write(Method::DELETE, &path, vec![]).await?;
+        Ok(())
+    }
+
     /// `GET /pools`.
     pub async fn pools(&self) -> Result<Vec<Pool>, PveError> {
         self.get("/pools", vec![]).await

@@ -23,9 +23,12 @@ pub enum PveError {
     /// A task ended with an error; `log_tail` holds its last log lines.
     #[error("task {upid} failed: {exit_status}")]
     TaskFailed { upid: String, exit_status: String, log_tail: Vec<String> },
-    /// The call or the wait for a task ran out of time.
+    /// A call ran out of time.
     #[error("timed out: {0}")]
     Timeout(String),
+    /// A task was still running when the wait for it ended; it may still finish, or be stopped.
+    #[error("task {upid} still running after {waited:?}")]
+    TaskRunning { upid: String, waited: std::time::Duration },
     /// Credentials were refused (401); the reason phrase is kept.
     #[error("authentication failed: {0}")]
     Authentication(String),

@@ -9,7 +9,7 @@ use super::upid::Upid;
 /// How long and how often to poll a task.
 #[derive(Debug, Clone, Copy)]
 pub struct WaitOptions {
-    /// Give up (with [`PveError::Timeout`]) after this long.
+    /// Give up (with [`PveError::TaskRunning`]) after this long.
     pub deadline: Duration,
     /// First poll interval; doubles up to `max_interval`.
     pub initial_interval: Duration,
@@ -71,7 +71,7 @@ impl Client {
             }
             let elapsed = started.elapsed();
             if elapsed >= options.deadline {
-                return Err(PveError::Timeout(format!("task {upid} still running after {:?}", options.deadline)));
+                return Err(PveError::TaskRunning { upid: upid.to_string(), waited: options.deadline });
             }
             tokio::time::sleep(interval.min(options.deadline - elapsed)).await;
             interval = (interval * 2).min(options.max_interval);

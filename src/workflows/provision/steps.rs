@@ -132,17 +132,37 @@ async fn clone(deps: &Deps, ctx: &JobContext, s: &Subject, p: &mut Progress) -> 
     }
     let upid = p.clone_upid.clone().expect("the clone was sent");
     let upid: Upid = upid.parse().map_err(|_| StepError::Fatal(format!("stored task id {upid} is not a UPID")))?;
-    if let Err(e) = deps.pve.wait_task(&upid, wait_options(deps)).await {
-        if matches!(e, PveError::TaskFailed { .. }) {
-            // PVE removes the target of a failed clone; the next attempt starts afresh.
-            p.vmid = None;
-            p.clone_upid = None;
-            ctx.checkpoint(p).await?;
-        }
-        return Err(e.into());
+    let outcome = match deps.pve.wait_task(&upid, wait_options(deps)).await {
+        Err(PveError::TaskRunning { waited, .. }) => match stop_clone(deps, &upid).await? {
+            Ok(()) => Ok(()),
+            Err(_) => Err(StepError::Retry(format!("clone task still running after {waited:?}; stopped it"))),
+        },
+        Err(e @ PveError::TaskFailed { .. }) => Err(e.into()),
+        Err(e) => return Err(e.into()),
+        Ok(_) => Ok(()),
+    };
+    if let Err(e) = outcome {
+        // PVE removes the target of a failed or stopped clone; the next attempt starts afresh.
+        p.vmid = None;
+        p.clone_upid = None;
+        ctx.checkpoint(p).await?;
+        return Err(e);
     }
     p.cloned = true;
     Ok(ctx.checkpoint(p).await?)
+}
+
+/// Stops a clone task that outlived its deadline. While it runs, PVE keeps the template locked (`disk`)
+/// and the target locked (`create`) and deletes neither; a stopped clone dies in its error path, which
+/// removes the target and releases both locks (pve-api.md §4.5, §6.2). Answers how the task ended:
+/// `Ok` if it finished just before the stop arrived, `Err` with its exit status once it is gone.
+async fn stop_clone(deps: &Deps, upid: &Upid) -> Result<Result<(), String>, StepError> {
+    deps.pve.stop_task(upid).await?;
+    match deps.pve.wait_task(upid, wait_options(deps)).await {
+        Ok(_) => Ok(Ok(())),
+        Err(PveError::TaskFailed { exit_status, .. }) => Ok(Err(exit_status)),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The lock every proxdesk process takes to pick a VMID and send a clone.
@@ -368,17 +388,31 @@ async fn mark_ready(deps: &Deps, s: &Subject, p: &Progress) -> Step {
     Ok(())
 }
 
-/// Stops and destroys the container if it exists and is this request's.
+/// Stops and destroys the container if it exists and is this request's; a clone still running is
+/// stopped first (its worker then removes the target itself).
 pub async fn rollback(deps: &Deps, s: &Subject, p: &Progress) -> Step {
+    rollback_container(deps, s.request.id, &s.template.node, p).await
+}
+
+/// [`rollback`] from what a job's checkpoint recorded, for clean-up outside the provisioning job.
+pub async fn rollback_container(deps: &Deps, request_id: i64, node: &str, p: &Progress) -> Step {
     let Some(vmid) = p.vmid else { return Ok(()) };
-    let node = s.template.node.as_str();
+    if !p.cloned
+        && let Some(upid) = p.clone_upid.as_deref().and_then(|u| u.parse::<Upid>().ok())
+    {
+        // However it ends, what is left of the target (if anything) is looked at next; a task PVE no
+        // longer knows leaves a locked target that `destroy_container` names.
+        if let Err(e) = stop_clone(deps, &upid).await {
+            tracing::warn!(request = request_id, vmid, error = %e.message(), "stopping the clone task failed");
+        }
+    }
     match deps.pve.lxc_config(node, vmid).await {
-        Ok(c) if c.description.as_deref().is_some_and(|d| d.contains(&marker(s.request.id))) => {}
+        Ok(c) if c.description.as_deref().is_some_and(|d| d.contains(&marker(request_id))) => {}
         Ok(_) | Err(PveError::NotFound(_)) => return Ok(()),
         Err(e) => return Err(e.into()),
     }
     destroy_container(deps, node, vmid).await?;
-    timeline::note(&deps.db, s.request.id, "provision.rolled_back", json!({"vmid": vmid})).await;
+    timeline::note(&deps.db, request_id, "provision.rolled_back", json!({"vmid": vmid})).await;
     Ok(())
 }
 

@@ -36,11 +36,12 @@ pub enum Endpoint {
     QemuVncProxy,
     TaskStatus,
     TaskLog,
+    TaskStop,
 }
 
 impl Endpoint {
     /// Every endpoint, for CLI parsing and reports.
-    pub const ALL: [Endpoint; 29] = [
+    pub const ALL: [Endpoint; 30] = [
         Endpoint::AccessTicket,
         Endpoint::AccessPermissions,
         Endpoint::Version,
@@ -70,6 +71,7 @@ impl Endpoint {
         Endpoint::QemuVncProxy,
         Endpoint::TaskStatus,
         Endpoint::TaskLog,
+        Endpoint::TaskStop,
     ];
 
     /// A stable kebab-case name (`lxc-clone`), used on the command line.

@@ -13,7 +13,7 @@ use super::faults::{Endpoint, Fault};
 use super::params::Params;
 use super::reply::{self, ApiError};
 use super::state::GuestKind;
-use super::{Sim, cluster, console, lxc, qemu};
+use super::{Sim, cluster, console, lxc, qemu, tasks};
 
 /// Everything a handler needs about one request.
 pub(crate) struct Ctx {
@@ -112,6 +112,7 @@ fn route(method: &Method, segs: &[&str]) -> Option<Route> {
         ["nodes", n, "qemu", v, "vncproxy"] if post => on(E::QemuVncProxy, n, qm, v, ""),
         ["nodes", n, "tasks", u, "status"] if get => on(E::TaskStatus, n, lxc, "", u),
         ["nodes", n, "tasks", u, "log"] if get => on(E::TaskLog, n, lxc, "", u),
+        ["nodes", n, "tasks", u] if delete => on(E::TaskStop, n, lxc, "", u),
         _ => None,
     }
 }
@@ -307,6 +308,7 @@ async fn handle(sim: Arc<Sim>, mut req: Request) -> Response {
         E::Pools => cluster::pools(&ctx).map(reply::ok),
         E::Storage => cluster::storage(&ctx).map(reply::ok),
         E::TaskStatus => cluster::task_status(&ctx).map(reply::ok),
+        E::TaskStop => tasks::stop(&ctx).map(reply::ok),
         E::LxcList => lxc::list(&ctx).map(reply::ok),
         E::LxcClone => lxc::clone(&ctx).map(reply::ok),
         E::LxcConfigGet | E::QemuConfigGet => lxc::config_get(&ctx).map(reply::ok),

@@ -134,6 +134,8 @@ pub(crate) struct Sim {
     pub(crate) signer: auth::Signer,
     pub(crate) kills: server::Kills,
     pub(crate) cert_pem: String,
+    /// What stopping a running task undoes (a clone's target and locks), by UPID.
+    pub(crate) stoppers: Mutex<std::collections::HashMap<String, tasks::Work>>,
 }
 
 impl Sim {
@@ -176,6 +178,7 @@ impl Simulator {
             signer: auth::Signer::new(key),
             kills: kills.clone(),
             cert_pem,
+            stoppers: Mutex::default(),
         });
         let acceptor = server::SimAcceptor::new(listener, tls, kills)?;
         let app = http::app(sim.clone());
