@@ -93,6 +93,7 @@ pub fn registry(deps: Arc<Deps>, settings: &WorkerSettings) -> Registry {
     let mut registry = Registry::new();
     let options = KindOptions { max_attempts: Some(settings.attempts), backoff: settings.backoff, concurrency: None };
     registry.register_with(PROVISION_JOB, provision::Provision { deps: deps.clone() }, options.clone());
+    registry.register_with(provision::CLEANUP_JOB, provision::Cleanup { deps: deps.clone() }, options.clone());
     registry.register_with(DESTROY_JOB, destroy::Destroy { deps }, options);
     registry
 }

@@ -114,3 +114,52 @@ async fn a_killed_worker_resumes_every_step_without_duplicates() {
     assert_eq!(vmids.len(), points.len());
     assert_eq!(vmids.iter().collect::<BTreeSet<_>>().len(), vmids.len(), "duplicate VMID in {vmids:?}");
 }
+
+/// A crash during the last attempt leaves no attempt to roll back: the queue gives up on the job once
+/// its lease expires, the request is marked `failed`, and a clean-up job removes the container.
+#[tokio::test]
+async fn a_worker_killed_during_the_last_attempt_leaves_a_failed_request_and_no_container() {
+    let s = seed().await;
+    // Killed while waiting for the address, so the container runs and must be stopped first.
+    let sim = SimProc::start(s.dir.path(), 300, 100, 60_000).await;
+    let initial: BTreeSet<u64> =
+        sim.stats().await["guests"].as_array().unwrap().iter().map(|g| g["vmid"].as_u64().unwrap()).collect();
+    let one_attempt = [("PROXDESK_PROVISION_ATTEMPTS", "1")];
+    let served = Served::start_with(s.dir.path(), &sim.url, "serve-0", &one_attempt).await;
+    let id = served.approved(&s, s.templates[0], "last-try").await;
+    reach(KillPoint::WaitingForAddress, &s, &sim, &served, id, 0).await;
+    let mut served = served;
+    served.proc.kill();
+    served = Served::start_with(s.dir.path(), &sim.url, "serve-1", &one_attempt).await;
+
+    let done = served.settle(&s.user_token, id, Duration::from_secs(20)).await;
+    assert_eq!(done["status"], "failed", "{done}");
+    assert!(done["reason"].as_str().unwrap_or_default().contains("lease expired"), "{done}");
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        let stats = sim.stats().await;
+        let left: Vec<&Value> = stats["guests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|g| !initial.contains(&g["vmid"].as_u64().unwrap()))
+            .collect();
+        if left.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < until, "the crashed attempt's container stays: {left:?}\n{}", served.proc.tail());
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let request = served.get(&s.user_token, &format!("/api/v1/requests/{id}")).await;
+    assert!(timeline_has(&request, "provision.rolled_back"), "{request}");
+    assert!(sim.calls("lxc-stop").await >= 1, "the started container was stopped before deletion");
+
+    // The admin's retry starts afresh: a new container is cloned.
+    let clones = sim.calls("lxc-clone").await;
+    served.post(&s.admin_token, &format!("/api/v1/requests/{id}/retry"), serde_json::json!({})).await;
+    let until = Instant::now() + Duration::from_secs(20);
+    while sim.calls("lxc-clone").await == clones {
+        assert!(Instant::now() < until, "the retry never cloned\n{}", served.proc.tail());
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}

@@ -4,11 +4,14 @@
 //! idempotent (it checks what PVE already has before acting). A permanent failure, or the last failed
 //! attempt, rolls back what was created and marks the request `failed` with the reason.
 
+mod cleanup;
 mod progress;
 mod steps;
 
 /// Shared with the destroy workflow.
 pub(crate) use steps::destroy_container;
+
+pub use cleanup::{CLEANUP_JOB, Cleanup};
 
 use std::sync::Arc;
 
@@ -85,15 +88,24 @@ impl Handler for Provision {
     }
 
     /// A job that died without reaching `run`'s own clean-up (e.g. a crash on its last attempt) still
-    /// leaves its request visibly failed and retryable.
+    /// leaves its request visibly failed and retryable, and what it created is removed by a
+    /// [`CLEANUP_JOB`] queued in the same transaction.
     async fn on_give_up(&self, txn: &DatabaseTransaction, job: &Job) -> Result<(), HandlerError> {
         let Some(id) = job.payload.get("request_id").and_then(|v| v.as_i64()) else { return Ok(()) };
         let reason = job.last_error.clone().unwrap_or_else(|| "provisioning stopped".into());
-        match fail_in(txn, id, &reason).await {
-            Ok(_) | Err(crate::services::ServiceError::IllegalTransition(_)) => Ok(()),
-            Err(crate::services::ServiceError::Conflict(_)) => Ok(()),
-            Err(e) => Err(e.into()),
-        }
+        let failed = match fail_in(txn, id, &reason).await {
+            Ok(request) => request,
+            // Already failed by `run` (which rolled back), or moved on meanwhile.
+            Err(crate::services::ServiceError::IllegalTransition(_) | crate::services::ServiceError::Conflict(_)) => {
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let progress: Progress =
+            job.checkpoint.clone().and_then(|c| serde_json::from_value(c).ok()).unwrap_or_default();
+        let Some(template) = template::Entity::find_by_id(failed.template_id).one(txn).await? else { return Ok(()) };
+        cleanup::enqueue_in(txn, job.id, id, &template.node, progress).await?;
+        Ok(())
     }
 }
 
