@@ -2,8 +2,8 @@
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr,
+    EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QueryResult, QuerySelect, sea_query::Expr,
 };
 use serde_json::json;
 
@@ -159,12 +159,32 @@ pub async fn list(db: &DatabaseConnection, actor: &Actor, f: RequestFilter) -> R
         (false, Some(c)) => q.filter(request::Column::Id.lt(c)).order_by_desc(request::Column::Id),
         (false, None) => q.order_by_desc(request::Column::Id),
     };
-    // The page first (walks the primary key, no sort), then its names in two small lookups: a join
-    // before the LIMIT made SQLite sort the whole table on every page.
-    let rows = q.limit(limit + 1).all(db).await?;
-    let page = into_page(rows, limit, |r| r.id);
-    let items = with_names(db, page.items).await?;
-    Ok(Page { items, next_cursor: page.next_cursor })
+    // One query: the names come from scalar subqueries, evaluated only for the rows returned, so the
+    // page still walks the primary key and stops at the LIMIT (a join made SQLite sort the whole table).
+    let rows: Vec<RequestRow> = q
+        .column_as(Expr::cust("(SELECT username FROM users WHERE users.id = requests.user_id)"), "username")
+        .column_as(
+            Expr::cust("(SELECT name FROM templates WHERE templates.id = requests.template_id)"),
+            "template_name",
+        )
+        .limit(limit + 1)
+        .into_model()
+        .all(db)
+        .await?;
+    Ok(into_page(rows, limit, |r| r.request.id))
+}
+
+impl FromQueryResult for RequestRow {
+    fn from_query_result(res: &QueryResult, pre: &str) -> Result<Self, DbErr> {
+        let name = |column: &str| -> Result<String, DbErr> {
+            Ok(res.try_get::<Option<String>>(pre, column)?.unwrap_or_default())
+        };
+        Ok(RequestRow {
+            request: request::Model::from_query_result(res, pre)?,
+            username: name("username")?,
+            template_name: name("template_name")?,
+        })
+    }
 }
 
 /// Adds user and template names with two queries for the whole page.

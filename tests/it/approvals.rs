@@ -169,3 +169,64 @@ async fn the_admin_queue_page_decides_in_bulk_and_lists_oldest_first() {
     let filtered = b.get("/admin/requests?status=rejected&q=second").await.text().await.unwrap();
     assert!(filtered.contains("second-host") && !filtered.contains("first-host"));
 }
+
+#[tokio::test]
+async fn the_request_list_walks_pages_by_cursor_with_owner_and_template_names() {
+    let app = spawn_app().await;
+    let (admin, _) = app.user("root", Role::Admin).await;
+    let (alice, _) = app.user("alice", Role::User).await;
+    let (bob, _) = app.user("bob", Role::User).await;
+    let (admin_t, alice_t, bob_t) = (app.token(&admin).await, app.token(&alice).await, app.token(&bob).await);
+    let (debian, alpine) = (app.template("Debian").await, app.template_at("Alpine", "pve2", 9001, "node").await);
+    let mut expected = vec![];
+    for (n, (token, who, tpl, tpl_name)) in [
+        (&alice_t, "alice", debian, "Debian"),
+        (&bob_t, "bob", alpine, "Alpine"),
+        (&alice_t, "alice", alpine, "Alpine"),
+    ]
+    .into_iter()
+    .cycle()
+    .take(5)
+    .enumerate()
+    {
+        let id = app.submit_ok(token, tpl, &format!("host-{n}")).await;
+        expected.push((id, who.to_owned(), tpl_name.to_owned()));
+    }
+    expected.reverse();
+
+    let list = |token: String, query: String| {
+        let app = &app;
+        async move {
+            let r = app.get(&token, &format!("/api/v1/requests?{query}")).await;
+            assert_eq!(r.status(), StatusCode::OK, "{query}");
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let mut seen = vec![];
+    let mut query = "limit=2".to_owned();
+    loop {
+        let page = list(admin_t.clone(), query.clone()).await;
+        let items = page["items"].as_array().unwrap();
+        assert!(items.len() <= 2, "{page}");
+        for r in items {
+            seen.push((
+                r["id"].as_i64().unwrap(),
+                r["username"].as_str().unwrap().to_owned(),
+                r["template_name"].as_str().unwrap().to_owned(),
+            ));
+        }
+        match page["next_cursor"].as_i64() {
+            Some(c) => query = format!("limit=2&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, expected, "newest first, every request once, with its owner's and template's names");
+
+    let mine = list(alice_t, "limit=50".into()).await;
+    let names: Vec<&str> = mine["items"].as_array().unwrap().iter().map(|r| r["username"].as_str().unwrap()).collect();
+    assert_eq!(names, ["alice"; 3], "a user lists only their own requests");
+    let alpine_only = list(admin_t, format!("template_id={alpine}")).await;
+    let templates: Vec<&str> =
+        alpine_only["items"].as_array().unwrap().iter().map(|r| r["template_name"].as_str().unwrap()).collect();
+    assert_eq!(templates, ["Alpine"; 3]);
+}
