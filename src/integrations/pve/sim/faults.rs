@@ -32,6 +32,7 @@ pub enum Endpoint {
     VncWebsocket,
     QemuStatusCurrent,
     QemuConfigGet,
+    QemuConfigPut,
     QemuAgentInterfaces,
     QemuVncProxy,
     TaskStatus,
@@ -40,7 +41,7 @@ pub enum Endpoint {
 
 impl Endpoint {
     /// Every endpoint, for CLI parsing and reports.
-    pub const ALL: [Endpoint; 29] = [
+    pub const ALL: [Endpoint; 30] = [
         Endpoint::AccessTicket,
         Endpoint::AccessPermissions,
         Endpoint::Version,
@@ -66,6 +67,7 @@ impl Endpoint {
         Endpoint::VncWebsocket,
         Endpoint::QemuStatusCurrent,
         Endpoint::QemuConfigGet,
+        Endpoint::QemuConfigPut,
         Endpoint::QemuAgentInterfaces,
         Endpoint::QemuVncProxy,
         Endpoint::TaskStatus,
