@@ -11,6 +11,7 @@ mod console_relay;
 mod external;
 mod guac_client;
 mod guac_e2e;
+mod guac_notes;
 mod guac_sync;
 mod guac_workflow;
 mod helpers;
