@@ -13,6 +13,7 @@ mod guac_client;
 mod guac_e2e;
 mod guac_notes;
 mod guac_sync;
+mod guac_sync_now;
 mod guac_workflow;
 mod helpers;
 mod openapi;
