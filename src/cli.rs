@@ -127,6 +127,13 @@ pub enum GuacCommand {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Encrypt the plain passwords in VM notes with PROXDESK_NOTES_KEY, writing the notes back through
+    /// Proxmox VE (a VM edited meanwhile is left alone). Prints what changed per VM, never a password.
+    EncryptNotes {
+        /// Only print what would change.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -240,6 +247,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Demo => crate::demo::run().await?,
         Command::Guac(GuacCommand::Sync { dry_run }) => guac_sync(dry_run).await?,
+        Command::Guac(GuacCommand::EncryptNotes { dry_run }) => encrypt_notes(dry_run).await?,
         Command::Check => check().await?,
         Command::Sim(SimCommand::Pve(args)) => sim_pve(*args).await?,
         Command::Sim(SimCommand::Guacamole { listen, user, password, latency_ms }) => {
@@ -393,4 +401,33 @@ async fn guac_sync(dry_run: bool) -> Result<(), CliError> {
         println!("applied: {:?}", report.applied);
     }
     Ok(())
+}
+
+async fn encrypt_notes(dry_run: bool) -> Result<(), CliError> {
+    use crate::integrations::guacamole::notes::FernetKey;
+    let settings = load_settings()?;
+    let Some(passphrase) = settings.raw.get("notes_key").filter(|k| !k.is_empty()) else {
+        return Err(CliError::Usage("PROXDESK_NOTES_KEY is not set".into()));
+    };
+    let key = FernetKey::from_passphrase(&Secret::new(passphrase.clone()));
+    let config = crate::integrations::pve::PveConfig::from_settings(&settings)?
+        .ok_or_else(|| CliError::Usage("PROXDESK_PVE_URL is not set".into()))?;
+    let pve = crate::integrations::pve::Client::new(config)?;
+    let done = crate::workflows::guac_notes::encrypt_notes(&pve, &key, dry_run).await.map_err(CliError::Usage)?;
+    let verb = if dry_run { "would encrypt" } else { "encrypted" };
+    for c in &done.vms {
+        let lines = c.lines.iter().map(usize::to_string).collect::<Vec<_>>().join(", ");
+        println!("vm {} ({}): {verb} {} password(s), notes line(s) {lines}", c.vmid, c.name, c.entries);
+    }
+    for e in &done.errors {
+        println!("{e}");
+    }
+    if done.vms.is_empty() && done.errors.is_empty() {
+        println!("no plain passwords in any notes");
+    }
+    if done.errors.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::Usage(format!("{} VM(s) not rewritten (see above)", done.errors.len())))
+    }
 }

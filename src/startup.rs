@@ -26,6 +26,8 @@ pub struct AppState {
     pub pages: Arc<http::pages::Renderer>,
     /// The Proxmox VE cluster, when `PROXDESK_PVE_URL` is set.
     pub pve: Option<pve::Client>,
+    /// Whether the Guacamole sync is set up (Guacamole and a cluster configured), so runs may be queued.
+    pub guac_sync: bool,
     /// The console sessions open in this process.
     pub consoles: Arc<crate::console::Registry>,
     /// Idle timeout and maximum length of console sessions.
@@ -78,6 +80,7 @@ impl App {
         let worker_settings = WorkerSettings::from_settings(&raw)?;
         let ssh = SshConfig::from_settings(&raw)?;
         let guac = guac_sync(&db, pve.as_ref(), &raw, &settings)?;
+        let guac_ready = guac.is_some();
         let mut scheduler = None;
         if let (Some((_, cron)), true) = (&guac, worker_settings.enabled) {
             let s = jobs::Scheduler::new(db.clone()).await?;
@@ -101,6 +104,7 @@ impl App {
             settings: Arc::new(settings),
             pages: Arc::new(http::pages::Renderer::new()),
             pve,
+            guac_sync: guac_ready,
             consoles: Arc::default(),
             console_limits,
         };

@@ -23,37 +23,42 @@ impl SyncSource for PveSource {
     }
 
     async fn vms(&self) -> Result<Vec<VmInfo>, String> {
-        let resources = self.pve.cluster_resources(Some("vm")).await.map_err(|e| format!("Proxmox VE: {e}"))?;
-        let mut out = Vec::with_capacity(resources.len());
-        for r in resources.into_iter().filter(|r| r.template != Some(1)) {
-            let (Some(vmid), Some(node)) = (r.vmid, r.node.clone()) else { continue };
-            let kind = if r.kind == "lxc" { VmKind::Lxc } else { VmKind::Qemu };
-            let running = r.status.as_deref() == Some("running");
-            // A VM that cannot be read right now keeps its connections: skip it rather than fail the run.
-            let config = match kind {
-                VmKind::Lxc => self.pve.lxc_config(&node, vmid).await,
-                VmKind::Qemu => self.pve.qemu_config(&node, vmid).await,
-            };
-            let Ok(config) = config else { continue };
-            let ipv4 = match (kind, running) {
-                (VmKind::Lxc, true) => self.pve.lxc_interfaces(&node, vmid).await.ok().flatten(),
-                (VmKind::Qemu, true) => self.pve.qemu_agent_interfaces(&node, vmid).await.ok(),
-                _ => None,
-            }
-            .and_then(|ifaces| first_ipv4(&ifaces))
-            .map(|ip| ip.to_string());
-            out.push(VmInfo {
-                vmid: vmid as u32,
-                name: r.name.clone().or(config.hostname.clone()).or(config.name.clone()).unwrap_or_default(),
-                node,
-                kind,
-                notes: config.description.clone(),
-                ipv4,
-                mac: config.net0.as_deref().and_then(mac_of),
-            });
-        }
-        Ok(out)
+        read_vms(&self.pve).await
     }
+}
+
+/// Every VM and container of the cluster (templates left out) with its notes, first IPv4 address and MAC.
+pub async fn read_vms(pve: &pve::Client) -> Result<Vec<VmInfo>, String> {
+    let resources = pve.cluster_resources(Some("vm")).await.map_err(|e| format!("Proxmox VE: {e}"))?;
+    let mut out = Vec::with_capacity(resources.len());
+    for r in resources.into_iter().filter(|r| r.template != Some(1)) {
+        let (Some(vmid), Some(node)) = (r.vmid, r.node.clone()) else { continue };
+        let kind = if r.kind == "lxc" { VmKind::Lxc } else { VmKind::Qemu };
+        let running = r.status.as_deref() == Some("running");
+        // A VM that cannot be read right now keeps its connections: skip it rather than fail the run.
+        let config = match kind {
+            VmKind::Lxc => pve.lxc_config(&node, vmid).await,
+            VmKind::Qemu => pve.qemu_config(&node, vmid).await,
+        };
+        let Ok(config) = config else { continue };
+        let ipv4 = match (kind, running) {
+            (VmKind::Lxc, true) => pve.lxc_interfaces(&node, vmid).await.ok().flatten(),
+            (VmKind::Qemu, true) => pve.qemu_agent_interfaces(&node, vmid).await.ok(),
+            _ => None,
+        }
+        .and_then(|ifaces| first_ipv4(&ifaces))
+        .map(|ip| ip.to_string());
+        out.push(VmInfo {
+            vmid: vmid as u32,
+            name: r.name.clone().or(config.hostname.clone()).or(config.name.clone()).unwrap_or_default(),
+            node,
+            kind,
+            notes: config.description.clone(),
+            ipv4,
+            mac: config.net0.as_deref().and_then(mac_of),
+        });
+    }
+    Ok(out)
 }
 
 /// The MAC in a `net0` property string: `hwaddr=…` (LXC) or `<model>=…` (QEMU).

@@ -8,7 +8,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::integrations::guacamole::Client;
 use crate::integrations::guacamole::sync::{DesiredSettings, ProvisionedMachine, SyncReport, VmInfo, run_sync};
-use crate::services::guac_sync_runs;
+use crate::services::{Actor, audit, guac_sync_runs};
 
 /// The job kind.
 pub const KIND: &str = "guac_sync";
@@ -53,6 +53,9 @@ pub enum SyncRunError {
     /// The run could not be recorded.
     #[error("recording the run: {0}")]
     Record(#[from] crate::services::ServiceError),
+    /// The run could not be queued.
+    #[error("queueing the run: {0}")]
+    Queue(#[from] jobs::JobError),
 }
 
 /// Everything one sync run needs.
@@ -109,9 +112,24 @@ pub async fn schedule(scheduler: &Scheduler, cron: &str) -> Result<(), jobs::Job
     scheduler.schedule(cron, KIND, |_| serde_json::json!({ "dry_run": false })).await
 }
 
-/// Enqueues one run now (the admin's "sync now").
+fn run_now() -> jobs::NewJob {
+    jobs::NewJob::new(KIND, serde_json::json!({ "dry_run": false }))
+}
+
+/// Enqueues one run now (at start-up of the demo, in tests).
 pub async fn enqueue_now(db: &DatabaseConnection) -> Result<i64, jobs::JobError> {
-    let id = jobs::enqueue(db, jobs::NewJob::new(KIND, serde_json::json!({ "dry_run": false }))).await?;
+    let id = jobs::enqueue(db, run_now()).await?;
+    jobs::wake();
+    Ok(id)
+}
+
+/// Enqueues one run now on an admin's request ("sync now"), with its audit entry in the same transaction.
+#[tracing::instrument(skip_all, fields(admin = %admin.username))]
+pub async fn request_now(db: &DatabaseConnection, admin: &Actor) -> Result<i64, SyncRunError> {
+    let txn = crate::db::begin_write(db).await.map_err(crate::services::ServiceError::from)?;
+    let id = jobs::enqueue(&txn, run_now()).await?;
+    audit::record(&txn, Some(admin), "guac.sync_requested", "job", id, serde_json::json!({})).await?;
+    txn.commit().await.map_err(crate::services::ServiceError::from)?;
     jobs::wake();
     Ok(id)
 }

@@ -97,5 +97,6 @@ pub fn registry(deps: Arc<Deps>, settings: &WorkerSettings) -> Registry {
     registry.register_with(DESTROY_JOB, destroy::Destroy { deps }, options);
     registry
 }
+pub mod guac_notes;
 pub mod guac_source;
 pub mod guac_sync;

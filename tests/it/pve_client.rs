@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use proxdesk::integrations::pve::sim::{Endpoint, Fault, SimConfig, SimHandle, Simulator, admin_acl};
-use proxdesk::integrations::pve::wire::{CloneRequest, LxcConfigUpdate, ResizeRequest, first_ipv4};
+use proxdesk::integrations::pve::wire::{CloneRequest, LxcConfigUpdate, QemuConfigUpdate, ResizeRequest, first_ipv4};
 use proxdesk::integrations::pve::{
     Client, PveAuth, PveConfig, PveError, TlsMode, Upid, WaitOptions, parse_fingerprint,
 };
@@ -363,6 +363,44 @@ async fn qemu_status_config_and_agent_interfaces() {
     let ticket = pve.qemu_vncproxy("pve1", 100).await.unwrap();
     assert_eq!(ticket.password.as_deref().map(str::len), Some(8));
     assert!(ticket.ticket.starts_with(ticket.password.as_deref().unwrap()));
+}
+
+#[tokio::test]
+async fn notes_written_with_a_stale_digest_are_refused_on_both_guest_kinds() {
+    let sim = sim().await;
+    let pve = token_client(&sim);
+    // QEMU: the digest read with the config lets exactly one write through.
+    let read = pve.qemu_config("pve1", 100).await.unwrap();
+    let mine = QemuConfigUpdate {
+        description: Some("mine\n\nkept".into()),
+        digest: Some(read.digest.clone()),
+        ..Default::default()
+    };
+    pve.qemu_update_config("pve1", 100, &mine).await.unwrap();
+    let after = pve.qemu_config("pve1", 100).await.unwrap();
+    assert_eq!(after.description.as_deref(), Some("mine\n\nkept"), "QEMU reads back without a final newline");
+    assert_ne!(after.digest, read.digest);
+    let stale = QemuConfigUpdate { description: Some("theirs".into()), ..mine };
+    let e = pve.qemu_update_config("pve1", 100, &stale).await.unwrap_err();
+    assert!(matches!(e, PveError::ConfigChanged(ref m) if m.starts_with("detected modified configuration")), "{e:?}");
+    assert_eq!(pve.qemu_config("pve1", 100).await.unwrap().description.as_deref(), Some("mine\n\nkept"));
+    // "0" is Perl-false: QEMU drops the notes.
+    pve.qemu_update_config("pve1", 100, &QemuConfigUpdate { description: Some("0".into()), ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(pve.qemu_config("pve1", 100).await.unwrap().description, None);
+    // LXC likewise, reading back a newline per line.
+    let read = pve.lxc_config("pve1", 9000).await.unwrap();
+    let mine =
+        LxcConfigUpdate { description: Some("a\nb".into()), digest: Some(read.digest.clone()), ..Default::default() };
+    pve.lxc_update_config("pve1", 9000, &mine).await.unwrap();
+    assert_eq!(pve.lxc_config("pve1", 9000).await.unwrap().description.as_deref(), Some("a\nb\n"));
+    let e = pve.lxc_update_config("pve1", 9000, &mine).await.unwrap_err();
+    assert!(matches!(e, PveError::ConfigChanged(_)), "{e:?}");
+    // A guest of the other kind is not found, as on PVE.
+    let x = QemuConfigUpdate { description: Some("x".into()), ..Default::default() };
+    let e = pve.qemu_update_config("pve1", 9000, &x).await.unwrap_err();
+    assert!(matches!(e, PveError::NotFound(_)), "{e:?}");
 }
 
 #[tokio::test]

@@ -1,15 +1,19 @@
-//! The Guacamole sync page for admins: the last runs with their time, counts and errors.
+//! The Guacamole sync page for admins: the last runs with their time, counts and errors, and "sync now".
 
 use minijinja::context;
+use poem::http::StatusCode;
+use poem::web::Query;
 use poem::{Response, handler};
 
-use super::ctx::{Ctx, respond};
+use super::ctx::{Ctx, Form, redirect, respond};
+use super::requests::{Flash, flash};
 use crate::integrations::guacamole::notes::Severity;
 use crate::integrations::guacamole::sync::Diagnostic;
 use crate::services::guac_sync_runs;
+use crate::workflows::guac_sync;
 
 #[handler]
-pub async fn guacamole(ctx: Ctx) -> Response {
+pub async fn guacamole(ctx: Ctx, Query(q): Query<Flash>) -> Response {
     respond(
         async {
             ctx.admin()?;
@@ -40,7 +44,33 @@ pub async fn guacamole(ctx: Ctx) -> Response {
                     }
                 })
                 .collect();
-            Ok(ctx.render("admin/guacamole.html", context! { configured => configured, runs => rows, last => last }))
+            Ok(ctx.render(
+                "admin/guacamole.html",
+                context! {
+                    flash => flash(&ctx, &q), configured => configured, available => ctx.state.guac_sync,
+                    runs => rows, last => last,
+                },
+            ))
+        }
+        .await,
+    )
+}
+
+/// Queues a sync run now; the page shows it once the worker has recorded it.
+#[tracing::instrument(skip_all)]
+#[handler]
+pub async fn sync_now(ctx: Ctx, _form: Form) -> Response {
+    respond(
+        async {
+            let admin = ctx.admin()?;
+            if !ctx.state.guac_sync {
+                return Ok(redirect("/admin/guacamole?done=guac_unavailable"));
+            }
+            guac_sync::request_now(&ctx.state.db, admin).await.map_err(|e| {
+                tracing::error!(error = %e, "sync now failed");
+                ctx.error_page(StatusCode::INTERNAL_SERVER_ERROR, "page.internal")
+            })?;
+            Ok(redirect("/admin/guacamole?done=guac_sync_queued"))
         }
         .await,
     )

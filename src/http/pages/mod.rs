@@ -30,6 +30,7 @@ pub fn routes() -> impl Endpoint {
         .at("/requests/:id/cancel", post(requests::cancel))
         .at("/machines/:id/action", post(requests::machine_power))
         .at("/admin/guacamole", get(admin_guacamole::guacamole))
+        .at("/admin/guacamole/sync", post(admin_guacamole::sync_now))
         .at("/machines/:id/console", get(console::console))
         .at("/machines/:id/terminal", get(console::terminal))
         .at("/admin/requests", get(admin::queue))
@@ -75,4 +76,5 @@ pub const ADMIN_PAGES: &[(&str, &str)] = &[
     ("POST", "/admin/quotas/user"),
     ("GET", "/admin/audit"),
     ("GET", "/admin/guacamole"),
+    ("POST", "/admin/guacamole/sync"),
 ];

@@ -144,6 +144,13 @@ impl Client {
         self.get(&format!("/nodes/{node}/qemu/{vmid}/config"), vec![]).await
     }
 
+    /// `PUT /nodes/{node}/qemu/{vmid}/config`: synchronous, no task (pve-api.md §7).
+    pub async fn qemu_update_config(&self, node: &str, vmid: u64, update: &QemuConfigUpdate) -> Result<(), PveError> {
+        let _: Option<serde_json::Value> =
+            self.write(Method::PUT, &format!("/nodes/{node}/qemu/{vmid}/config"), params(update)?).await?;
+        Ok(())
+    }
+
     /// `GET /nodes/{node}/qemu/{vmid}/agent/network-get-interfaces`.
     pub async fn qemu_agent_interfaces(&self, node: &str, vmid: u64) -> Result<Vec<Interface>, PveError> {
         let answer: AgentInterfaces =

@@ -20,6 +20,9 @@ pub enum PveError {
     /// A VMID or name is already taken.
     #[error("{0}")]
     AlreadyExists(String),
+    /// The config changed since its `digest` was read (someone else edited it): read again and decide anew.
+    #[error("{0}")]
+    ConfigChanged(String),
     /// A task ended with an error; `log_tail` holds its last log lines.
     #[error("task {upid} failed: {exit_status}")]
     TaskFailed { upid: String, exit_status: String, log_tail: Vec<String> },
@@ -109,6 +112,9 @@ fn classify_text(status: u16, message: String) -> PveError {
     }
     if message.contains("already exists") {
         return PveError::AlreadyExists(message);
+    }
+    if message.starts_with("detected modified configuration") {
+        return PveError::ConfigChanged(message);
     }
     if let Some(rest) = message.split_once("is locked (").map(|(_, r)| r) {
         let lock = rest.split(')').next().unwrap_or_default().to_owned();
@@ -202,5 +208,8 @@ mod tests {
         assert!(matches!(e, PveError::Parameters(ref m) if m["cores"].starts_with("value must")));
         let e = PveError::from_response(500, "Configuration file 'nodes/pve1/lxc/5.conf' does not exist", b"");
         assert!(matches!(e, PveError::NotFound(_)));
+        let digest =
+            br#"{"data":null,"message":"detected modified configuration - file changed by other user? Try again.\n"}"#;
+        assert!(matches!(PveError::from_response(500, "x", digest), PveError::ConfigChanged(_)));
     }
 }

@@ -211,6 +211,27 @@ pub struct LxcConfigUpdate {
     pub digest: Option<String>,
 }
 
+/// `PUT /nodes/{node}/qemu/{vmid}/config` (pve-api.md §7): the keys that apply at once even to a running
+/// VM. Unset fields are not sent.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct QemuConfigUpdate {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The Notes; `""` removes them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tags: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "bool01")]
+    pub onboot: Option<bool>,
+    /// Comma-separated keys to remove.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delete: Option<String>,
+    /// Refuse the change if the config changed since this digest was read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+}
+
 /// `PUT /nodes/{node}/lxc/{vmid}/resize`: `size` like `+2G` (grow by) or `16G` (absolute).
 #[derive(Debug, Clone, Serialize)]
 pub struct ResizeRequest {

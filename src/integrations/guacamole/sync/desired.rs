@@ -75,11 +75,14 @@ pub fn desired(
     let mut diagnostics = Vec::new();
     let mut wanted: Vec<DesiredConnection> = Vec::new();
     let mut vm_names: BTreeMap<u32, String> = BTreeMap::new();
+    // The address PVE reports now wins over the one recorded at provisioning: DHCP leases change.
+    let live_ip: BTreeMap<u32, &str> = vms.iter().filter_map(|v| Some((v.vmid, v.ipv4.as_deref()?))).collect();
     for m in machines {
         vm_names.entry(m.vmid).or_insert_with(|| m.hostname.clone());
         let mk = marker(&format!("machine={}", m.machine_id), m.vmid, Protocol::Ssh, &m.login_user);
+        let ip = live_ip.get(&m.vmid).copied().or(m.ipv4.as_deref());
         wanted.push(DesiredConnection {
-            parameters: params(m.ipv4.as_deref(), 22, &m.login_user, &m.password, &mk),
+            parameters: params(ip, 22, &m.login_user, &m.password, &mk),
             marker: mk,
             vmid: m.vmid,
             name: format!("{} (SSH)", m.hostname),

@@ -11,11 +11,24 @@ pub trait NotesWriter: Send + Sync {
     async fn write_notes(&self, vm: &VmInfo, notes: &str) -> Result<(), String>;
 }
 
+/// One VM whose notes were (or would be) rewritten.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotesChange {
+    /// The VM.
+    pub vmid: u32,
+    /// Its name.
+    pub name: String,
+    /// Entries whose password was encrypted.
+    pub entries: usize,
+    /// Lines of the original notes that changed (1-based), to point at them without showing them.
+    pub lines: Vec<usize>,
+}
+
 /// What the migration did (or, in a dry run, would do).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NotesMigration {
     /// VMs whose notes were rewritten.
-    pub vms: Vec<u32>,
+    pub vms: Vec<NotesChange>,
     /// Entries whose password was encrypted.
     pub entries: usize,
     /// VMs whose notes could not be written.
@@ -45,7 +58,10 @@ pub async fn encrypt_notes_passwords(
             });
             continue;
         }
-        out.vms.push(vm.vmid);
+        let notes = vm.notes.as_deref().unwrap_or_default();
+        let mut lines: Vec<usize> = rewrite.edits.iter().map(|e| notes[..e.start].matches('\n').count() + 1).collect();
+        lines.dedup();
+        out.vms.push(NotesChange { vmid: vm.vmid, name: vm.name.clone(), entries: rewrite.entries, lines });
         out.entries += rewrite.entries;
     }
     out
@@ -92,10 +108,12 @@ mod tests {
             [vm(1, "keep me\nuser:a pass:p protos:ssh;"), vm(2, "nothing here"), vm(666, "user:b pass:q protos:rdp;")];
         let writer = Recorder::default();
         let dry = encrypt_notes_passwords(&vms, &key, &writer, true).await;
-        assert_eq!((dry.vms.as_slice(), dry.entries), (&[1, 666][..], 2));
+        let vmids = |m: &NotesMigration| m.vms.iter().map(|c| c.vmid).collect::<Vec<_>>();
+        assert_eq!((vmids(&dry), dry.entries), (vec![1, 666], 2));
+        assert_eq!((dry.vms[0].name.as_str(), dry.vms[0].lines.as_slice()), ("vm1", &[2][..]));
         assert!(writer.0.lock().unwrap().is_empty());
         let done = encrypt_notes_passwords(&vms, &key, &writer, false).await;
-        assert_eq!(done.vms, [1]);
+        assert_eq!(vmids(&done), [1]);
         assert_eq!(done.errors.len(), 1);
         let written = writer.0.lock().unwrap();
         assert!(written[0].1.starts_with("keep me\nuser:a encrypted_password:\"Z0FBQUFB"));

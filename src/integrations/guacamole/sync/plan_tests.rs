@@ -141,6 +141,19 @@ fn an_unknown_address_keeps_the_old_hostname_and_creates_nothing() {
 }
 
 #[test]
+fn a_machine_follows_the_address_pve_reports_now_and_keeps_the_recorded_one_otherwise() {
+    let host = |d: &DesiredState| d.connections[0].parameters["hostname"].expose().clone();
+    let recorded = want(&[machine(1, 200, "alice")], &[]);
+    assert_eq!(host(&recorded), "10.1.0.1");
+    let moved = want(&[machine(1, 200, "alice")], &[vm(200, "box1", "", Some("10.9.9.9"))]);
+    assert_eq!(host(&moved), "10.9.9.9");
+    let plan = plan(&moved, &mirror(&recorded));
+    assert_eq!((plan.updates.len(), plan.creates.len(), plan.deletes.len()), (1, 0, 0));
+    let stopped = want(&[machine(1, 200, "alice")], &[vm(200, "box1", "", None)]);
+    assert_eq!(host(&stopped), "10.1.0.1");
+}
+
+#[test]
 fn a_name_held_by_a_hand_made_connection_is_skipped_with_an_error() {
     let d = want(&[], &[vm(101, "web01", "user:a pass:p protos:ssh;", Some("10.0.0.5"))]);
     let mut a = ActualState::default();

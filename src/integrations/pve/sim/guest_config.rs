@@ -1,4 +1,4 @@
-//! Config GET (LXC and QEMU), LXC config PUT and resize (pve-api.md §6.3, §6.3a, §7, §9).
+//! Config GET and PUT (LXC and QEMU) and LXC resize (pve-api.md §6.3, §6.3a, §7, §9).
 
 use serde_json::{Map, Value, json};
 
@@ -40,7 +40,7 @@ pub(crate) fn config_get(ctx: &Ctx) -> Result<Value, ApiError> {
     Ok(Value::Object(out))
 }
 
-const PUT: params::Schema = &[
+const LXC_PUT: params::Schema = &[
     ("cores", Ty::Int(1, 8192), false),
     ("cpulimit", Ty::Str(16), false),
     ("cpuunits", Ty::Int(0, 500_000), false),
@@ -64,9 +64,27 @@ const PUT: params::Schema = &[
     ("digest", Ty::Str(40), false),
 ];
 
+// The QEMU keys proxdesk and the tests touch; `net0` is QEMU's `<model>=<mac>,bridge=…`, kept as sent.
+const QEMU_PUT: params::Schema = &[
+    ("cores", Ty::Int(1, 8192), false),
+    ("sockets", Ty::Int(1, 16), false),
+    ("memory", Ty::Str(64), false),
+    ("name", Ty::DnsName, false),
+    ("description", Ty::Str(8192), false),
+    ("tags", Ty::Tags, false),
+    ("onboot", Ty::Bool, false),
+    ("protection", Ty::Bool, false),
+    ("agent", Ty::Str(255), false),
+    ("net0", Ty::Str(255), false),
+    ("startup", Ty::Str(64), false),
+    ("delete", Ty::Str(4096), false),
+    ("revert", Ty::Str(4096), false),
+    ("digest", Ty::Str(40), false),
+];
+
 fn key_privilege(key: &str) -> &'static str {
     match key {
-        "cores" | "cpulimit" | "cpuunits" => "VM.Config.CPU",
+        "cores" | "sockets" | "cpulimit" | "cpuunits" => "VM.Config.CPU",
         "memory" | "swap" => "VM.Config.Memory",
         "hostname" | "nameserver" | "searchdomain" => "VM.Config.Network",
         k if k.starts_with("net") => "VM.Config.Network",
@@ -75,14 +93,15 @@ fn key_privilege(key: &str) -> &'static str {
     }
 }
 
-/// `PUT …/{vmid}/config` → `null`, synchronous. A running CT takes every change at once here (the
-/// simulator has no pending section).
+/// `PUT …/{vmid}/config` (LXC or QEMU) → `null`, synchronous. A running guest takes every change at once
+/// here (the simulator has no pending section). A `digest` that is not the current one refuses the whole
+/// change (pve-api.md §6.3, §3.2).
 pub(crate) fn config_put(ctx: &Ctx) -> Result<Value, ApiError> {
     let path = format!("/vms/{}", ctx.vmid_raw);
     let any = ["VM.Config.Disk", "VM.Config.CPU", "VM.Config.Memory", "VM.Config.Network", "VM.Config.Options"];
     ctx.require(&path, &any)?;
     let vmid = ctx.vmid()?;
-    params::check(&ctx.params, PUT)?;
+    params::check(&ctx.params, if ctx.kind == GuestKind::Lxc { LXC_PUT } else { QEMU_PUT })?;
     let deletes: Vec<String> = ctx
         .params
         .get("delete")
@@ -100,7 +119,7 @@ pub(crate) fn config_put(ctx: &Ctx) -> Result<Value, ApiError> {
         return Err(ApiError::internal("no options specified"));
     }
     let mut state = ctx.sim.state.lock().expect("state");
-    let g = state.guest_mut(&ctx.node, GuestKind::Lxc, vmid)?;
+    let g = state.guest_mut(&ctx.node, ctx.kind, vmid)?;
     g.check_lock()?;
     if let Some(d) = ctx.params.get("digest")
         && *d != g.digest()
@@ -110,17 +129,20 @@ pub(crate) fn config_put(ctx: &Ctx) -> Result<Value, ApiError> {
     if ctx.params.contains_key("unprivileged") {
         return Err(ApiError::internal("unable to modify read-only option: 'unprivileged'"));
     }
-    if let Some(k) = deletes.iter().find(|k| matches!(k.as_str(), "memory" | "rootfs" | "ostype")) {
+    let required = |k: &str| ctx.kind == GuestKind::Lxc && matches!(k, "memory" | "rootfs" | "ostype");
+    if let Some(k) = deletes.iter().find(|k| required(k)) {
         return Err(ApiError::internal(format!("unable to delete required option '{k}'")));
     }
     let mut rng = ctx.sim.rng.lock().expect("rng");
     for (k, v) in values {
         let stored = match k.as_str() {
-            k if k.starts_with("net") => normalise_net(v, || random_mac(&mut rng)),
+            k if k.starts_with("net") && ctx.kind == GuestKind::Lxc => normalise_net(v, || random_mac(&mut rng)),
             "tags" => normalise_tags(v),
             _ => v.clone(),
         };
-        if k == "description" && v.is_empty() {
+        // Empty notes remove the key; QEMU also treats `0` as empty (Perl-false, pve-api.md §9).
+        let no_notes = v.is_empty() || (ctx.kind == GuestKind::Qemu && v == "0");
+        if k == "description" && no_notes {
             g.config.remove(k);
         } else {
             g.config.insert(k.clone(), stored);
