@@ -42,7 +42,7 @@ pub enum Endpoint {
 
 impl Endpoint {
     /// Every endpoint, for CLI parsing and reports.
-    pub const ALL: [Endpoint; 30] = [
+    pub const ALL: [Endpoint; 31] = [
         Endpoint::AccessTicket,
         Endpoint::AccessPermissions,
         Endpoint::Version,
