@@ -25,6 +25,7 @@ fn vms(n: u32) -> Vec<VmInfo> {
             notes: Some(format!("Lab machine {i}.\nuser:\"admin\" pass:\"pw-{i}\" protos:\"rdp,vnc,ssh\";")),
             ipv4: Some(format!("10.{}.{}.{}", i / 65536 % 256, i / 256 % 256, i % 256)),
             mac: None,
+            unreadable: None,
         })
         .collect()
 }

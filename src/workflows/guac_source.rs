@@ -35,12 +35,27 @@ pub async fn read_vms(pve: &pve::Client) -> Result<Vec<VmInfo>, String> {
         let (Some(vmid), Some(node)) = (r.vmid, r.node.clone()) else { continue };
         let kind = if r.kind == "lxc" { VmKind::Lxc } else { VmKind::Qemu };
         let running = r.status.as_deref() == Some("running");
-        // A VM that cannot be read right now keeps its connections: skip it rather than fail the run.
         let config = match kind {
             VmKind::Lxc => pve.lxc_config(&node, vmid).await,
             VmKind::Qemu => pve.qemu_config(&node, vmid).await,
         };
-        let Ok(config) = config else { continue };
+        // A VM that cannot be read right now keeps its connections rather than failing the run.
+        let config = match config {
+            Ok(config) => config,
+            Err(e) => {
+                out.push(VmInfo {
+                    vmid: vmid as u32,
+                    name: r.name.clone().unwrap_or_default(),
+                    node,
+                    kind,
+                    notes: None,
+                    ipv4: None,
+                    mac: None,
+                    unreadable: Some(format!("Proxmox VE: {e}")),
+                });
+                continue;
+            }
+        };
         let ipv4 = match (kind, running) {
             (VmKind::Lxc, true) => pve.lxc_interfaces(&node, vmid).await.ok().flatten(),
             (VmKind::Qemu, true) => pve.qemu_agent_interfaces(&node, vmid).await.ok(),
@@ -56,6 +71,7 @@ pub async fn read_vms(pve: &pve::Client) -> Result<Vec<VmInfo>, String> {
             notes: config.description.clone(),
             ipv4,
             mac: config.net0.as_deref().and_then(mac_of),
+            unreadable: None,
         });
     }
     Ok(out)

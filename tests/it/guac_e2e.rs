@@ -258,3 +258,28 @@ async fn an_ip_change_in_pve_updates_the_hostname_parameter_of_its_connections()
     }
     assert_eq!(desk.guac.state().connections.keys().cloned().collect::<Vec<_>>(), ids, "updated in place");
 }
+
+/// A VM whose config PVE cannot give right now is not taken for gone: its connections stay untouched
+/// and the run says why; the next run sees it again.
+#[tokio::test]
+async fn a_vm_pve_cannot_read_for_a_moment_keeps_its_connections() {
+    use proxdesk::integrations::pve::sim::{Endpoint, Fault};
+    let desk = desk().await;
+    desk.set_notes("pve1", NOTED_VM, NOTES).await;
+    assert_eq!(desk.sync().await.created, 2);
+    let before = desk.connections();
+
+    let busy = Fault::Status { code: 500, message: "got timeout".into() };
+    desk.pve.faults().inject(Endpoint::QemuConfigGet, busy);
+    let run = desk.sync().await;
+    assert_eq!((run.created, run.updated, run.deleted, run.groups_deleted), (0, 0, 0, 0), "{}", run.diagnostics);
+    let diagnostics: Value = serde_json::from_str(&run.diagnostics).unwrap();
+    let held = diagnostics.as_array().unwrap().iter().find(|d| d["vmid"] == 100).expect("VM 100 is reported");
+    assert!(held["message"].as_str().unwrap().contains("kept as they are"), "{held}");
+    assert_eq!(desk.connections(), before);
+
+    desk.pve.faults().clear();
+    let run = desk.sync().await;
+    assert_eq!((run.created, run.updated, run.deleted), (0, 0, 0));
+    assert_eq!(desk.connections(), before);
+}

@@ -22,6 +22,7 @@ fn vm(vmid: u32, name: &str, notes: &str, ip: &str) -> VmInfo {
         notes: Some(notes.into()),
         ipv4: Some(ip.into()),
         mac: None,
+        unreadable: None,
     }
 }
 

@@ -29,6 +29,7 @@ fn source() -> Arc<FixedSource> {
             notes: Some("user:a pass:p protos:ssh;\nuser:b protos:ssh;".into()),
             ipv4: Some("10.0.0.5".into()),
             mac: None,
+            unreadable: None,
         }],
     })
 }

@@ -49,6 +49,9 @@ pub struct VmInfo {
     pub ipv4: Option<String>,
     /// MAC address of the first NIC, used for Wake-on-LAN parameters.
     pub mac: Option<String>,
+    /// Why its config could not be read this run; its connections are then kept as they are, since a
+    /// passing PVE error must not delete them.
+    pub unreadable: Option<String>,
 }
 
 /// QEMU or LXC.
@@ -108,6 +111,8 @@ pub struct DesiredState {
     pub connections: Vec<DesiredConnection>,
     /// Whether missing owners are created as Guacamole users.
     pub create_users: bool,
+    /// VMs whose config could not be read: their managed connections are left untouched.
+    pub held: std::collections::BTreeSet<u32>,
 }
 
 /// A problem found while building the desired state or applying the plan.

@@ -39,6 +39,11 @@ pub fn short_hostname() -> String {
         .unwrap_or_else(|| "proxdesk".into())
 }
 
+/// The VM a marker names (`vm=<id>`), for markers made by [`marker`].
+pub(crate) fn marker_vmid(marker: &str) -> Option<u32> {
+    marker.split(' ').find_map(|part| part.strip_prefix("vm="))?.parse().ok()
+}
+
 fn marker(source: &str, vmid: u32, protocol: Protocol, user: &str) -> String {
     // The user goes last, so any character in it keeps the marker unambiguous.
     format!("proxdesk/1 {source} vm={vmid} proto={} user={user}", protocol.as_str())
@@ -91,8 +96,20 @@ pub fn desired(
             owner: Some(m.owner_username.clone()),
         });
     }
+    let mut held = std::collections::BTreeSet::new();
     for vm in vms {
         vm_names.insert(vm.vmid, vm.name.clone());
+        if let Some(why) = &vm.unreadable {
+            held.insert(vm.vmid);
+            diagnostics.push(Diagnostic {
+                vmid: Some(vm.vmid),
+                line: None,
+                column: None,
+                severity: Severity::Warning,
+                message: format!("config not readable ({why}); its connections are kept as they are"),
+            });
+            continue;
+        }
         let Some(notes) = vm.notes.as_deref() else {
             continue;
         };
@@ -179,7 +196,7 @@ pub fn desired(
             message: "no IPv4 address known; its connections are left as they are".into(),
         });
     }
-    (DesiredState { connections: wanted, create_users: settings.create_users }, diagnostics)
+    (DesiredState { connections: wanted, create_users: settings.create_users, held }, diagnostics)
 }
 
 fn user_of(marker: &str) -> &str {

@@ -98,6 +98,7 @@ mod tests {
             notes: Some(notes.into()),
             ipv4: None,
             mac: None,
+            unreadable: None,
         }
     }
 

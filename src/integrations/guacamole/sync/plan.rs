@@ -248,6 +248,12 @@ pub fn plan(want: &DesiredState, have: &ActualState) -> Plan {
             None => {}
         }
     }
+    // Connections of VMs that could not be read this run stay as they are.
+    for c in &have.connections {
+        if c.marker.as_deref().and_then(super::desired::marker_vmid).is_some_and(|vm| want.held.contains(&vm)) {
+            kept.insert(c.id.as_str());
+        }
+    }
     for c in have.connections.iter().filter(|c| c.marker.is_some() && !kept.contains(c.id.as_str())) {
         p.deletes.push(ConnectionDelete {
             id: c.id.clone(),

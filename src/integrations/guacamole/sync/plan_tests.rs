@@ -17,6 +17,7 @@ fn vm(vmid: u32, name: &str, notes: &str, ip: Option<&str>) -> VmInfo {
         notes: Some(notes.into()),
         ipv4: ip.map(Into::into),
         mac: None,
+        unreadable: None,
     }
 }
 
