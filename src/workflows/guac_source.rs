@@ -1,11 +1,13 @@
 //! Where the Guacamole sync gets its inputs: proxdesk's machines from the database, every VM and
 //! container (with notes and address) from Proxmox VE.
 
+use futures_util::stream::{self, StreamExt};
 use sea_orm::DatabaseConnection;
 
 use super::guac_sync::SyncSource;
 use crate::integrations::guacamole::sync::{ProvisionedMachine, VmInfo, VmKind};
-use crate::integrations::pve::{self, wire::first_ipv4};
+use crate::integrations::pve;
+use crate::integrations::pve::wire::{ClusterResource, first_ipv4};
 use crate::secrets::SecretKey;
 use crate::services;
 
@@ -27,54 +29,64 @@ impl SyncSource for PveSource {
     }
 }
 
-/// Every VM and container of the cluster (templates left out) with its notes, first IPv4 address and MAC.
+/// How many VMs are read from PVE at once: a sync of thousands of VMs is otherwise bound by round trips.
+const READ_CONCURRENCY: usize = 8;
+
+/// Every VM and container of the cluster (templates left out) with its notes, first IPv4 address and MAC,
+/// in the order PVE lists them.
 pub async fn read_vms(pve: &pve::Client) -> Result<Vec<VmInfo>, String> {
     let resources = pve.cluster_resources(Some("vm")).await.map_err(|e| format!("Proxmox VE: {e}"))?;
-    let mut out = Vec::with_capacity(resources.len());
-    for r in resources.into_iter().filter(|r| r.template != Some(1)) {
-        let (Some(vmid), Some(node)) = (r.vmid, r.node.clone()) else { continue };
-        let kind = if r.kind == "lxc" { VmKind::Lxc } else { VmKind::Qemu };
-        let running = r.status.as_deref() == Some("running");
-        let config = match kind {
-            VmKind::Lxc => pve.lxc_config(&node, vmid).await,
-            VmKind::Qemu => pve.qemu_config(&node, vmid).await,
-        };
-        // A VM that cannot be read right now keeps its connections rather than failing the run.
-        let config = match config {
-            Ok(config) => config,
-            Err(e) => {
-                out.push(VmInfo {
-                    vmid: vmid as u32,
-                    name: r.name.clone().unwrap_or_default(),
-                    node,
-                    kind,
-                    notes: None,
-                    ipv4: None,
-                    mac: None,
-                    unreadable: Some(format!("Proxmox VE: {e}")),
-                });
-                continue;
-            }
-        };
-        let ipv4 = match (kind, running) {
-            (VmKind::Lxc, true) => pve.lxc_interfaces(&node, vmid).await.ok().flatten(),
-            (VmKind::Qemu, true) => pve.qemu_agent_interfaces(&node, vmid).await.ok(),
-            _ => None,
+    let listed = resources.into_iter().filter(|r| r.template != Some(1)).filter_map(|r| {
+        let (vmid, node) = (r.vmid?, r.node.clone()?);
+        Some((vmid, node, r))
+    });
+    Ok(stream::iter(listed)
+        .map(|(vmid, node, r)| read_vm(pve, vmid, node, r))
+        .buffered(READ_CONCURRENCY)
+        .collect()
+        .await)
+}
+
+async fn read_vm(pve: &pve::Client, vmid: u64, node: String, r: ClusterResource) -> VmInfo {
+    let kind = if r.kind == "lxc" { VmKind::Lxc } else { VmKind::Qemu };
+    let running = r.status.as_deref() == Some("running");
+    let config = match kind {
+        VmKind::Lxc => pve.lxc_config(&node, vmid).await,
+        VmKind::Qemu => pve.qemu_config(&node, vmid).await,
+    };
+    // A VM that cannot be read right now keeps its connections rather than failing the run.
+    let config = match config {
+        Ok(config) => config,
+        Err(e) => {
+            return VmInfo {
+                vmid: vmid as u32,
+                name: r.name.clone().unwrap_or_default(),
+                node,
+                kind,
+                notes: None,
+                ipv4: None,
+                mac: None,
+                unreadable: Some(format!("Proxmox VE: {e}")),
+            };
         }
-        .and_then(|ifaces| first_ipv4(&ifaces))
-        .map(|ip| ip.to_string());
-        out.push(VmInfo {
-            vmid: vmid as u32,
-            name: r.name.clone().or(config.hostname.clone()).or(config.name.clone()).unwrap_or_default(),
-            node,
-            kind,
-            notes: config.description.clone(),
-            ipv4,
-            mac: config.net0.as_deref().and_then(mac_of),
-            unreadable: None,
-        });
+    };
+    let ipv4 = match (kind, running) {
+        (VmKind::Lxc, true) => pve.lxc_interfaces(&node, vmid).await.ok().flatten(),
+        (VmKind::Qemu, true) => pve.qemu_agent_interfaces(&node, vmid).await.ok(),
+        _ => None,
     }
-    Ok(out)
+    .and_then(|ifaces| first_ipv4(&ifaces))
+    .map(|ip| ip.to_string());
+    VmInfo {
+        vmid: vmid as u32,
+        name: r.name.clone().or(config.hostname.clone()).or(config.name.clone()).unwrap_or_default(),
+        node,
+        kind,
+        notes: config.description.clone(),
+        ipv4,
+        mac: config.net0.as_deref().and_then(mac_of),
+        unreadable: None,
+    }
 }
 
 /// The MAC in a `net0` property string: `hwaddr=…` (LXC) or `<model>=…` (QEMU).
