@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use proxdesk::integrations::pve::sim::{SimConfig, SimHandle, Simulator};
+use proxdesk::integrations::pve::sim::{Endpoint, Fault, SimConfig, SimHandle, Simulator};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -243,6 +243,30 @@ async fn clone_returns_a_upid_and_tasks_report_like_pve() {
     );
     assert_eq!(config["digest"].as_str().unwrap().len(), 40);
     assert!(config.get("template").is_none());
+}
+
+#[tokio::test]
+async fn stopping_a_clone_task_removes_its_target_and_releases_the_locks() {
+    let sim = sim().await;
+    sim.faults().inject(Endpoint::LxcClone, Fault::TaskHang);
+    let h = [("Authorization", token())];
+    let h: Vec<(&str, &str)> = h.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let a = raw(&sim, "POST", "/api2/json/nodes/pve1/lxc/9000/clone", &h, "newid=151").await;
+    let upid = a.json()["data"].as_str().unwrap().to_owned();
+    let a = raw(&sim, "DELETE", &format!("/api2/json/nodes/pve1/tasks/{}", urlencode(&upid)), &h, "").await;
+    assert_eq!(a.status_line, "HTTP/1.1 200 OK");
+    assert_eq!(a.json(), json!({"data": null}));
+    let status = get(&sim, &format!("/api2/json/nodes/pve1/tasks/{upid}/status")).await.json()["data"].clone();
+    assert_eq!(
+        (status["status"].clone(), status["exitstatus"].clone()),
+        (json!("stopped"), json!("clone failed: received interrupt"))
+    );
+    let a = get(&sim, "/api2/json/nodes/pve1/lxc/151/config").await;
+    assert!(a.status_line.starts_with("HTTP/1.1 500"), "{}", a.status_line);
+    let template = get(&sim, "/api2/json/nodes/pve1/lxc/9000/config").await.json()["data"].clone();
+    assert!(template.get("lock").is_none(), "{template}");
+    let a = raw(&sim, "DELETE", "/api2/json/nodes/pve1/tasks/UPID:garbage", &h, "").await;
+    assert_eq!(a.json()["errors"], json!({"upid": "unable to parse worker upid"}));
 }
 
 #[tokio::test]
