@@ -35,7 +35,7 @@ fn machine(id: i64, vmid: u32, owner: &str, ip: &str) -> ProvisionedMachine {
         ipv4: Some(ip.into()),
         owner_username: owner.into(),
         login_user: "student".into(),
-        password: Secret::new(format!("pw-{id}")),
+        password: Some(Secret::new(format!("pw-{id}"))),
     }
 }
 

@@ -81,8 +81,9 @@ pub struct ProvisionedMachine {
     pub owner_username: String,
     /// Login created on the machine.
     pub login_user: String,
-    /// Its password.
-    pub password: Secret<String>,
+    /// Its password; `None` when the stored one does not open with this instance's key, and the
+    /// machine's connection is then kept as it is rather than deleted.
+    pub password: Option<Secret<String>>,
 }
 
 /// One connection proxdesk wants in Guacamole.

@@ -82,12 +82,27 @@ pub fn desired(
     let mut vm_names: BTreeMap<u32, String> = BTreeMap::new();
     // The address PVE reports now wins over the one recorded at provisioning: DHCP leases change.
     let live_ip: BTreeMap<u32, &str> = vms.iter().filter_map(|v| Some((v.vmid, v.ipv4.as_deref()?))).collect();
+    let mut held = std::collections::BTreeSet::new();
     for m in machines {
         vm_names.entry(m.vmid).or_insert_with(|| m.hostname.clone());
+        let Some(password) = &m.password else {
+            held.insert(m.vmid);
+            diagnostics.push(Diagnostic {
+                vmid: Some(m.vmid),
+                line: None,
+                column: None,
+                severity: Severity::Warning,
+                message: format!(
+                    "machine {}: its stored password does not open with this instance's key; its connection is kept as it is",
+                    m.machine_id
+                ),
+            });
+            continue;
+        };
         let mk = marker(&format!("machine={}", m.machine_id), m.vmid, Protocol::Ssh, &m.login_user);
         let ip = live_ip.get(&m.vmid).copied().or(m.ipv4.as_deref());
         wanted.push(DesiredConnection {
-            parameters: params(ip, 22, &m.login_user, &m.password, &mk),
+            parameters: params(ip, 22, &m.login_user, password, &mk),
             marker: mk,
             vmid: m.vmid,
             name: format!("{} (SSH)", m.hostname),
@@ -96,7 +111,6 @@ pub fn desired(
             owner: Some(m.owner_username.clone()),
         });
     }
-    let mut held = std::collections::BTreeSet::new();
     for vm in vms {
         vm_names.insert(vm.vmid, vm.name.clone());
         if let Some(why) = &vm.unreadable {

@@ -30,7 +30,7 @@ fn machine(id: i64, vmid: u32, owner: &str) -> ProvisionedMachine {
         ipv4: Some(format!("10.1.0.{id}")),
         owner_username: owner.into(),
         login_user: owner.into(),
-        password: Secret::new("pw".into()),
+        password: Some(Secret::new("pw".into())),
     }
 }
 
@@ -211,4 +211,28 @@ fn markers_are_parameters_and_protocol_changes_are_updates() {
     let mut a = mirror(&d);
     a.connections[0].protocol = "telnet".into();
     assert_eq!(plan(&d, &a).updates[0].reasons, ["protocol"]);
+}
+
+#[test]
+fn connections_of_a_vm_or_machine_that_cannot_be_read_are_kept_untouched() {
+    let notes = "user:a pass:p protos:rdp,ssh;";
+    let d = want(&[machine(1, 200, "alice")], &[vm(101, "web01", notes, Some("10.0.0.5"))]);
+    let a = mirror(&d);
+
+    // PVE could not give VM 101's config, and machine 1's password no longer opens.
+    let mut unreadable = vm(101, "web01", notes, None);
+    unreadable.notes = None;
+    unreadable.unreadable = Some("Proxmox VE: timed out".into());
+    let mut locked = machine(1, 200, "alice");
+    locked.password = None;
+    let (d2, diagnostics) =
+        desired(&[locked], &[unreadable], &DesiredSettings { host: "sync".into(), ..DesiredSettings::default() });
+    assert_eq!(d2.held, [101, 200].into_iter().collect());
+    assert_eq!(diagnostics.len(), 2, "{diagnostics:?}");
+    assert!(diagnostics.iter().all(|d| d.severity == Severity::Warning && d.message.contains("kept as")));
+    let p = plan(&d2, &a);
+    assert!(p.is_empty(), "{:?}", p.counts());
+
+    // Once readable again, the VM's connections are still exactly right.
+    assert!(plan(&d, &a).is_empty());
 }
