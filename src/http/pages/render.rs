@@ -23,19 +23,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("admin/quotas.html", include_str!("../../../templates/admin/quotas.html")),
     ("admin/audit.html", include_str!("../../../templates/admin/audit.html")),
     ("profile/profile.html", include_str!("../../../templates/profile/profile.html")),
-    ("auth/login.html", include_str!("../../../templates/auth/login.html")),
-    ("requests/dashboard.html", include_str!("../../../templates/requests/dashboard.html")),
-    ("requests/new.html", include_str!("../../../templates/requests/new.html")),
-    ("requests/detail.html", include_str!("../../../templates/requests/detail.html")),
-    ("admin/queue.html", include_str!("../../../templates/admin/queue.html")),
-    ("admin/users.html", include_str!("../../../templates/admin/users.html")),
-    ("admin/catalog.html", include_str!("../../../templates/admin/catalog.html")),
-    ("admin/template_form.html", include_str!("../../../templates/admin/template_form.html")),
-    ("admin/_template_fields.html", include_str!("../../../templates/admin/_template_fields.html")),
-    ("admin/quotas.html", include_str!("../../../templates/admin/quotas.html")),
-    ("admin/audit.html", include_str!("../../../templates/admin/audit.html")),
     ("admin/guacamole.html", include_str!("../../../templates/admin/guacamole.html")),
-    ("profile/profile.html", include_str!("../../../templates/profile/profile.html")),
     ("machines/console.html", include_str!("../../../templates/machines/console.html")),
 ];
 
@@ -101,5 +89,33 @@ pub fn static_file(Path(file): Path<String>) -> Response {
             Response::builder().content_type(*mime).header("Cache-Control", "public, max-age=3600").body(*body)
         }
         None => Response::builder().status(StatusCode::NOT_FOUND).finish(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
+    fn files_under(dir: &Path, root: &Path, out: &mut BTreeSet<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                files_under(&path, root, out);
+            } else {
+                out.insert(path.strip_prefix(root).unwrap().to_string_lossy().into_owned());
+            }
+        }
+    }
+
+    #[test]
+    fn every_template_file_is_compiled_in_once() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+        let mut on_disk = BTreeSet::new();
+        files_under(&root, &root, &mut on_disk);
+        let names: Vec<&str> = super::TEMPLATES.iter().map(|(name, _)| *name).collect();
+        let registered: BTreeSet<String> = names.iter().map(|n| n.to_string()).collect();
+        assert_eq!(registered.len(), names.len(), "a template is listed twice");
+        assert_eq!(registered, on_disk);
     }
 }
