@@ -5,6 +5,7 @@
 //! pending → rejected | cancelled
 //! failed  → approved            (admin retry)
 //! ready   → deleting → deleted
+//! deleting → ready              (deletion failed; the owner may delete again)
 //! ```
 
 /// Where a request stands.
@@ -33,6 +34,7 @@ pub enum RequestEvent {
     Retry,
     Delete,
     Deleted,
+    DeleteFailed,
 }
 
 use RequestEvent as E;
@@ -49,6 +51,7 @@ pub const TRANSITIONS: &[(RequestStatus, RequestEvent, RequestStatus)] = &[
     (S::Failed, E::Retry, S::Approved),
     (S::Ready, E::Delete, S::Deleting),
     (S::Deleting, E::Deleted, S::Deleted),
+    (S::Deleting, E::DeleteFailed, S::Ready),
 ];
 
 /// An event that the current state does not allow.
@@ -117,7 +120,7 @@ impl std::fmt::Display for RequestStatus {
 }
 
 impl RequestEvent {
-    pub const ALL: [RequestEvent; 9] = [
+    pub const ALL: [RequestEvent; 10] = [
         E::Approve,
         E::Reject,
         E::Cancel,
@@ -127,6 +130,7 @@ impl RequestEvent {
         E::Retry,
         E::Delete,
         E::Deleted,
+        E::DeleteFailed,
     ];
 
     /// The audit action written when this event happens.
@@ -141,6 +145,7 @@ impl RequestEvent {
             E::Retry => "request.retried",
             E::Delete => "request.deleting",
             E::Deleted => "request.deleted",
+            E::DeleteFailed => "request.delete_failed",
         }
     }
 }
@@ -157,6 +162,7 @@ impl std::fmt::Display for RequestEvent {
             E::Retry => "retried",
             E::Delete => "deleted",
             E::Deleted => "marked deleted",
+            E::DeleteFailed => "marked as not deleted",
         };
         f.write_str(word)
     }
@@ -179,6 +185,7 @@ mod tests {
             ("failed", "Retry", Some("approved")),
             ("ready", "Delete", Some("deleting")),
             ("deleting", "Deleted", Some("deleted")),
+            ("deleting", "DeleteFailed", Some("ready")),
         ];
         let mut legal = 0;
         for from in RequestStatus::ALL {

@@ -149,7 +149,9 @@ pub async fn power(
 /// Deletes a machine: the request moves to `deleting` and the destroy job is enqueued, together.
 pub async fn delete(db: &DatabaseConnection, actor: &Actor, id: i64) -> Result<(), ServiceError> {
     let m = get(db, actor, id).await?;
-    requests::transition(db, Some(actor), m.request_id, RequestEvent::Delete, vec![], json!({"machine": id})).await?;
+    // A reason left by an earlier failed deletion no longer applies.
+    let extra = vec![(entities::request::Column::Reason, Option::<String>::None.into())];
+    requests::transition(db, Some(actor), m.request_id, RequestEvent::Delete, extra, json!({"machine": id})).await?;
     Ok(())
 }
 

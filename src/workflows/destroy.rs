@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use jobs::{Handler, HandlerError, JobContext, Outcome};
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use jobs::{Handler, HandlerError, Job, JobContext, Outcome};
+use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -12,7 +12,7 @@ use entities::{machine, request};
 use super::provision::destroy_container;
 use super::{Deps, StepError, timeline};
 use crate::domain::request_status::{RequestEvent, RequestStatus};
-use crate::services::requests;
+use crate::services::{ServiceError, requests};
 
 #[derive(Deserialize)]
 struct Payload {
@@ -39,10 +39,15 @@ impl Handler for Destroy {
         if let Some(vmid) = m.as_ref().and_then(|m| m.vmid) {
             let node = m.as_ref().map(|m| m.node.clone()).unwrap_or_default();
             if let Err(e) = destroy_container(&self.deps, &node, vmid as u64).await {
-                let fatal = matches!(e, StepError::Fatal(_));
                 let details = json!({"attempt": ctx.attempt(), "error": e.message()});
-                timeline::note(db, request_id, "machine.delete_failed", details).await;
-                return if fatal { Ok(Outcome::failed(e.message())) } else { Err(e.message().to_owned().into()) };
+                if matches!(e, StepError::Retry(_)) && !ctx.is_last_attempt() {
+                    timeline::note(db, request_id, "machine.delete_failed", details).await;
+                    return Err(e.message().to_owned().into());
+                }
+                let txn = crate::db::begin_write(db).await?;
+                give_back(&txn, request_id, e.message()).await?;
+                txn.commit().await?;
+                return Ok(Outcome::failed(e.message()));
             }
         }
         let txn = crate::db::begin_write(db).await?;
@@ -54,5 +59,23 @@ impl Handler for Destroy {
         requests::transition_in(&txn, None, request_id, RequestEvent::Deleted, vec![], json!({})).await?;
         txn.commit().await?;
         Ok(Outcome::Done)
+    }
+
+    /// A deletion whose worker died on its last attempt leaves the machine with its owner, too.
+    async fn on_give_up(&self, txn: &DatabaseTransaction, job: &Job) -> Result<(), HandlerError> {
+        let Some(id) = job.payload.get("request_id").and_then(|v| v.as_i64()) else { return Ok(()) };
+        let reason = job.last_error.clone().unwrap_or_else(|| "deletion stopped".into());
+        give_back(txn, id, &reason).await
+    }
+}
+
+/// Hands a machine whose deletion failed back to its owner (`ready`, with the reason), so it stays visible
+/// and can be deleted again; a request that moved on meanwhile is left alone.
+async fn give_back(txn: &DatabaseTransaction, request_id: i64, reason: &str) -> Result<(), HandlerError> {
+    let extra = vec![(request::Column::Reason, Some(reason.to_owned()).into())];
+    let details = json!({"reason": reason});
+    match requests::transition_in(txn, None, request_id, RequestEvent::DeleteFailed, extra, details).await {
+        Ok(_) | Err(ServiceError::IllegalTransition(_) | ServiceError::Conflict(_)) => Ok(()),
+        Err(e) => Err(e.into()),
     }
 }

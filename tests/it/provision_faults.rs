@@ -304,3 +304,36 @@ async fn no_ipv4_address_fails_and_is_rolled_back() {
     assert_eq!(d.sim.calls().get(Endpoint::LxcStart), 1, "a running container is not started again");
     assert!(d.sim.calls().get(Endpoint::LxcStop) >= 1, "stopped before deletion");
 }
+
+/// A deletion PVE keeps refusing hands the machine back to its owner (`ready`, with the reason), still
+/// listed and still on the cluster, so it can be deleted again once PVE allows it.
+#[tokio::test]
+async fn a_deletion_that_keeps_failing_leaves_the_machine_with_its_owner_to_delete_again() {
+    let d = desk(SimConfig::for_tests(), 2).await;
+    let id = d.approve("lab-1").await;
+    assert_eq!(d.settle(id).await["status"], "ready");
+    let machines: Value = d.app.get(&d.alice, "/api/v1/machines").await.json().await.unwrap();
+    let mid = machines["items"][0]["id"].as_i64().unwrap();
+    let delete = || async {
+        let r = d.app.api.delete(d.app.url(&format!("/api/v1/machines/{mid}"))).bearer_auth(&d.alice).send().await;
+        assert_eq!(r.unwrap().status(), StatusCode::ACCEPTED);
+    };
+
+    let refused = Fault::Status { code: 500, message: "unable to destroy CT - storage is busy".into() };
+    d.sim.faults().inject(Endpoint::LxcDelete, refused);
+    delete().await;
+    let done = d.settle(id).await;
+    assert_eq!(done["status"], "ready", "{done}");
+    assert!(reason(&done).contains("storage is busy"), "{done}");
+    assert!(actions(&done).contains(&"request.delete_failed".to_owned()), "{:?}", actions(&done));
+    assert_eq!(d.sim.calls().get(Endpoint::LxcDelete), 2, "each attempt tried once");
+    assert_eq!(d.new_guests().len(), 1, "the container is still there");
+    assert_eq!(d.used_machines().await, 1, "and still counts against the quota");
+
+    d.sim.faults().clear();
+    delete().await;
+    let done = d.settle(id).await;
+    assert_eq!(done["status"], "deleted", "{done}");
+    assert!(done["reason"].is_null(), "{done}");
+    assert!(d.new_guests().is_empty());
+}
