@@ -28,6 +28,16 @@ async fn checkpoint(s: &Seeded, id: i64) -> Value {
     provision_jobs(&s.db, id).await.last().and_then(|j| j.checkpoint.clone()).unwrap_or(Value::Null)
 }
 
+/// The guests in the simulator's stats.
+fn guests(stats: &Value) -> &[Value] {
+    stats["guests"].as_array().unwrap()
+}
+
+/// The guests in the simulator's stats that were not there at the start.
+fn new_guests<'a>(stats: &'a Value, initial: &BTreeSet<u64>) -> Vec<&'a Value> {
+    guests(stats).iter().filter(|g| !initial.contains(&g["vmid"].as_u64().unwrap())).collect()
+}
+
 fn timeline_has(request: &Value, action: &str) -> bool {
     request["timeline"].as_array().is_some_and(|t| t.iter().any(|e| e["action"] == action))
 }
@@ -65,8 +75,7 @@ async fn a_killed_worker_resumes_every_step_without_duplicates() {
     let s = seed().await;
     // Each step lasts long enough to be killed inside it.
     let sim = SimProc::start(s.dir.path(), 600, 300, 500).await;
-    let initial: BTreeSet<u64> =
-        sim.stats().await["guests"].as_array().unwrap().iter().map(|g| g["vmid"].as_u64().unwrap()).collect();
+    let initial: BTreeSet<u64> = guests(&sim.stats().await).iter().map(|g| g["vmid"].as_u64().unwrap()).collect();
     let mut served = Served::start(s.dir.path(), &sim.url, "serve-0").await;
     let points = [
         KillPoint::CloneAccepted,
@@ -89,12 +98,7 @@ async fn a_killed_worker_resumes_every_step_without_duplicates() {
 
         // One new container per request so far, each carrying its own request's marker exactly once.
         let stats = sim.stats().await;
-        let new: Vec<&Value> = stats["guests"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|g| !initial.contains(&g["vmid"].as_u64().unwrap()))
-            .collect();
+        let new = new_guests(&stats, &initial);
         assert_eq!(new.len(), n + 1, "killed at {point:?}: one container per request: {new:?}");
         let ours: Vec<&&Value> = new
             .iter()
@@ -122,8 +126,7 @@ async fn a_worker_killed_during_the_last_attempt_leaves_a_failed_request_and_no_
     let s = seed().await;
     // Killed while waiting for the address, so the container runs and must be stopped first.
     let sim = SimProc::start(s.dir.path(), 300, 100, 60_000).await;
-    let initial: BTreeSet<u64> =
-        sim.stats().await["guests"].as_array().unwrap().iter().map(|g| g["vmid"].as_u64().unwrap()).collect();
+    let initial: BTreeSet<u64> = guests(&sim.stats().await).iter().map(|g| g["vmid"].as_u64().unwrap()).collect();
     let one_attempt = [("PROXDESK_PROVISION_ATTEMPTS", "1")];
     let served = Served::start_with(s.dir.path(), &sim.url, "serve-0", &one_attempt).await;
     let id = served.approved(&s, s.templates[0], "last-try").await;
@@ -138,12 +141,7 @@ async fn a_worker_killed_during_the_last_attempt_leaves_a_failed_request_and_no_
     let until = Instant::now() + Duration::from_secs(20);
     loop {
         let stats = sim.stats().await;
-        let left: Vec<&Value> = stats["guests"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|g| !initial.contains(&g["vmid"].as_u64().unwrap()))
-            .collect();
+        let left = new_guests(&stats, &initial);
         if left.is_empty() {
             break;
         }
