@@ -131,6 +131,13 @@ pub struct Diagnostic {
     pub message: String,
 }
 
+impl Diagnostic {
+    /// A problem about a VM (or the whole run, with `None`) rather than a place in its notes.
+    pub fn about(vmid: Option<u32>, severity: Severity, message: String) -> Diagnostic {
+        Diagnostic { vmid, line: None, column: None, severity, message }
+    }
+}
+
 impl std::fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let sev = match self.severity {

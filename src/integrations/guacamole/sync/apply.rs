@@ -41,7 +41,7 @@ pub struct ApplyReport {
 }
 
 fn error(vmid: Option<u32>, message: String) -> Diagnostic {
-    Diagnostic { vmid, line: None, column: None, severity: Severity::Error, message }
+    Diagnostic::about(vmid, Severity::Error, message)
 }
 
 /// Sends `patches` in size-bounded batches; per patch, the identifier Guacamole returned or why it failed.

@@ -87,16 +87,11 @@ pub fn desired(
         vm_names.entry(m.vmid).or_insert_with(|| m.hostname.clone());
         let Some(password) = &m.password else {
             held.insert(m.vmid);
-            diagnostics.push(Diagnostic {
-                vmid: Some(m.vmid),
-                line: None,
-                column: None,
-                severity: Severity::Warning,
-                message: format!(
-                    "machine {}: its stored password does not open with this instance's key; its connection is kept as it is",
-                    m.machine_id
-                ),
-            });
+            let message = format!(
+                "machine {}: its stored password does not open with this instance's key; its connection is kept as it is",
+                m.machine_id
+            );
+            diagnostics.push(Diagnostic::about(Some(m.vmid), Severity::Warning, message));
             continue;
         };
         let mk = marker(&format!("machine={}", m.machine_id), m.vmid, Protocol::Ssh, &m.login_user);
@@ -115,13 +110,11 @@ pub fn desired(
         vm_names.insert(vm.vmid, vm.name.clone());
         if let Some(why) = &vm.unreadable {
             held.insert(vm.vmid);
-            diagnostics.push(Diagnostic {
-                vmid: Some(vm.vmid),
-                line: None,
-                column: None,
-                severity: Severity::Warning,
-                message: format!("config not readable ({why}); its connections are kept as they are"),
-            });
+            diagnostics.push(Diagnostic::about(
+                Some(vm.vmid),
+                Severity::Warning,
+                format!("config not readable ({why}); its connections are kept as they are"),
+            ));
             continue;
         }
         let Some(notes) = vm.notes.as_deref() else {
@@ -163,17 +156,15 @@ pub fn desired(
     wanted.retain(|c| {
         let fresh = seen_markers.insert(c.marker.clone());
         if !fresh {
-            diagnostics.push(Diagnostic {
-                vmid: Some(c.vmid),
-                line: None,
-                column: None,
-                severity: Severity::Warning,
-                message: format!(
+            diagnostics.push(Diagnostic::about(
+                Some(c.vmid),
+                Severity::Warning,
+                format!(
                     "{} for user {:?} appears twice; the first entry is used",
                     c.protocol.as_str(),
                     user_of(&c.marker)
                 ),
-            });
+            ));
         }
         fresh
     });
@@ -189,26 +180,22 @@ pub fn desired(
     wanted.retain(|c| {
         let fresh = names.insert((c.group.clone(), c.name.clone()));
         if !fresh {
-            diagnostics.push(Diagnostic {
-                vmid: Some(c.vmid),
-                line: None,
-                column: None,
-                severity: Severity::Error,
-                message: format!("connection name {:?} is used twice in one group; the later one is skipped", c.name),
-            });
+            diagnostics.push(Diagnostic::about(
+                Some(c.vmid),
+                Severity::Error,
+                format!("connection name {:?} is used twice in one group; the later one is skipped", c.name),
+            ));
         }
         fresh
     });
     let unknown: BTreeSet<u32> =
         wanted.iter().filter(|c| !c.parameters.contains_key("hostname")).map(|c| c.vmid).collect();
     for vmid in unknown {
-        diagnostics.push(Diagnostic {
-            vmid: Some(vmid),
-            line: None,
-            column: None,
-            severity: Severity::Warning,
-            message: "no IPv4 address known; its connections are left as they are".into(),
-        });
+        diagnostics.push(Diagnostic::about(
+            Some(vmid),
+            Severity::Warning,
+            "no IPv4 address known; its connections are left as they are".into(),
+        ));
     }
     (DesiredState { connections: wanted, create_users: settings.create_users, held }, diagnostics)
 }

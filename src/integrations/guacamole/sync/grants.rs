@@ -70,13 +70,11 @@ pub(super) fn plan_grants(
     for (user, (conns, grps)) in owned {
         if !have.users.contains(user) {
             if !want.create_users {
-                p.diagnostics.push(Diagnostic {
-                    vmid: None,
-                    line: None,
-                    column: None,
-                    severity: Severity::Warning,
-                    message: format!("Guacamole user {user:?} does not exist; its permissions are skipped"),
-                });
+                p.diagnostics.push(Diagnostic::about(
+                    None,
+                    Severity::Warning,
+                    format!("Guacamole user {user:?} does not exist; its permissions are skipped"),
+                ));
                 continue;
             }
             p.user_creates.push(user.to_owned());

@@ -49,13 +49,7 @@ pub async fn encrypt_notes_passwords(
             continue;
         };
         if !dry_run && let Err(e) = writer.write_notes(vm, &rewrite.notes).await {
-            out.errors.push(Diagnostic {
-                vmid: Some(vm.vmid),
-                line: None,
-                column: None,
-                severity: Severity::Error,
-                message: format!("notes not rewritten: {e}"),
-            });
+            out.errors.push(Diagnostic::about(Some(vm.vmid), Severity::Error, format!("notes not rewritten: {e}")));
             continue;
         }
         let notes = vm.notes.as_deref().unwrap_or_default();

@@ -193,16 +193,11 @@ pub fn plan(want: &DesiredState, have: &ActualState) -> Plan {
         if let Some(pid) = parent_id(&parent)
             && unmanaged.contains(&(pid.as_str(), d.name.as_str()))
         {
-            p.diagnostics.push(Diagnostic {
-                vmid: Some(d.vmid),
-                line: None,
-                column: None,
-                severity: Severity::Error,
-                message: format!(
-                    "connection name {:?} is taken by a connection proxdesk does not manage; skipped",
-                    d.name
-                ),
-            });
+            p.diagnostics.push(Diagnostic::about(
+                Some(d.vmid),
+                Severity::Error,
+                format!("connection name {:?} is taken by a connection proxdesk does not manage; skipped", d.name),
+            ));
             continue;
         }
         let mut params = d.parameters.clone();
