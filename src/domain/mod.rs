@@ -1,6 +1,7 @@
 //! Pure rules of proxdesk: no HTTP, no storage. Raw input becomes these types at the edges.
 
 pub mod errors;
+pub mod guest_marker;
 pub mod quota;
 pub mod request_status;
 pub mod roles;

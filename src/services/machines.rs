@@ -137,7 +137,9 @@ pub async fn power(
     };
     match result {
         Ok(_) => {}
-        Err(PveError::Api { message, .. }) => return Err(ServiceError::Conflict(message.trim().to_owned())),
+        Err(PveError::Api { message, .. } | PveError::NotRunning(message) | PveError::AlreadyRunning(message)) => {
+            return Err(ServiceError::Conflict(message.trim().to_owned()));
+        }
         Err(PveError::Locked { message, .. }) => return Err(ServiceError::Conflict(message)),
         Err(e) => return Err(ServiceError::Internal(format!("Proxmox VE: {e}"))),
     }

@@ -278,7 +278,12 @@ async fn injected_http_errors_map_to_api_errors_and_reads_retry() {
     sim.faults().inject(Endpoint::Nodes, Fault::Status { code: 500, message: "boom".into() });
     let e = pve.nodes().await.unwrap_err();
     assert!(matches!(e, PveError::Api { status: 500, ref message } if message == "boom"), "{e:?}");
-    assert_eq!(sim.calls().get(Endpoint::Nodes), 3, "reads give up after three attempts");
+    assert_eq!(sim.calls().get(Endpoint::Nodes), 1, "a handler's own error is PVE's answer: never repeated");
+    let lock_wait = "can't lock file '/run/lock/lxc/pve-config-9000.lock' - got timeout";
+    sim.faults().inject(Endpoint::LxcConfigGet, Fault::Status { code: 500, message: lock_wait.into() });
+    let e = pve.lxc_config("pve1", 9000).await.unwrap_err();
+    assert!(matches!(e, PveError::Busy(ref m) if m == lock_wait), "{e:?}");
+    assert_eq!(sim.calls().get(Endpoint::LxcConfigGet), 3, "lock waits are retried, three attempts in all");
     sim.faults().inject(Endpoint::LxcStart, Fault::Status { code: 596, message: "Connection timed out".into() });
     let e = pve.lxc_start("pve1", 9000).await.unwrap_err();
     assert!(matches!(e, PveError::Api { status: 596, ref message } if message == "Connection timed out"), "{e:?}");
@@ -359,7 +364,9 @@ async fn qemu_status_config_and_agent_interfaces() {
     let ifaces = pve.qemu_agent_interfaces("pve1", 100).await.unwrap();
     assert!(first_ipv4(&ifaces).is_some());
     let e = pve.qemu_agent_interfaces("pve3", 102).await.unwrap_err();
-    assert!(matches!(e, PveError::Api { ref message, .. } if message == "No QEMU guest agent configured"));
+    assert!(
+        matches!(e, PveError::AgentUnavailable { configured: false, ref message } if message == "No QEMU guest agent configured")
+    );
     let ticket = pve.qemu_vncproxy("pve1", 100).await.unwrap();
     assert_eq!(ticket.password.as_deref().map(str::len), Some(8));
     assert!(ticket.ticket.starts_with(ticket.password.as_deref().unwrap()));

@@ -23,6 +23,20 @@ pub enum PveError {
     /// The config changed since its `digest` was read (someone else edited it): read again and decide anew.
     #[error("{0}")]
     ConfigChanged(String),
+    /// The guest is stopped and the call needs it running (`VM 100 is not running`, `CT 101 not running`).
+    #[error("{0}")]
+    NotRunning(String),
+    /// The guest already runs (`CT 101 already running`): for a start, the goal is reached.
+    #[error("{0}")]
+    AlreadyRunning(String),
+    /// The QEMU guest agent cannot be asked: not configured (`No QEMU guest agent configured`), or
+    /// configured but not answering (`QEMU guest agent is not running`, at once or after PVE's 3 s ping).
+    #[error("{message}")]
+    AgentUnavailable { configured: bool, message: String },
+    /// PVE could not get a config lock or a worker in time (`… - got timeout`, `got no worker upid`):
+    /// the call did nothing and may be tried again.
+    #[error("{0}")]
+    Busy(String),
     /// A task ended with an error; `log_tail` holds its last log lines.
     #[error("task {upid} failed: {exit_status}")]
     TaskFailed { upid: String, exit_status: String, log_tail: Vec<String> },
@@ -35,7 +49,10 @@ pub enum PveError {
     /// Credentials were refused (401); the reason phrase is kept.
     #[error("authentication failed: {0}")]
     Authentication(String),
-    /// The server could not be reached or the connection broke.
+    /// The server could not be reached: no connection was made, so nothing was sent.
+    #[error("unreachable: {0}")]
+    Unreachable(String),
+    /// The connection broke after the request was sent: PVE may have acted on it.
     #[error("connection error: {0}")]
     Connection(String),
     /// The TLS handshake failed (unknown issuer, fingerprint mismatch…).
@@ -56,14 +73,41 @@ fn fmt_fields(errors: &BTreeMap<String, String>) -> String {
     errors.iter().map(|(k, v)| format!("{k}: {}", v.trim_end())).collect::<Vec<_>>().join("; ")
 }
 
+/// Whether trying again may give another answer (pve-api.md §3, §11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transience {
+    /// The network, pveproxy's link to another node (595–599), or a lock or worker wait: worth a retry.
+    Transient,
+    /// PVE decided (every other `die` of a handler, 4xx, a failed task): the same call fails the same way.
+    Permanent,
+}
+
 impl PveError {
+    /// How this error is to be treated. Only a few failures are worth repeating: PVE answers 500 for
+    /// every `die` in a handler, and nearly all of those (`VM 123 is not running`, a missing config,
+    /// `No QEMU guest agent configured`) will say the same thing again.
+    pub fn transience(&self) -> Transience {
+        match self {
+            PveError::Unreachable(_) | PveError::Connection(_) | PveError::Timeout(_) | PveError::Busy(_) => {
+                Transience::Transient
+            }
+            PveError::Api { status, .. } if (595..=599).contains(status) => Transience::Transient,
+            _ => Transience::Permanent,
+        }
+    }
+
     /// Whether an idempotent call may be repeated after this error.
     pub fn is_transient(&self) -> bool {
+        self.transience() == Transience::Transient
+    }
+
+    /// Whether PVE may have carried out the call although no answer said so: the connection broke or
+    /// timed out after the request went out, or pveproxy lost the node's reply (596–599). A write that
+    /// ends like this must be checked against PVE's state before it is sent again.
+    pub fn outcome_unknown(&self) -> bool {
         match self {
             PveError::Connection(_) | PveError::Timeout(_) => true,
-            // 595–599 are pveproxy's proxy pseudo-statuses (pve-api.md §3); `got timeout` is a config
-            // lock wait that bpg also retries.
-            PveError::Api { status, .. } => *status >= 500,
+            PveError::Api { status, .. } => (596..=599).contains(status),
             _ => false,
         }
     }
@@ -107,8 +151,26 @@ impl PveError {
 }
 
 fn classify_text(status: u16, message: String) -> PveError {
+    if (595..=599).contains(&status) {
+        return PveError::Api { status, message };
+    }
     if message.contains("does not exist") || message.starts_with("hostname lookup") {
         return PveError::NotFound(message);
+    }
+    if message.ends_with("got timeout") || message.contains("got no worker upid") {
+        return PveError::Busy(message);
+    }
+    if message == "No QEMU guest agent configured" {
+        return PveError::AgentUnavailable { configured: false, message };
+    }
+    if message == "QEMU guest agent is not running" {
+        return PveError::AgentUnavailable { configured: true, message };
+    }
+    if message.ends_with(" not running") && (message.starts_with("VM ") || message.starts_with("CT ")) {
+        return PveError::NotRunning(message);
+    }
+    if message.ends_with(" already running") {
+        return PveError::AlreadyRunning(message);
     }
     if message.contains("already exists") {
         return PveError::AlreadyExists(message);
@@ -139,6 +201,8 @@ impl From<reqwest::Error> for PveError {
         let chain = error_chain(&e);
         if e.is_timeout() {
             PveError::Timeout(chain)
+        } else if e.is_connect() && !is_tls(&e) {
+            PveError::Unreachable(chain)
         } else if is_tls(&e) {
             PveError::Tls(chain)
         } else if e.is_decode() {
@@ -211,5 +275,115 @@ mod tests {
         let digest =
             br#"{"data":null,"message":"detected modified configuration - file changed by other user? Try again.\n"}"#;
         assert!(matches!(PveError::from_response(500, "x", digest), PveError::ConfigChanged(_)));
+    }
+
+    fn status_500(text: &str) -> PveError {
+        let body = serde_json::json!({"data": null, "message": format!("{text}\n")}).to_string();
+        PveError::from_response(500, text, body.as_bytes())
+    }
+
+    type Case = (&'static str, fn(&PveError) -> bool, Transience);
+
+    /// The exact texts of pve-api.md §3.2 and §7, what they become, and whether a read repeats them.
+    #[test]
+    fn pve_answers_are_classified_by_their_exact_texts() {
+        use Transience::{Permanent, Transient};
+        let cases: &[Case] = &[
+            (
+                "Configuration file 'nodes/pve1/lxc/101.conf' does not exist",
+                |e| matches!(e, PveError::NotFound(_)),
+                Permanent,
+            ),
+            (
+                "Configuration file 'nodes/pve1/qemu-server/100.conf' does not exist",
+                |e| matches!(e, PveError::NotFound(_)),
+                Permanent,
+            ),
+            ("CT is locked (backup)", |e| matches!(e, PveError::Locked { lock, .. } if lock == "backup"), Permanent),
+            ("VM is locked (clone)", |e| matches!(e, PveError::Locked { lock, .. } if lock == "clone"), Permanent),
+            ("CT 101 already running", |e| matches!(e, PveError::AlreadyRunning(_)), Permanent),
+            ("CT 101 not running", |e| matches!(e, PveError::NotRunning(_)), Permanent),
+            ("VM 101 not running", |e| matches!(e, PveError::NotRunning(_)), Permanent),
+            ("VM 123 is not running", |e| matches!(e, PveError::NotRunning(_)), Permanent),
+            ("CT 200 already exists on node 'pve1'", |e| matches!(e, PveError::AlreadyExists(_)), Permanent),
+            (
+                "unable to create VM 200: config file already exists",
+                |e| matches!(e, PveError::AlreadyExists(_)),
+                Permanent,
+            ),
+            (
+                "detected modified configuration - file changed by other user? Try again.",
+                |e| matches!(e, PveError::ConfigChanged(_)),
+                Permanent,
+            ),
+            ("no options specified", |e| matches!(e, PveError::Api { status: 500, .. }), Permanent),
+            (
+                "can't lock file '/run/lock/lxc/pve-config-101.lock' - got timeout",
+                |e| matches!(e, PveError::Busy(_)),
+                Transient,
+            ),
+            (
+                "can't lock file '/var/lock/qemu-server/lock-100.conf' - got timeout",
+                |e| matches!(e, PveError::Busy(_)),
+                Transient,
+            ),
+            ("got no worker upid - start worker failed", |e| matches!(e, PveError::Busy(_)), Transient),
+            ("unable to find free port (5900-6000)", |e| matches!(e, PveError::Api { status: 500, .. }), Permanent),
+            (
+                "No QEMU guest agent configured",
+                |e| matches!(e, PveError::AgentUnavailable { configured: false, .. }),
+                Permanent,
+            ),
+            (
+                "QEMU guest agent is not running",
+                |e| matches!(e, PveError::AgentUnavailable { configured: true, .. }),
+                Permanent,
+            ),
+            ("Agent error: Guest agent command failed", |e| matches!(e, PveError::Api { status: 500, .. }), Permanent),
+            (
+                "hostname lookup 'pve9' failed - failed to get address info for: pve9: Name or service not known",
+                |e| matches!(e, PveError::NotFound(_)),
+                Permanent,
+            ),
+        ];
+        for (text, is, transience) in cases {
+            let e = status_500(text);
+            assert!(is(&e), "{text:?} became {e:?}");
+            assert_eq!(e.transience(), *transience, "{text:?}");
+            assert!(!e.outcome_unknown(), "{text:?} is PVE's own answer: it acted or refused");
+            assert_eq!(e.to_string().trim_end(), e.to_string(), "no trailing newline kept");
+        }
+    }
+
+    #[test]
+    fn proxy_pseudo_statuses_and_transport_failures_are_transient() {
+        for (code, reason, unknown) in [
+            (595, "Connection refused", false),
+            (596, "Broken pipe", true),
+            (597, "Connection reset by peer", true),
+            (599, "Connection timed out", true),
+        ] {
+            // pveproxy sends them with an empty body; the reason phrase is the text (pve-api.md §3).
+            let e = PveError::from_response(code, reason, b"");
+            assert!(matches!(e, PveError::Api { status, ref message } if status == code && message == reason), "{e:?}");
+            assert!(e.is_transient(), "{code}");
+            assert_eq!(e.outcome_unknown(), unknown, "{code}");
+        }
+        assert!(PveError::Unreachable("refused".into()).is_transient());
+        assert!(!PveError::Unreachable("refused".into()).outcome_unknown(), "nothing was sent");
+        assert!(PveError::Connection("reset".into()).outcome_unknown());
+        assert!(PveError::Timeout("30 s".into()).outcome_unknown());
+        for permanent in [
+            PveError::from_response(
+                400,
+                "Parameter verification failed.",
+                br#"{"errors":{"cores":"value must have a minimum value of 1"}}"#,
+            ),
+            PveError::from_response(401, "authentication failure", b""),
+            PveError::from_response(403, "Permission check failed (/vms/100, VM.Audit)", b""),
+            PveError::from_response(501, "Method 'GET /nodes/pve1/foo' not implemented", b""),
+        ] {
+            assert_eq!(permanent.transience(), Transience::Permanent, "{permanent:?}");
+        }
     }
 }

@@ -17,7 +17,7 @@ pub mod sim;
 
 pub use client::Client;
 pub use config::{PveAuth, PveConfig, PveConfigError, TlsMode};
-pub use error::PveError;
+pub use error::{PveError, Transience};
 pub use tasks::{TaskOutcome, WaitOptions};
 pub use tls::{fingerprint_of, parse_fingerprint};
 pub use upid::Upid;

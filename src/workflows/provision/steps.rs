@@ -282,7 +282,7 @@ async fn start(deps: &Deps, node: &str, vmid: u64) -> Step {
                 deps.pve.wait_task(&upid, wait_options(deps)).await?;
             }
             // Starting a running CT is an error in PVE; for us it is the goal reached.
-            Err(PveError::Api { message, .. }) if message.contains("already running") => {}
+            Err(PveError::AlreadyRunning(_)) => {}
             Err(e) => return Err(e.into()),
         }
     }

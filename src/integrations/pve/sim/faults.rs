@@ -110,11 +110,27 @@ pub enum Fault {
     TaskError(String),
     /// The task the endpoint starts never finishes.
     TaskHang,
+    /// PVE carries the call out, then its answer is lost on the way back and this status arrives
+    /// instead (pveproxy's 596 after the node accepted a clone).
+    AppliedThenStatus { code: u16, message: String },
+    /// PVE carries the call out, then the connection is closed before the answer.
+    AppliedThenDrop,
+    /// PVE carries the call out, then the answer is held this long (past the client's timeout).
+    AppliedThenDelay(Duration),
+}
+
+impl Fault {
+    /// Whether the fault acts after the handler ran (the call's effect stays).
+    pub fn acts_after_applying(&self) -> bool {
+        matches!(self, Fault::AppliedThenStatus { .. } | Fault::AppliedThenDrop | Fault::AppliedThenDelay(_))
+    }
 }
 
 impl Fault {
     /// Parses a command-line fault spec `ENDPOINT=FAULT`, FAULT being `latency:MS`, `status:CODE:MESSAGE`,
-    /// `drop`, `task-error:MESSAGE` or `task-hang` (e.g. `lxc-clone=task-error:no space left on device`).
+    /// `drop`, `task-error:MESSAGE`, `task-hang`, or one that lets the call take effect and then loses its
+    /// answer: `applied-then-status:CODE:MESSAGE`, `applied-then-drop`, `applied-then-delay:MS`
+    /// (e.g. `lxc-clone=task-error:no space left on device`, `lxc-clone=applied-then-status:596:Broken pipe`).
     pub fn parse_spec(spec: &str) -> Result<(Endpoint, Fault), String> {
         let (endpoint, fault) = spec.split_once('=').ok_or_else(|| format!("{spec:?}: expected ENDPOINT=FAULT"))?;
         let endpoint: Endpoint = endpoint.parse()?;
@@ -129,6 +145,15 @@ impl Fault {
                 Fault::Status { code, message: message.to_owned() }
             }
             "drop" => Fault::Drop,
+            "applied-then-status" => {
+                let (code, message) = arg.split_once(':').unwrap_or((arg, ""));
+                let code = code.parse().map_err(|_| format!("{spec:?}: applied-then-status:CODE:MESSAGE"))?;
+                Fault::AppliedThenStatus { code, message: message.to_owned() }
+            }
+            "applied-then-drop" => Fault::AppliedThenDrop,
+            "applied-then-delay" => Fault::AppliedThenDelay(Duration::from_millis(
+                arg.parse().map_err(|_| format!("{spec:?}: applied-then-delay:MS"))?,
+            )),
             "task-error" => Fault::TaskError(if arg.is_empty() { "simulated failure".into() } else { arg.into() }),
             "task-hang" => Fault::TaskHang,
             other => return Err(format!("{spec:?}: unknown fault {other:?}")),
@@ -232,6 +257,15 @@ mod tests {
         );
         assert_eq!(Fault::parse_spec("nodes=latency:20").unwrap().1, Fault::Latency(Duration::from_millis(20)));
         assert!(Fault::parse_spec("nope=drop").is_err());
+        assert_eq!(
+            Fault::parse_spec("lxc-clone=applied-then-status:596:Broken pipe").unwrap().1,
+            Fault::AppliedThenStatus { code: 596, message: "Broken pipe".into() }
+        );
+        assert_eq!(Fault::parse_spec("lxc-config-put=applied-then-drop").unwrap().1, Fault::AppliedThenDrop);
+        assert_eq!(
+            Fault::parse_spec("lxc-start=applied-then-delay:5000").unwrap().1,
+            Fault::AppliedThenDelay(Duration::from_secs(5))
+        );
     }
 
     #[test]

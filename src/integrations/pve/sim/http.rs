@@ -271,9 +271,12 @@ async fn handle(sim: Arc<Sim>, mut req: Request) -> Response {
                 }
                 return reply::error(&ApiError::status(500, "connection dropped"));
             }
-            Fault::TaskError(_) | Fault::TaskHang => {}
+            // Task faults act inside the task; the `AppliedThen…` ones once the handler has run.
+            _ => {}
         }
     }
+    let after = faults.iter().find(|f| f.acts_after_applying()).cloned();
+    let peer = req.remote_addr().as_socket_addr().copied();
     if let Some(node) = &route.node
         && !sim.state.lock().expect("state").nodes.contains(node)
     {
@@ -326,6 +329,20 @@ async fn handle(sim: Arc<Sim>, mut req: Request) -> Response {
         E::LxcVncProxy | E::QemuVncProxy => console::proxy(&ctx, false).map(reply::ok),
         E::LxcTermProxy => console::proxy(&ctx, true).map(reply::ok),
     };
+    // The call took effect (or was refused); now its answer may be lost on the way back.
+    match after {
+        Some(Fault::AppliedThenStatus { code, message }) => {
+            return reply::error(&ApiError { empty_body: true, ..ApiError::status(code, message) });
+        }
+        Some(Fault::AppliedThenDrop) => {
+            if let Some(peer) = peer {
+                sim.kills.kill(peer);
+            }
+            return reply::error(&ApiError::status(500, "connection dropped"));
+        }
+        Some(Fault::AppliedThenDelay(d)) => tokio::time::sleep(d).await,
+        _ => {}
+    }
     match result {
         Ok(resp) => resp,
         Err(e) => fail(&sim, e).await,
