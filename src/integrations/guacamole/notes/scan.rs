@@ -58,11 +58,16 @@ pub fn scan(text: &str) -> Scan {
     let bytes = text.as_bytes();
     let mut out = Scan::default();
     let mut pairs: Vec<Pair> = Vec::new();
+    // Set when the entry being read has a malformed value: it is dropped at its `;`.
+    let mut poisoned = false;
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes[i];
         if b == b';' {
-            out.entries.push(RawEntry { pairs: std::mem::take(&mut pairs), end: i });
+            let pairs = std::mem::take(&mut pairs);
+            if !std::mem::take(&mut poisoned) {
+                out.entries.push(RawEntry { pairs, end: i });
+            }
             i += 1;
             continue;
         }
@@ -105,6 +110,26 @@ pub fn scan(text: &str) -> Scan {
                     i = bytes[k..].iter().position(|&c| c == b'\n').map_or(bytes.len(), |p| k + p + 1);
                     continue;
                 };
+                if bytes[close - 1] == b'\\' {
+                    // `pass:"a\"b"`: the syntax has no escapes, so the value would end at this quote and
+                    // the password be cut short without a word. The whole entry is refused instead.
+                    let (line, column) = position(text, close - 1);
+                    out.errors.push(NoteDiagnostic {
+                        line,
+                        column,
+                        severity: Severity::Error,
+                        message: format!(
+                            "backslash before the closing quote in the value of {}: notes have no escapes \
+                             (a {} fits only in a value quoted with the other quote); entry skipped",
+                            &text[i..j],
+                            if q == b'"' { "double quote" } else { "single quote" }
+                        ),
+                    });
+                    pairs.clear();
+                    poisoned = true;
+                    i = escaped_value_end(bytes, close, q);
+                    continue;
+                }
                 (text[k + 1..close].to_owned(), close + 1)
             }
             _ => {
@@ -121,6 +146,19 @@ pub fn scan(text: &str) -> Scan {
     }
     out.trailing = pairs;
     out
+}
+
+/// Where a value written with backslash escapes was meant to end: after the next quote `q` on the same
+/// line that no backslash precedes (or at the end of the line), so scanning resumes after it.
+fn escaped_value_end(bytes: &[u8], escaped_quote: usize, q: u8) -> usize {
+    let mut at = escaped_quote + 1;
+    while at < bytes.len() && bytes[at] != b'\n' {
+        if bytes[at] == q && bytes[at - 1] != b'\\' {
+            return at + 1;
+        }
+        at += 1;
+    }
+    at
 }
 
 #[cfg(test)]
@@ -157,5 +195,17 @@ mod tests {
         let s = scan("é user :x ü:y k:v;");
         assert_eq!(kv(&s), vec![vec![("k".into(), "v".into())]]);
         assert_eq!((s.entries[0].pairs[0].line, s.entries[0].pairs[0].column), (1, 15));
+    }
+
+    #[test]
+    fn a_backslash_before_a_closing_quote_is_an_escape_attempt_and_drops_its_entry() {
+        let s = scan("user:a pass:\"a\\\"b\" protos:ssh;\nuser:b pass:'x\\'y' protos:ssh;\nuser:c pass:d protos:ssh;");
+        assert_eq!(
+            kv(&s),
+            vec![vec![("user".into(), "c".into()), ("pass".into(), "d".into()), ("protos".into(), "ssh".into())]]
+        );
+        let at: Vec<(usize, usize)> = s.errors.iter().map(|e| (e.line, e.column)).collect();
+        assert_eq!(at, [(1, 15), (2, 15)], "each at its backslash");
+        assert!(s.errors[0].message.contains("no escapes") && s.errors[0].message.contains("pass"), "{:?}", s.errors);
     }
 }

@@ -114,6 +114,28 @@ fn malformed_entries_are_reported_and_skipped_without_stopping_the_others() {
 }
 
 #[test]
+fn a_backslash_escaped_quote_is_malformed_but_other_backslashes_are_kept() {
+    // Today's tool takes `pass:"a\"b"` as the password `a\`; proxdesk refuses the entry, at its place.
+    let (conns, diags) =
+        note_connections("Admin box\nuser:a pass:\"a\\\"b\" protos:ssh;\nuser:b pass:q protos:ssh;", &vm(), None);
+    let made: Vec<&str> = conns.iter().map(|c| c.username.as_str()).collect();
+    assert_eq!(made, ["b"], "the escaped entry is skipped, the next one stays");
+    let errors: Vec<(usize, usize, Severity)> = diags.iter().map(|d| (d.line, d.column, d.severity)).collect();
+    assert_eq!(errors, [(2, 15, Severity::Error)]);
+    assert!(!diags[0].message.contains("a\\"), "no part of the password in the message: {}", diags[0].message);
+    for (notes, password) in [
+        (r#"user:a pass:"a\b" protos:ssh;"#, r"a\b"),
+        (r#"user:a pass:"C:\Users\a" protos:ssh;"#, r"C:\Users\a"),
+        (r#"user:a pass:'a\"b' protos:ssh;"#, r#"a\"b"#),
+        (r"user:a pass:a\b protos:ssh;", r"a\b"),
+    ] {
+        let (got, errors, _) = run(notes);
+        assert_eq!((got.len(), errors), (1, 0), "{notes}");
+        assert_eq!(got[0].4, password, "{notes}");
+    }
+}
+
+#[test]
 fn diagnostics_carry_line_and_column_and_never_the_password() {
     let (_, diags) = note_connections("desc\n  user:a pass:secretpw protos:ssh port:x;", &vm(), None);
     assert_eq!((diags[0].line, diags[0].column), (2, 3));
