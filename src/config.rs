@@ -37,6 +37,16 @@ pub const KEYS: &[(&str, Option<&str>, &str)] = &[
     ("guac_schedule", Some("0 */5 * * * *"), "cron schedule of the Guacamole sync (6 fields, seconds first, UTC)"),
     ("guac_create_users", Some("false"), "create missing Guacamole users for machine owners (true/false)"),
     ("guac_concurrency", Some("8"), "Guacamole calls in flight at once when the sync reads connections (1-64)"),
+    (
+        "guac_pve_concurrency",
+        Some("16"),
+        "PVE calls in flight at once when the Guacamole sync reads guests' configs and addresses (1-64)",
+    ),
+    (
+        "guac_agent_recheck_mins",
+        Some("30"),
+        "minutes a silent QEMU guest agent is not asked again by the Guacamole sync (1-10080)",
+    ),
     ("notes_key", None, "passphrase of encrypted passwords in Proxmox notes (Fernet, as the existing sync tool)"),
     ("console_idle_secs", Some("900"), "a console session with no traffic either way for this long is closed"),
     ("console_max_secs", Some("28800"), "maximum length of one console session, in seconds"),

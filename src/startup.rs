@@ -14,7 +14,7 @@ use crate::http;
 use crate::integrations::guacamole::{self, GuacSettings, sync::DesiredSettings};
 use crate::integrations::pve;
 use crate::integrations::ssh::SshConfig;
-use crate::workflows::guac_source::PveSource;
+use crate::workflows::guac_source::{PveSource, ReadSettings};
 use crate::workflows::guac_sync::GuacSync;
 use crate::workflows::{self, Deps, Limits, WorkerSettings};
 
@@ -171,7 +171,12 @@ pub fn guac_sync(
         return Ok(None);
     };
     let client = guacamole::Client::new(&guac).map_err(|e| StartupError::Guac(e.to_string()))?;
-    let source = PveSource { db: db.clone(), pve: pve.clone(), key: settings.secret_key.clone() };
+    let source = PveSource {
+        db: db.clone(),
+        pve: pve.clone(),
+        key: settings.secret_key.clone(),
+        read: ReadSettings::from_settings(&guac),
+    };
     let sync = GuacSync {
         client: Arc::new(client),
         source: Arc::new(source),

@@ -12,6 +12,7 @@ pub mod named_lock;
 pub mod request;
 pub mod role_quota;
 pub mod session;
+pub mod silent_guest_agent;
 pub mod template;
 pub mod user;
 pub mod user_quota;
@@ -27,6 +28,7 @@ pub mod prelude {
     pub use super::request::Entity as Request;
     pub use super::role_quota::Entity as RoleQuota;
     pub use super::session::Entity as Session;
+    pub use super::silent_guest_agent::Entity as SilentGuestAgent;
     pub use super::template::Entity as Template;
     pub use super::user::Entity as User;
     pub use super::user_quota::Entity as UserQuota;

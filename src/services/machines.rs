@@ -182,6 +182,7 @@ pub async fn for_guacamole(
         }
         out.push(ProvisionedMachine {
             machine_id: m.id,
+            request_id: m.request_id,
             vmid: u32::try_from(vmid).unwrap_or_default(),
             node: m.node,
             hostname: m.hostname,

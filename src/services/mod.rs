@@ -5,6 +5,7 @@ pub mod auth;
 pub mod catalog;
 pub mod consoles;
 pub mod guac_sync_runs;
+pub mod guest_agents;
 pub mod locks;
 pub mod machines;
 pub mod quotas;

@@ -63,7 +63,7 @@ impl NotesWriter for PveNotesWriter {
 /// `dry_run`). Fails only when the VM list cannot be read; per-VM failures are in the result.
 #[tracing::instrument(skip_all, fields(dry_run))]
 pub async fn encrypt_notes(pve: &pve::Client, key: &FernetKey, dry_run: bool) -> Result<NotesMigration, String> {
-    let vms = super::guac_source::read_vms(pve).await?;
+    let vms = super::guac_source::read_vms(pve, super::guac_source::DEFAULT_PVE_CONCURRENCY).await?;
     let writer = PveNotesWriter { pve: pve.clone() };
     let done = encrypt_notes_passwords(&vms, key, &writer, dry_run).await;
     tracing::info!(vms = done.vms.len(), entries = done.entries, errors = done.errors.len(), "notes migration");

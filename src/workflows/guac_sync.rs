@@ -18,8 +18,9 @@ pub const KIND: &str = "guac_sync";
 pub trait SyncSource: Send + Sync + 'static {
     /// Provisioned machines with their owners.
     async fn machines(&self) -> Result<Vec<ProvisionedMachine>, String>;
-    /// Every VM and container with its notes and IPv4 address.
-    async fn vms(&self) -> Result<Vec<VmInfo>, String>;
+    /// Every VM and container with its notes, and the IPv4 address of those that `machines` or their
+    /// notes give a connection.
+    async fn vms(&self, machines: &[ProvisionedMachine]) -> Result<Vec<VmInfo>, String>;
 }
 
 /// Fixed inputs (tests, the demo).
@@ -36,7 +37,7 @@ impl SyncSource for FixedSource {
     async fn machines(&self) -> Result<Vec<ProvisionedMachine>, String> {
         Ok(self.machines.clone())
     }
-    async fn vms(&self) -> Result<Vec<VmInfo>, String> {
+    async fn vms(&self, _machines: &[ProvisionedMachine]) -> Result<Vec<VmInfo>, String> {
         Ok(self.vms.clone())
     }
 }
@@ -75,7 +76,7 @@ impl GuacSync {
         let started = chrono::Utc::now();
         let result = async {
             let machines = self.source.machines().await.map_err(SyncRunError::Source)?;
-            let vms = self.source.vms().await.map_err(SyncRunError::Source)?;
+            let vms = self.source.vms(&machines).await.map_err(SyncRunError::Source)?;
             Ok::<_, SyncRunError>(run_sync(&self.client, &machines, &vms, &self.settings, dry_run).await?)
         }
         .await;

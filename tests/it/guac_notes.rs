@@ -120,7 +120,7 @@ async fn notes_edited_in_pve_meanwhile_are_not_overwritten() {
     let writer = PveNotesWriter { pve: pve.clone() };
 
     // Edited after the VMs were read: the writer sees the notes differ and leaves them.
-    let vms = read_vms(&pve).await.unwrap();
+    let vms = read_vms(&pve, 8).await.unwrap();
     desk.set_notes("pve1", NOTED_VM, "edited by Carol").await;
     let done = encrypt_notes_passwords(&vms, &key(), &writer, false).await;
     let refused: Vec<(Option<u32>, &str)> = done.errors.iter().map(|e| (e.vmid, e.message.as_str())).collect();
@@ -132,7 +132,7 @@ async fn notes_edited_in_pve_meanwhile_are_not_overwritten() {
 
     // Edited between the writer's read and its write: PVE refuses the stale digest.
     desk.set_notes("pve1", NOTED_VM, QEMU_NOTES).await;
-    let vms = read_vms(&pve).await.unwrap();
+    let vms = read_vms(&pve, 8).await.unwrap();
     desk.pve.faults().inject_times(Endpoint::QemuConfigPut, Fault::Latency(Duration::from_millis(300)), 1);
     let migration = tokio::spawn(async move { encrypt_notes_passwords(&vms, &key(), &writer, false).await });
     tokio::time::sleep(Duration::from_millis(150)).await;

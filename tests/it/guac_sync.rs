@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use proxdesk::domain::guest_marker::GuestMarker;
 use proxdesk::integrations::guacamole::Client;
 use proxdesk::integrations::guacamole::notes::FernetKey;
 use proxdesk::integrations::guacamole::sim::SimHandle;
@@ -20,15 +21,24 @@ fn vm(vmid: u32, name: &str, notes: &str, ip: &str) -> VmInfo {
         name: name.into(),
         kind: VmKind::Qemu,
         notes: Some(notes.into()),
+        tags: None,
         ipv4: Some(ip.into()),
+        silent_agent: None,
         mac: None,
         unreadable: None,
     }
 }
 
+/// The guest PVE lists for a machine: on its node, carrying its request's marker, address unknown.
+fn guest_of(m: &ProvisionedMachine) -> VmInfo {
+    let notes = GuestMarker::for_request(m.request_id).notes(&m.owner_username, "course work");
+    VmInfo { node: m.node.clone(), ipv4: None, ..vm(m.vmid, &m.hostname, &notes, "") }
+}
+
 fn machine(id: i64, vmid: u32, owner: &str, ip: &str) -> ProvisionedMachine {
     ProvisionedMachine {
         machine_id: id,
+        request_id: id + 40,
         vmid,
         node: "pve2".into(),
         hostname: format!("lab-{id}"),
@@ -49,14 +59,14 @@ struct World {
 }
 
 fn world() -> World {
-    World {
-        machines: vec![machine(1, 300, "alice", "10.2.0.1"), machine(2, 301, "bob", "10.2.0.2")],
-        vms: vec![
-            vm(101, "web01", "Web server.\nuser:\"admin\" pass:\"pw\" protos:\"rdp,ssh\";", "10.0.0.5"),
-            vm(102, "db01", "user:dba pass:'x;y' protos:ssh ssh_port:2222;", "10.0.0.6"),
-            vm(103, "plain", "no credentials here", "10.0.0.7"),
-        ],
-    }
+    let machines = vec![machine(1, 300, "alice", "10.2.0.1"), machine(2, 301, "bob", "10.2.0.2")];
+    let mut vms = vec![
+        vm(101, "web01", "Web server.\nuser:\"admin\" pass:\"pw\" protos:\"rdp,ssh\";", "10.0.0.5"),
+        vm(102, "db01", "user:dba pass:'x;y' protos:ssh ssh_port:2222;", "10.0.0.6"),
+        vm(103, "plain", "no credentials here", "10.0.0.7"),
+    ];
+    vms.extend(machines.iter().map(guest_of));
+    World { machines, vms }
 }
 
 async fn sync(client: &Client, w: &World) -> SyncReport {
@@ -210,7 +220,9 @@ async fn owners_get_read_on_their_connection_and_its_group() {
     let client = admin_client(&sim);
     let mut w = world();
     // The machine's VM also carries notes: two connections, so a group.
-    w.vms.push(vm(300, "lab-1", "user:x pass:y protos:rdp;", "10.2.0.1"));
+    let lab1 = w.vms.iter_mut().find(|v| v.vmid == 300).unwrap();
+    lab1.notes = Some(format!("{}\nuser:x pass:y protos:rdp;", lab1.notes.as_deref().unwrap()));
+    lab1.ipv4 = Some("10.2.0.1".into());
     sync(&client, &w).await;
     let state = sim.state();
     let group = state.groups.values().find(|g| g.name == "lab-1 (300)").expect("a group for VM 300");

@@ -42,6 +42,34 @@ pub struct GuacSettings {
     pub timeout: Duration,
     /// Calls in flight at once when reading many objects.
     pub concurrency: usize,
+    /// PVE calls in flight at once when the sync reads guests' configs and addresses.
+    pub pve_concurrency: usize,
+    /// How long a silent QEMU guest agent is left alone before the sync asks it again.
+    pub agent_recheck: Duration,
+}
+
+/// Default of `PROXDESK_GUAC_PVE_CONCURRENCY`, chosen by measurement (README, benchmark figures).
+pub const DEFAULT_PVE_CONCURRENCY: usize = 16;
+
+/// Default of `PROXDESK_GUAC_AGENT_RECHECK_MINS`.
+pub const DEFAULT_AGENT_RECHECK: Duration = Duration::from_secs(30 * 60);
+
+fn number_in(
+    raw: &RawSettings,
+    key: &str,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<u64, GuacError> {
+    match raw.get(key).map(str::parse::<u64>) {
+        None => Ok(default),
+        Some(Ok(n)) if range.contains(&n) => Ok(n),
+        Some(_) => Err(GuacError::Config(format!(
+            "PROXDESK_{} must be a number from {} to {}",
+            key.to_ascii_uppercase(),
+            range.start(),
+            range.end()
+        ))),
+    }
 }
 
 impl GuacSettings {
@@ -66,6 +94,8 @@ impl GuacSettings {
                 return Err(GuacError::Config("PROXDESK_GUAC_CONCURRENCY must be a number from 1 to 64".into()));
             }
         };
+        let pve_concurrency = number_in(raw, "guac_pve_concurrency", DEFAULT_PVE_CONCURRENCY as u64, 1..=64)? as usize;
+        let recheck_mins = number_in(raw, "guac_agent_recheck_mins", DEFAULT_AGENT_RECHECK.as_secs() / 60, 1..=10_080)?;
         Ok(Some(GuacSettings {
             url: url.trim_end_matches('/').to_owned(),
             user: user.to_owned(),
@@ -76,6 +106,8 @@ impl GuacSettings {
             notes_key: raw.get("notes_key").map(|k| Secret::new(k.to_owned())),
             timeout: Duration::from_secs(30),
             concurrency,
+            pve_concurrency,
+            agent_recheck: Duration::from_secs(recheck_mins * 60),
         }))
     }
 
@@ -91,6 +123,8 @@ impl GuacSettings {
             notes_key: None,
             timeout: Duration::from_secs(30),
             concurrency: 8,
+            pve_concurrency: DEFAULT_PVE_CONCURRENCY,
+            agent_recheck: DEFAULT_AGENT_RECHECK,
         }
     }
 }

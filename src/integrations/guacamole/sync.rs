@@ -11,6 +11,7 @@ mod actual;
 mod apply;
 mod desired;
 mod grants;
+mod machines;
 pub mod migrate;
 mod plan;
 mod table;
@@ -22,6 +23,7 @@ use serde::{Deserialize, Serialize};
 pub use actual::{ActualConnection, ActualGroup, ActualState, read_actual};
 pub use apply::{ApplyReport, apply};
 pub use desired::{DesiredSettings, desired};
+pub use machines::{MachineGuest, machine_guest, wanted_addresses};
 pub use plan::{ConnectionChange, Grant, GrantTarget, GroupRef, Plan, plan};
 
 use super::client::Client;
@@ -45,13 +47,32 @@ pub struct VmInfo {
     pub kind: VmKind,
     /// The `description` config field, as the API returns it (not URL-decoded again).
     pub notes: Option<String>,
-    /// First IPv4 address found (guest agent or container interfaces); `None`: unknown right now.
+    /// Its `tags` config value, which carries a proxdesk machine's marker.
+    pub tags: Option<String>,
+    /// The address to connect to: what the guest reports (guest agent or container interfaces), else
+    /// the static one of its config; `None`: unknown right now (or not read: no connection wants it).
     pub ipv4: Option<String>,
+    /// Set when the guest agent is silent, so the address may be stale or unknown.
+    pub silent_agent: Option<AgentSilence>,
     /// MAC address of the first NIC, used for Wake-on-LAN parameters.
     pub mac: Option<String>,
     /// Why its config could not be read this run; its connections are then kept as they are, since a
     /// passing PVE error must not delete them.
     pub unreadable: Option<String>,
+}
+
+/// A QEMU guest agent PVE cannot reach (`QEMU guest agent is not running`, after PVE's 3 s ping).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgentSilence {
+    /// It did not answer this run.
+    NotAnswering,
+    /// It did not answer on an earlier run (silent since `since`) and is not asked again before `recheck_at`.
+    Remembered {
+        /// When it was first found silent.
+        since: chrono::DateTime<chrono::Utc>,
+        /// When it will be asked again.
+        recheck_at: chrono::DateTime<chrono::Utc>,
+    },
 }
 
 /// QEMU or LXC.
@@ -69,6 +90,8 @@ pub enum VmKind {
 pub struct ProvisionedMachine {
     /// proxdesk's machine id.
     pub machine_id: i64,
+    /// The request it was made for, whose marker its guest carries (`GuestMarker::for_request`).
+    pub request_id: i64,
     /// Its VM id.
     pub vmid: u32,
     /// Its node.

@@ -2,6 +2,7 @@
 //!
 //! The facts both follow are in `pve-api.md` (the shared reference); comments cite its sections.
 
+pub mod address;
 mod client;
 mod config;
 mod endpoints;

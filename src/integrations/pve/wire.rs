@@ -267,21 +267,8 @@ pub struct Interface {
     pub ip_addresses: Vec<IpAddress>,
 }
 
-impl Interface {
-    /// The first IPv4 address, from `ip-addresses` or the legacy `inet` key.
-    pub fn ipv4(&self) -> Option<std::net::Ipv4Addr> {
-        self.ip_addresses
-            .iter()
-            .filter(|a| a.kind == "inet" || a.kind == "ipv4")
-            .find_map(|a| a.address.parse().ok())
-            .or_else(|| self.inet.as_deref().and_then(|i| i.split('/').next()?.parse().ok()))
-    }
-}
-
-/// The first non-loopback IPv4 address of a guest's interfaces.
-pub fn first_ipv4(interfaces: &[Interface]) -> Option<std::net::Ipv4Addr> {
-    interfaces.iter().filter(|i| i.name != "lo").find_map(Interface::ipv4).filter(|ip| !ip.is_loopback())
-}
+/// The address a person would pick (moved beside the other address rules).
+pub use super::address::first_ipv4;
 
 /// `GET /nodes/{node}/qemu/{vmid}/agent/network-get-interfaces`.
 #[derive(Debug, Clone, Deserialize)]

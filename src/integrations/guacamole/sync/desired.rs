@@ -3,7 +3,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{DesiredConnection, DesiredState, Diagnostic, MARKER_PARAM, ProvisionedMachine, VmInfo};
+use super::machines::{MachineGuest, machine_guest};
+use super::{AgentSilence, DesiredConnection, DesiredState, Diagnostic, MARKER_PARAM, ProvisionedMachine, VmInfo};
 use crate::integrations::guacamole::notes::{FernetKey, Protocol, Severity, VmContext, note_connections};
 use crate::secrets::Secret;
 
@@ -84,6 +85,28 @@ pub fn desired(
     let live_ip: BTreeMap<u32, &str> = vms.iter().filter_map(|v| Some((v.vmid, v.ipv4.as_deref()?))).collect();
     let mut held = std::collections::BTreeSet::new();
     for m in machines {
+        match machine_guest(m, vms) {
+            MachineGuest::Found(_) => {}
+            // The guest's own VM entry holds it and says why.
+            MachineGuest::Unread(_) => continue,
+            MachineGuest::Gone => {
+                let message = format!(
+                    "machine {}: Proxmox VE lists no guest {} on node {} any more; it has no connection",
+                    m.machine_id, m.vmid, m.node
+                );
+                diagnostics.push(Diagnostic::about(Some(m.vmid), Severity::Warning, message));
+                continue;
+            }
+            MachineGuest::Foreign(vm) => {
+                let message = format!(
+                    "machine {}: guest {} ({}) does not carry the marker of request {}: the VMID now names \
+                     another guest, so the machine has no connection",
+                    m.machine_id, vm.vmid, vm.name, m.request_id
+                );
+                diagnostics.push(Diagnostic::about(Some(m.vmid), Severity::Error, message));
+                continue;
+            }
+        }
         vm_names.entry(m.vmid).or_insert_with(|| m.hostname.clone());
         let Some(password) = &m.password else {
             held.insert(m.vmid);
@@ -190,14 +213,36 @@ pub fn desired(
     });
     let unknown: BTreeSet<u32> =
         wanted.iter().filter(|c| !c.parameters.contains_key("hostname")).map(|c| c.vmid).collect();
-    for vmid in unknown {
+    let with_connections: BTreeSet<u32> = wanted.iter().map(|c| c.vmid).collect();
+    for vm in vms.iter().filter(|v| with_connections.contains(&v.vmid)) {
+        if let Some(silence) = vm.silent_agent {
+            diagnostics.push(Diagnostic::about(Some(vm.vmid), Severity::Warning, silent_agent_message(vm, silence)));
+        }
+    }
+    let silent: BTreeSet<u32> = vms.iter().filter(|v| v.silent_agent.is_some()).map(|v| v.vmid).collect();
+    for vmid in unknown.difference(&silent) {
         diagnostics.push(Diagnostic::about(
-            Some(vmid),
+            Some(*vmid),
             Severity::Warning,
             "no IPv4 address known; its connections are left as they are".into(),
         ));
     }
     (DesiredState { connections: wanted, create_users: settings.create_users, held }, diagnostics)
+}
+
+fn silent_agent_message(vm: &VmInfo, silence: AgentSilence) -> String {
+    let when = match silence {
+        AgentSilence::NotAnswering => "its QEMU guest agent is not running".to_owned(),
+        AgentSilence::Remembered { since, recheck_at } => format!(
+            "its QEMU guest agent has not answered since {}; not asked again before {}",
+            since.format("%Y-%m-%d %H:%M UTC"),
+            recheck_at.format("%H:%M UTC")
+        ),
+    };
+    match &vm.ipv4 {
+        Some(ip) => format!("{when}; its static address {ip} from its config is used"),
+        None => format!("{when}; its address is unknown, so its connections are kept as they are"),
+    }
 }
 
 fn user_of(marker: &str) -> &str {

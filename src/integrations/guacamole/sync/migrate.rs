@@ -90,7 +90,9 @@ mod tests {
             name: format!("vm{vmid}"),
             kind: VmKind::Qemu,
             notes: Some(notes.into()),
+            tags: None,
             ipv4: None,
+            silent_agent: None,
             mac: None,
             unreadable: None,
         }

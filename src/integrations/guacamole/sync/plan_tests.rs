@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::*;
+use crate::domain::guest_marker::GuestMarker;
 use crate::integrations::guacamole::notes::Protocol;
 use crate::integrations::guacamole::sync::{
     DesiredConnection, DesiredSettings, MARKER_PARAM, ProvisionedMachine, VmInfo, VmKind, desired,
@@ -15,15 +16,26 @@ fn vm(vmid: u32, name: &str, notes: &str, ip: Option<&str>) -> VmInfo {
         name: name.into(),
         kind: VmKind::Qemu,
         notes: Some(notes.into()),
+        tags: None,
         ipv4: ip.map(Into::into),
+        silent_agent: None,
         mac: None,
         unreadable: None,
     }
 }
 
+/// The guest of the machines on `vmid`, carrying their markers as tags.
+fn guest_of(machines: &[ProvisionedMachine], vmid: u32, ip: Option<&str>) -> VmInfo {
+    let tags: Vec<String> =
+        machines.iter().filter(|m| m.vmid == vmid).map(|m| GuestMarker::for_request(m.request_id).tag()).collect();
+    let name = machines.iter().find(|m| m.vmid == vmid).map_or("guest", |m| m.hostname.as_str());
+    VmInfo { tags: Some(tags.join(";")), notes: None, ..vm(vmid, name, "", ip) }
+}
+
 fn machine(id: i64, vmid: u32, owner: &str) -> ProvisionedMachine {
     ProvisionedMachine {
         machine_id: id,
+        request_id: id,
         vmid,
         node: "pve1".into(),
         hostname: format!("box{id}"),
@@ -34,8 +46,15 @@ fn machine(id: i64, vmid: u32, owner: &str) -> ProvisionedMachine {
     }
 }
 
+/// The desired state; the machines' own guests are listed too (without an address) unless `vms` has them.
 fn want(machines: &[ProvisionedMachine], vms: &[VmInfo]) -> DesiredState {
-    desired(machines, vms, &DesiredSettings { host: "sync".into(), ..DesiredSettings::default() }).0
+    let mut vms = vms.to_vec();
+    for m in machines {
+        if !vms.iter().any(|v| v.vmid == m.vmid) {
+            vms.push(guest_of(machines, m.vmid, None));
+        }
+    }
+    desired(machines, &vms, &DesiredSettings { host: "sync".into(), ..DesiredSettings::default() }).0
 }
 
 /// The actual state Guacamole would hold after applying `d` perfectly, ids from 1.
@@ -146,11 +165,12 @@ fn a_machine_follows_the_address_pve_reports_now_and_keeps_the_recorded_one_othe
     let host = |d: &DesiredState| d.connections[0].parameters["hostname"].expose().clone();
     let recorded = want(&[machine(1, 200, "alice")], &[]);
     assert_eq!(host(&recorded), "10.1.0.1");
-    let moved = want(&[machine(1, 200, "alice")], &[vm(200, "box1", "", Some("10.9.9.9"))]);
+    let machines = [machine(1, 200, "alice")];
+    let moved = want(&machines, &[guest_of(&machines, 200, Some("10.9.9.9"))]);
     assert_eq!(host(&moved), "10.9.9.9");
     let plan = plan(&moved, &mirror(&recorded));
     assert_eq!((plan.updates.len(), plan.creates.len(), plan.deletes.len()), (1, 0, 0));
-    let stopped = want(&[machine(1, 200, "alice")], &[vm(200, "box1", "", None)]);
+    let stopped = want(&machines, &[guest_of(&machines, 200, None)]);
     assert_eq!(host(&stopped), "10.1.0.1");
 }
 
@@ -225,8 +245,12 @@ fn connections_of_a_vm_or_machine_that_cannot_be_read_are_kept_untouched() {
     unreadable.unreadable = Some("Proxmox VE: timed out".into());
     let mut locked = machine(1, 200, "alice");
     locked.password = None;
-    let (d2, diagnostics) =
-        desired(&[locked], &[unreadable], &DesiredSettings { host: "sync".into(), ..DesiredSettings::default() });
+    let guest = guest_of(std::slice::from_ref(&locked), 200, None);
+    let (d2, diagnostics) = desired(
+        &[locked],
+        &[unreadable, guest],
+        &DesiredSettings { host: "sync".into(), ..DesiredSettings::default() },
+    );
     assert_eq!(d2.held, [101, 200].into_iter().collect());
     assert_eq!(diagnostics.len(), 2, "{diagnostics:?}");
     assert!(diagnostics.iter().all(|d| d.severity == Severity::Warning && d.message.contains("kept as")));
@@ -235,4 +259,62 @@ fn connections_of_a_vm_or_machine_that_cannot_be_read_are_kept_untouched() {
 
     // Once readable again, the VM's connections are still exactly right.
     assert!(plan(&d, &a).is_empty());
+}
+
+fn settings() -> DesiredSettings {
+    DesiredSettings { host: "sync".into(), ..DesiredSettings::default() }
+}
+
+#[test]
+fn a_machine_whose_guest_is_gone_loses_its_connection() {
+    let machines = [machine(1, 200, "alice")];
+    let before = want(&machines, &[guest_of(&machines, 200, Some("10.0.0.9"))]);
+    // Being deleted: PVE no longer lists the guest, though the request has not reached `deleted`.
+    let (d, diagnostics) = desired(&machines, &[], &settings());
+    assert!(d.connections.is_empty() && d.held.is_empty());
+    assert_eq!(diagnostics.len(), 1);
+    assert!(diagnostics[0].message.contains("lists no guest 200"), "{}", diagnostics[0].message);
+    let p = plan(&d, &mirror(&before));
+    assert_eq!((p.deletes.len(), p.creates.len()), (1, 0));
+    // Listed on another node is not the machine's guest either.
+    let mut elsewhere = guest_of(&machines, 200, Some("10.0.0.9"));
+    elsewhere.node = "pve2".into();
+    assert!(desired(&machines, &[elsewhere], &settings()).0.connections.is_empty());
+}
+
+#[test]
+fn a_machine_whose_vmid_names_another_guest_gets_no_connection_to_it() {
+    let machines = [machine(1, 200, "alice")];
+    let before = want(&machines, &[guest_of(&machines, 200, Some("10.0.0.9"))]);
+    // VMID 200 was freed and given to bob's new guest, whose notes ask for a connection of their own.
+    let mut other =
+        vm(200, "bobs-box", "Requested by bob (proxdesk request #2)\nuser:bob pass:b protos:ssh;", Some("10.0.0.50"));
+    other.tags = Some("proxdesk;proxdesk-request-2".into());
+    let (d, diagnostics) = desired(&machines, &[other], &settings());
+    let owners: Vec<Option<&str>> = d.connections.iter().map(|c| c.owner.as_deref()).collect();
+    assert_eq!(owners, [None], "only the guest's own notes connection, nothing with alice's credentials");
+    assert!(d.connections.iter().all(|c| c.parameters["username"].expose() == "bob"));
+    let foreign: Vec<&Diagnostic> = diagnostics.iter().filter(|d| d.severity == Severity::Error).collect();
+    assert_eq!(foreign.len(), 1, "{diagnostics:?}");
+    assert!(foreign[0].message.contains("machine 1") && foreign[0].message.contains("request 1"));
+    let p = plan(&d, &mirror(&before));
+    assert_eq!(p.deletes.len(), 1, "alice's connection to VMID 200 goes");
+}
+
+#[test]
+fn a_silent_agent_is_reported_once_and_its_connections_keep_their_address() {
+    use crate::integrations::guacamole::sync::AgentSilence;
+    let notes = "user:a pass:p protos:ssh;";
+    let before = want(&[], &[vm(101, "web01", notes, Some("10.0.0.5"))]);
+    let now = chrono::Utc::now();
+    let mut silent = vm(101, "web01", notes, None);
+    silent.silent_agent = Some(AgentSilence::Remembered { since: now, recheck_at: now });
+    let (d, diagnostics) = desired(&[], &[silent.clone()], &settings());
+    assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
+    assert!(diagnostics[0].message.contains("guest agent") && diagnostics[0].message.contains("kept as they are"));
+    assert!(plan(&d, &mirror(&before)).is_empty(), "the old address stays");
+    silent.ipv4 = Some("10.7.0.9".into());
+    let (d, diagnostics) = desired(&[], &[silent], &settings());
+    assert!(diagnostics[0].message.contains("static address 10.7.0.9"), "{}", diagnostics[0].message);
+    assert_eq!(d.connections[0].parameters["hostname"].expose(), "10.7.0.9");
 }
