@@ -44,7 +44,7 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum SimCommand {
-    /// Serve a Proxmox VE simulator (3 nodes, templates 9000-9002, a few VMs) until Ctrl-C.
+    /// Serve a Proxmox VE simulator (3 nodes, templates 9000-9002, a few VMs, or --guests N) until Ctrl-C.
     Pve(Box<SimPveArgs>),
     /// Simulate Apache Guacamole's REST API (JDBC data source `postgresql`) until Ctrl-C.
     Guacamole {
@@ -80,9 +80,17 @@ pub struct SimPveArgs {
     /// Latency added to every answer, in milliseconds.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
-    /// Seed for MACs, IPs, PIDs and console passwords.
+    /// Seed for MACs, IPs, PIDs and console passwords, and for the generated inventory.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Replace the sample VMs 100-102 with N generated guests mixed like a real cluster's (QEMU and
+    /// LXC, guest agents in every state, Windows, docker0, static and missing addresses, notes) on
+    /// nodes pve1..pveK, K = max(3, N/400); the templates 9000-9002 stay.
+    #[arg(long)]
+    pub guests: Option<usize>,
+    /// How long a hung guest agent keeps a call waiting before `QEMU guest agent is not running`.
+    #[arg(long, default_value_t = 3000)]
+    pub agent_timeout_ms: u64,
     /// Answer 401s at once instead of after PVE's ~3 s delay.
     #[arg(long)]
     pub no_auth_delay: bool,
@@ -289,7 +297,7 @@ async fn check() -> Result<(), CliError> {
 }
 
 async fn sim_pve(args: SimPveArgs) -> Result<(), CliError> {
-    use crate::integrations::pve::sim::{Fault, SimConfig, Simulator, admin_acl};
+    use crate::integrations::pve::sim::{Fault, GeneratedInventory, SimConfig, Simulator, admin_acl};
     use std::time::Duration;
     crate::telemetry::init("info");
     let mut config = SimConfig {
@@ -304,6 +312,8 @@ async fn sim_pve(args: SimPveArgs) -> Result<(), CliError> {
         term_backend: args.term_backend,
         vnc_password_file: args.vnc_password_file.clone(),
         legacy_vnc_tickets: args.legacy_vnc_tickets,
+        generated: args.guests.map(|guests| GeneratedInventory { guests, seed: args.seed }),
+        agent_timeout: Duration::from_millis(args.agent_timeout_ms),
         ..SimConfig::default()
     };
     if args.no_auth_delay {
@@ -324,6 +334,9 @@ async fn sim_pve(args: SimPveArgs) -> Result<(), CliError> {
         sim.faults().inject(endpoint, fault);
     }
     println!("Proxmox VE simulator listening on {}", sim.url());
+    if args.guests.is_some() {
+        println!("  inventory: {}", sim.summary());
+    }
     println!("  PROXDESK_PVE_URL={}", sim.url());
     if let Some(fp) = sim.fingerprint() {
         println!("  PROXDESK_PVE_FINGERPRINT={fp}");
