@@ -37,7 +37,7 @@ fn password_client(sim: &SimHandle, user: &str, password: &str) -> Client {
     Client::new(PveConfig::new(sim.url(), auth).unwrap()).unwrap()
 }
 
-fn quick() -> WaitOptions {
+pub fn quick() -> WaitOptions {
     WaitOptions {
         deadline: Duration::from_secs(5),
         initial_interval: Duration::from_millis(10),
