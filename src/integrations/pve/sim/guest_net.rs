@@ -114,3 +114,41 @@ impl Guest {
         self.nic_ipv4(Instant::now()).map(|(ip, _)| ip)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vm(pairs: &[(&str, &str)]) -> Guest {
+        let config = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Guest::new(100, GuestKind::Qemu, "pve1", config)
+    }
+
+    #[test]
+    fn the_agent_key_is_on_when_its_enabled_part_is_true() {
+        for (value, on) in [
+            ("1", true),
+            ("enabled=1,fstrim_cloned_disks=1", true),
+            ("1,fstrim_cloned_disks=1", true),
+            ("fstrim_cloned_disks=1,enabled=yes", true),
+            ("0", false),
+            ("enabled=0", false),
+            ("0,fstrim_cloned_disks=1", false),
+            ("type=virtio", false),
+        ] {
+            assert_eq!(vm(&[("agent", value)]).agent_enabled(), on, "{value}");
+        }
+        assert!(!vm(&[]).agent_enabled());
+    }
+
+    #[test]
+    fn static_addresses_come_from_ipconfig0_or_lxc_net0() {
+        let qemu = vm(&[("ipconfig0", "ip=10.20.30.40/24,gw=10.20.30.1")]);
+        assert_eq!(qemu.static_ipv4(), Some(Ipv4Addr::new(10, 20, 30, 40)));
+        assert_eq!(vm(&[("ipconfig0", "ip=dhcp")]).static_ipv4(), None);
+        assert_eq!(vm(&[("net0", "virtio=BC:24:11:00:00:01,bridge=vmbr0")]).static_ipv4(), None);
+        let config = [("net0".to_owned(), "name=eth0,gw=10.1.2.1,hwaddr=BC:24:11:00:00:02,ip=10.1.2.3/24".to_owned())];
+        let ct = Guest::new(101, GuestKind::Lxc, "pve1", config.into_iter().collect());
+        assert_eq!(ct.static_ipv4(), Some(Ipv4Addr::new(10, 1, 2, 3)));
+    }
+}
