@@ -31,7 +31,9 @@ use super::state::{Guest, GuestKind};
 /// How many guests to generate and from which seed: same seed, same inventory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GeneratedInventory {
+    /// How many guests (templates not counted).
     pub guests: usize,
+    /// Seeds every draw, MACs included; independent of [`super::SimConfig::seed`]'s other uses.
     pub seed: u64,
 }
 

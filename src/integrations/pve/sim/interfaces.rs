@@ -51,7 +51,7 @@ fn docker_mac(g: &Guest) -> String {
 
 /// Linux QEMU guests name their NIC `ens18` (predictable names) unless the image keeps `eth0`.
 fn linux_nic_name(g: &Guest) -> &'static str {
-    if g.vmid % 3 == 0 { "eth0" } else { "ens18" }
+    if g.vmid.is_multiple_of(3) { "eth0" } else { "ens18" }
 }
 
 fn stats(g: &Guest, salt: u64) -> Value {

@@ -54,8 +54,11 @@ pub struct Guest {
     pub finished: Option<FinishRecord>,
     /// What the QEMU guest agent inside does (the `agent` config key only opens the channel).
     pub agent: AgentState,
+    /// Shapes the agent's interface list (Linux or Windows names).
     pub os: GuestOs,
+    /// A `docker0` bridge beside the NIC, and where it is listed.
     pub docker: DockerBridge,
+    /// Whether a DHCP lease ever arrives (static addresses do not ask).
     pub dhcp: Dhcp,
 }
 

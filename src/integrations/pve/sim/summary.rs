@@ -9,11 +9,17 @@ use super::state::{GuestKind, State};
 /// How many guests (templates left out) have each trait.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct InventorySummary {
+    /// Nodes in the cluster.
     pub nodes: usize,
+    /// Guests, templates left out.
     pub guests: usize,
+    /// QEMU VMs.
     pub qemu: usize,
+    /// LXC containers.
     pub lxc: usize,
+    /// Guests running.
     pub running: usize,
+    /// Windows guests.
     pub windows: usize,
     /// QEMU guests without an `agent` key.
     pub agent_absent: usize,
@@ -21,13 +27,19 @@ pub struct InventorySummary {
     pub agent_off: usize,
     /// QEMU guests whose `agent` key is on, then split by what the agent inside does.
     pub agent_on: usize,
+    /// Of `agent_on`: the agent answers.
     pub agent_responsive: usize,
+    /// Of `agent_on`: nothing answers, at once.
     pub agent_not_running: usize,
+    /// Of `agent_on`: hung, answers after the ping timeout.
     pub agent_silent: usize,
+    /// Guests with a `docker0` bridge.
     pub docker0: usize,
     /// QEMU guests whose DHCP never answers (IPv6 link-local only).
     pub link_local_only: usize,
+    /// Containers whose DHCP never answers.
     pub lxc_never_leased: usize,
+    /// Containers with a static `ip=` in `net0`.
     pub lxc_static: usize,
     /// QEMU guests with a cloud-init `ipconfig0` address.
     pub cloud_init_static: usize,
@@ -35,7 +47,9 @@ pub struct InventorySummary {
     pub credential_notes: usize,
     /// Other non-empty notes.
     pub prose_notes: usize,
+    /// Guests with tags.
     pub tagged: usize,
+    /// Guests with a `lock`.
     pub locked: usize,
 }
 
