@@ -49,18 +49,13 @@ fn add_guests(sim: &SimHandle, n: u32) {
                 config.insert("rootfs".into(), format!("local-lvm:vm-{vmid}-disk-0,size=8G"));
             }
             let ip = Ipv4Addr::new(10, (i >> 16) as u8, (i >> 8) as u8, i as u8);
+            let kind = if qemu { GuestKind::Qemu } else { GuestKind::Lxc };
             let guest = Guest {
-                vmid,
-                kind: if qemu { GuestKind::Qemu } else { GuestKind::Lxc },
-                node: format!("pve{}", i % 3 + 1),
-                config,
                 running: true,
                 started_at: Some(Instant::now()),
                 ip: Some(ip),
                 ip_ready_at: Some(Instant::now()),
-                pool: None,
-                created_at: None,
-                finished: None,
+                ..Guest::new(vmid, kind, format!("pve{}", i % 3 + 1), config)
             };
             s.guests.insert(vmid, guest);
         }

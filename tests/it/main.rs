@@ -25,6 +25,8 @@ mod provision_faults;
 mod provision_workers;
 mod pve_client;
 mod pve_console;
+mod pve_sim_agents;
+mod pve_sim_generated;
 mod pve_sim_ssh;
 mod pve_sim_wire;
 mod quotas;

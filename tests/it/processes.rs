@@ -28,7 +28,7 @@ pub struct Proc {
 }
 
 impl Proc {
-    fn spawn(mut cmd: Command, log: PathBuf) -> Proc {
+    pub fn spawn(mut cmd: Command, log: PathBuf) -> Proc {
         let file = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
         let child = cmd.stdin(Stdio::null()).stdout(file.try_clone().unwrap()).stderr(file).spawn().unwrap();
         Proc { child, log }
@@ -55,7 +55,7 @@ impl Drop for Proc {
     }
 }
 
-async fn wait_http(client: &reqwest::Client, url: &str, proc: &Proc) {
+pub async fn wait_http(client: &reqwest::Client, url: &str, proc: &Proc) {
     let until = Instant::now() + Duration::from_secs(20);
     loop {
         if client.get(url).send().await.is_ok_and(|r| r.status().is_success()) {

@@ -37,7 +37,7 @@ fn password_client(sim: &SimHandle, user: &str, password: &str) -> Client {
     Client::new(PveConfig::new(sim.url(), auth).unwrap()).unwrap()
 }
 
-fn quick() -> WaitOptions {
+pub fn quick() -> WaitOptions {
     WaitOptions {
         deadline: Duration::from_secs(5),
         initial_interval: Duration::from_millis(10),
@@ -447,4 +447,43 @@ async fn a_ticket_client_logs_in_again_once_after_a_401() {
     pve.lxc_update_config("pve1", 9000, &LxcConfigUpdate { cores: Some(2), ..Default::default() }).await.unwrap();
     assert_eq!(sim.calls().get(Endpoint::AccessTicket), 2, "logged in again after the ticket was refused");
     assert_eq!(sim.state().guests[&9000].config["cores"], "2");
+}
+
+/// PVE acted, then its answer was lost: the client reports an error whose outcome is unknown, and the
+/// simulator's state shows the call took effect (so a caller must look before sending it again).
+#[tokio::test]
+async fn answers_lost_after_pve_acted_are_errors_with_an_unknown_outcome() {
+    let sim = sim().await;
+    let mut config = PveConfig::new(sim.url(), token_auth()).unwrap();
+    config.timeout = Duration::from_millis(500);
+    let pve = Client::new(config).unwrap();
+
+    sim.faults().inject_times(
+        Endpoint::LxcClone,
+        Fault::AppliedThenStatus { code: 596, message: "Broken pipe".into() },
+        1,
+    );
+    let newid = pve.next_id().await.unwrap();
+    let req = CloneRequest { newid, hostname: Some("lost-reply".into()), ..Default::default() };
+    let e = pve.lxc_clone("pve1", 9000, &req).await.unwrap_err();
+    assert!(matches!(e, PveError::Api { status: 596, .. }) && e.outcome_unknown(), "{e:?}");
+    assert!(sim.state().guests.contains_key(&newid), "the clone was carried out although its answer was lost");
+    assert_eq!(sim.calls().get(Endpoint::LxcClone), 1, "writes are never repeated");
+
+    sim.faults().inject_times(Endpoint::LxcConfigPut, Fault::AppliedThenDrop, 1);
+    let mut waited = 0;
+    while sim.state().guests[&newid].lock().is_some() && waited < 100 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        waited += 1;
+    }
+    let update = LxcConfigUpdate { cores: Some(3), ..Default::default() };
+    let e = pve.lxc_update_config("pve1", newid, &update).await.unwrap_err();
+    assert!(matches!(e, PveError::Connection(_)) && e.outcome_unknown(), "{e:?}");
+    assert_eq!(sim.state().guests[&newid].config["cores"], "3", "the config was written before the drop");
+
+    sim.faults().inject_times(Endpoint::LxcStart, Fault::AppliedThenDelay(Duration::from_secs(2)), 1);
+    let e = pve.lxc_start("pve1", newid).await.unwrap_err();
+    assert!(matches!(e, PveError::Timeout(_)) && e.outcome_unknown(), "{e:?}");
+    let started = sim.state().tasks.values().any(|t| t.upid.task_type == "vzstart" && t.upid.id == newid.to_string());
+    assert!(started, "the start task runs although its answer timed out");
 }

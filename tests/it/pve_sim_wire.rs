@@ -9,14 +9,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::pve_client::{TOKEN_ID, TOKEN_SECRET, config};
 
-struct Answer {
-    status_line: String,
-    head: String,
-    body: String,
+pub struct Answer {
+    pub status_line: String,
+    pub head: String,
+    pub body: String,
 }
 
 impl Answer {
-    fn json(&self) -> Value {
+    pub fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {:?}", self.body))
     }
     fn header(&self, name: &str) -> Option<String> {
@@ -28,7 +28,7 @@ impl Answer {
 }
 
 /// Sends one raw HTTP/1.1 request and reads the whole answer.
-async fn raw(sim: &SimHandle, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Answer {
+pub async fn raw(sim: &SimHandle, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Answer {
     let mut s = tokio::net::TcpStream::connect(sim.addr()).await.unwrap();
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: pve\r\nConnection: close\r\n");
     for (k, v) in headers {
@@ -51,7 +51,7 @@ fn token() -> String {
     format!("PVEAPIToken={TOKEN_ID}={TOKEN_SECRET}")
 }
 
-async fn get(sim: &SimHandle, path: &str) -> Answer {
+pub async fn get(sim: &SimHandle, path: &str) -> Answer {
     raw(sim, "GET", path, &[("Authorization", &token())], "").await
 }
 

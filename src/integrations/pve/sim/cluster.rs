@@ -115,14 +115,22 @@ pub(crate) fn resources(ctx: &Ctx) -> Result<Value, ApiError> {
                 json!({"id": format!("{}/{}", g.kind.as_str(), g.vmid), "type": g.kind.as_str(), "vmid": g.vmid,
                        "node": g.node, "status": "unknown"})
             } else {
+                let number =
+                    |key: &str, default: u64| g.config.get(key).and_then(|v| v.parse().ok()).unwrap_or(default);
                 json!({
                 "id": format!("{}/{}", g.kind.as_str(), g.vmid), "type": g.kind.as_str(), "vmid": g.vmid,
                 "node": g.node, "status": if g.running { "running" } else { "stopped" }, "name": g.name(),
-                "template": u8::from(g.is_template()), "maxmem": 512u64 << 20, "maxdisk": g.rootfs_bytes(),
+                "template": u8::from(g.is_template()), "maxmem": number("memory", 512) << 20,
+                "maxcpu": number("cores", 1) * number("sockets", 1), "maxdisk": g.rootfs_bytes(),
+                "uptime": g.started_at.filter(|_| g.running).map_or(0, |s| s.elapsed().as_secs()),
                 })
             };
+            // Read live from the config, lagging or not.
             if let Some(lock) = g.lock() {
                 v["lock"] = json!(lock);
+            }
+            if let Some(tags) = g.config.get("tags") {
+                v["tags"] = json!(tags);
             }
             if let Some(pool) = &g.pool {
                 v["pool"] = json!(pool);

@@ -325,7 +325,7 @@ async fn handle(sim: Arc<Sim>, mut req: Request) -> Response {
         E::LxcReboot => lxc::power(&ctx, "reboot").map(reply::ok),
         E::LxcDelete => lxc::delete(&ctx).map(reply::ok),
         E::LxcInterfaces => lxc::interfaces(&ctx).map(reply::ok),
-        E::QemuAgentInterfaces => qemu::agent_interfaces(&ctx).map(reply::ok),
+        E::QemuAgentInterfaces => qemu::agent_interfaces(&ctx).await.map(reply::ok),
         E::LxcVncProxy | E::QemuVncProxy => console::proxy(&ctx, false).map(reply::ok),
         E::LxcTermProxy => console::proxy(&ctx, true).map(reply::ok),
     };

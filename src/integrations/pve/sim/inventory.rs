@@ -1,5 +1,6 @@
-//! The default inventory: nodes pve1–pve3, storages, LXC templates 9000–9002 (proxdesk's demo catalog),
-//! a running CT and a few QEMU VMs with notes.
+//! The default inventory: nodes pve1–pve3, storages, LXC templates 9000–9002 (proxdesk's demo catalog)
+//! and three QEMU VMs with notes: 100 running with a responsive agent, 101 stopped, 102 without an
+//! `agent` key. With [`SimConfig::generated`] the VMs give way to generated guests (`generate.rs`).
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -36,19 +37,7 @@ fn template(vmid: u64, node: &str, host: &str, ostype: &str, notes: &str, rng: &
     ]);
     cfg.insert("rootfs".into(), format!("local-lvm:base-{vmid}-disk-0,size=8G"));
     cfg.insert("net0".into(), format!("name=eth0,bridge=vmbr0,firewall=1,hwaddr={mac},ip=dhcp,type=veth"));
-    Guest {
-        vmid,
-        kind: GuestKind::Lxc,
-        node: node.into(),
-        config: cfg,
-        running: false,
-        started_at: None,
-        ip: None,
-        ip_ready_at: None,
-        pool: None,
-        created_at: None,
-        finished: None,
-    }
+    Guest::new(vmid, GuestKind::Lxc, node, cfg)
 }
 
 fn vm(vmid: u64, node: &str, name: &str, notes: &str, running: bool, agent: bool, rng: &mut StdRng) -> Guest {
@@ -69,23 +58,21 @@ fn vm(vmid: u64, node: &str, name: &str, notes: &str, running: bool, agent: bool
     }
     let ip = running.then(|| std::net::Ipv4Addr::new(10, 10, 0, (vmid % 200) as u8 + 10));
     Guest {
-        vmid,
-        kind: GuestKind::Qemu,
-        node: node.into(),
-        config: cfg,
         running,
         started_at: running.then(Instant::now),
         ip,
         ip_ready_at: running.then(Instant::now),
-        pool: None,
-        created_at: None,
-        finished: None,
+        ..Guest::new(vmid, GuestKind::Qemu, node, cfg)
     }
 }
 
 pub(crate) fn build(cfg: &SimConfig, rng: &mut StdRng) -> State {
+    let nodes = match &cfg.generated {
+        Some(generated) => generated.node_names(),
+        None => vec!["pve1".into(), "pve2".into(), "pve3".into()],
+    };
     let mut state = State {
-        nodes: vec!["pve1".into(), "pve2".into(), "pve3".into()],
+        nodes,
         storages: vec![
             StorageDef {
                 id: "local".into(),
@@ -106,18 +93,23 @@ pub(crate) fn build(cfg: &SimConfig, rng: &mut StdRng) -> State {
         ..State::default()
     };
     state.pools.insert("proxdesk".into(), "guests created by proxdesk".into());
-    if !cfg.default_inventory {
+    if !cfg.default_inventory && cfg.generated.is_none() {
         return state;
     }
-    let guests = [
+    let templates = [
         template(9000, "pve1", "debian-12", "debian", "Debian 12 base template\nManaged by: infra", rng),
         template(9001, "pve2", "ubuntu-2404", "ubuntu", "Ubuntu 24.04 base template", rng),
         template(9002, "pve3", "alpine-320", "alpine", "Alpine 3.20 base template", rng),
-        vm(100, "pve1", "web-legacy", "Owner: alice\nPurpose: legacy web\n\nguac: rdp 3389", true, true, rng),
-        vm(101, "pve2", "db-archive", "Owner: bob\nPurpose: database archive", false, true, rng),
-        vm(102, "pve3", "win-build", "Owner: carol\nPurpose: Windows builds", true, false, rng),
     ];
-    for g in guests {
+    let guests = match &cfg.generated {
+        Some(generated) => generated.guests(),
+        None => vec![
+            vm(100, "pve1", "web-legacy", "Owner: alice\nPurpose: legacy web\n\nguac: rdp 3389", true, true, rng),
+            vm(101, "pve2", "db-archive", "Owner: bob\nPurpose: database archive", false, true, rng),
+            vm(102, "pve3", "win-build", "Owner: carol\nPurpose: Windows builds", true, false, rng),
+        ],
+    };
+    for g in templates.into_iter().chain(guests) {
         state.guests.insert(g.vmid, g);
     }
     state

@@ -34,7 +34,7 @@ fn status_json(g: &Guest, with_ha: bool) -> Value {
         v["swap"] = json!(0);
     } else {
         v["qmpstatus"] = v["status"].clone();
-        if g.config.get("agent").is_some_and(|a| a == "1" || a.contains("enabled=1")) {
+        if g.agent_enabled() {
             v["agent"] = json!(1);
         }
     }
@@ -154,19 +154,7 @@ pub(crate) fn clone(ctx: &Ctx) -> Result<Value, ApiError> {
     }
     config.insert("lock".into(), "create".into());
     state.guests.get_mut(&vmid).expect("exists").config.insert("lock".into(), "disk".into());
-    let target = Guest {
-        vmid: newid,
-        kind: GuestKind::Lxc,
-        node: target_node,
-        config,
-        running: false,
-        started_at: None,
-        ip: None,
-        ip_ready_at: None,
-        pool: None,
-        created_at: Some(Instant::now()),
-        finished: None,
-    };
+    let target = Guest { created_at: Some(Instant::now()), ..Guest::new(newid, GuestKind::Lxc, target_node, config) };
     state.guests.insert(newid, target);
     drop(state);
 
@@ -295,22 +283,8 @@ pub(crate) fn delete(ctx: &Ctx) -> Result<Value, ApiError> {
     Ok(json!(tasks::spawn(&ctx.sim, &ctx.faults, upid, ctx.sim.cfg.power_duration, work, None)))
 }
 
-/// The fe80:: address derived from a MAC (EUI-64).
-pub(crate) fn link_local(mac: &str) -> String {
-    let b: Vec<u16> = mac.split(':').filter_map(|x| u16::from_str_radix(x, 16).ok()).collect();
-    if b.len() != 6 {
-        return "fe80::1".into();
-    }
-    format!(
-        "fe80::{:x}:{:x}:{:x}:{:x}",
-        ((b[0] ^ 2) << 8) | b[1],
-        (b[2] << 8) | 0xff,
-        0xfe00 | b[3],
-        (b[4] << 8) | b[5]
-    )
-}
-
-/// `GET …/{vmid}/interfaces`: `null` when stopped; `lo` first; IPv4 once the lease arrived (§6.8).
+/// `GET …/{vmid}/interfaces`: `null` when stopped; `lo` first; IPv4 once the lease arrived, at once
+/// when static, never when DHCP does not answer (§6.8).
 pub(crate) fn interfaces(ctx: &Ctx) -> Result<Value, ApiError> {
     ctx.require(&format!("/vms/{}", ctx.vmid_raw), &["VM.Audit"])?;
     let vmid = ctx.vmid()?;
@@ -320,25 +294,5 @@ pub(crate) fn interfaces(ctx: &Ctx) -> Result<Value, ApiError> {
     if !g.running {
         return Ok(Value::Null);
     }
-    let mac = g.mac().unwrap_or_default().to_lowercase();
-    let ll = link_local(&mac);
-    let ipv4 = g.ip.filter(|_| g.ip_ready_at.is_some_and(|t| Instant::now() >= t));
-    let mut addrs = vec![];
-    if let Some(ip) = ipv4 {
-        addrs.push(json!({"ip-address-type": "inet", "ip-address": ip.to_string(), "prefix": 24}));
-    }
-    addrs.push(json!({"ip-address-type": "inet6", "ip-address": ll, "prefix": 64}));
-    let mut eth0 = json!({
-        "name": "eth0", "hwaddr": mac, "hardware-address": mac, "inet6": format!("{ll}/64"), "ip-addresses": addrs,
-    });
-    if let Some(ip) = ipv4 {
-        eth0["inet"] = json!(format!("{ip}/24"));
-    }
-    Ok(json!([
-        {"name": "lo", "hwaddr": "00:00:00:00:00:00", "hardware-address": "00:00:00:00:00:00",
-         "inet": "127.0.0.1/8", "inet6": "::1/128",
-         "ip-addresses": [{"ip-address-type": "inet", "ip-address": "127.0.0.1", "prefix": 8},
-                          {"ip-address-type": "inet6", "ip-address": "::1", "prefix": 128}]},
-        eth0,
-    ]))
+    Ok(super::interfaces::lxc_interfaces(g, Instant::now()))
 }

@@ -13,8 +13,11 @@ mod auth;
 mod cluster;
 mod console;
 mod faults;
+mod generate;
 mod guest_config;
+mod guest_net;
 mod http;
+mod interfaces;
 mod inventory;
 mod lxc;
 mod params;
@@ -23,6 +26,7 @@ mod reply;
 mod server;
 mod ssh;
 mod state;
+mod summary;
 mod tasks;
 
 use std::net::SocketAddr;
@@ -35,8 +39,11 @@ use tokio::sync::oneshot;
 
 pub use auth::{Acl, SimIdentity, admin_acl};
 pub use faults::{CallCounter, Endpoint, Fault, Faults};
+pub use generate::GeneratedInventory;
+pub use guest_net::{AgentState, Dhcp, DockerBridge, GuestOs};
 pub use ssh::{RecordedCommand, SimSsh, SimSshConfig, SimSshHandle, write_client_key};
 pub use state::{ConsoleSession, FinishRecord, Guest, GuestKind, State, StorageDef, Task, TaskState};
+pub use summary::InventorySummary;
 
 /// How the simulator behaves. `Default` is for humans (PVE-like timings); see [`SimConfig::for_tests`].
 #[derive(Debug, Clone)]
@@ -74,6 +81,11 @@ pub struct SimConfig {
     pub legacy_vnc_tickets: bool,
     /// Start with the default inventory (3 nodes, templates 9000–9002, a few VMs); else empty nodes.
     pub default_inventory: bool,
+    /// Instead of the default inventory's sample VMs, N generated guests mixed like a real cluster's
+    /// (see [`GeneratedInventory`]), on nodes `pve1…pveK`; templates 9000–9002 stay.
+    pub generated: Option<GeneratedInventory>,
+    /// How long PVE waits for a hung guest agent's ping before `QEMU guest agent is not running` (3 s).
+    pub agent_timeout: Duration,
 }
 
 impl Default for SimConfig {
@@ -94,12 +106,15 @@ impl Default for SimConfig {
             vnc_password_file: None,
             legacy_vnc_tickets: false,
             default_inventory: true,
+            generated: None,
+            agent_timeout: Duration::from_secs(3),
         }
     }
 }
 
 impl SimConfig {
-    /// Short durations (clone 100 ms, power 20 ms, IP 50 ms), no RRD lag and no 401 delay.
+    /// Short durations (clone 100 ms, power 20 ms, IP 50 ms), no RRD lag and no 401 delay; the agent's
+    /// ping timeout stays PVE's 3 s, as clients must budget for it.
     pub fn for_tests() -> Self {
         Self {
             rrd_lag: Duration::ZERO,
@@ -227,6 +242,10 @@ impl SimHandle {
     /// Changes the state directly (test set-up: a lock, a running guest…).
     pub fn with_state<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
         f(&mut self.sim.state.lock().expect("state"))
+    }
+    /// The inventory's mix (kinds, agents, addresses, notes), templates left out.
+    pub fn summary(&self) -> InventorySummary {
+        InventorySummary::of(&self.sim.state.lock().expect("state"))
     }
     /// Fault injection per endpoint.
     pub fn faults(&self) -> &Faults {

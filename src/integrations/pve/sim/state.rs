@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use sha1::{Digest, Sha1};
 
+use super::guest_net::{AgentState, Dhcp, DockerBridge, GuestOs};
 use super::reply::ApiError;
 use crate::integrations::pve::Upid;
 
@@ -51,6 +52,14 @@ pub struct Guest {
     pub created_at: Option<Instant>,
     /// What proxdesk's finishing script set over the node's SSH (`pct exec`), if it ran.
     pub finished: Option<FinishRecord>,
+    /// What the QEMU guest agent inside does (the `agent` config key only opens the channel).
+    pub agent: AgentState,
+    /// Shapes the agent's interface list (Linux or Windows names).
+    pub os: GuestOs,
+    /// A `docker0` bridge beside the NIC, and where it is listed.
+    pub docker: DockerBridge,
+    /// Whether a DHCP lease ever arrives (static addresses do not ask).
+    pub dhcp: Dhcp,
 }
 
 /// The result of the finishing script (`ssh::finish_command`) run in a container through the simulated
@@ -68,6 +77,26 @@ pub struct FinishRecord {
 }
 
 impl Guest {
+    /// A stopped guest with `config`, no lease, a responsive agent, Linux, no `docker0`, DHCP answering.
+    pub fn new(vmid: u64, kind: GuestKind, node: impl Into<String>, config: BTreeMap<String, String>) -> Self {
+        Guest {
+            vmid,
+            kind,
+            node: node.into(),
+            config,
+            running: false,
+            started_at: None,
+            ip: None,
+            ip_ready_at: None,
+            pool: None,
+            created_at: None,
+            finished: None,
+            agent: AgentState::default(),
+            os: GuestOs::default(),
+            docker: DockerBridge::default(),
+            dhcp: Dhcp::default(),
+        }
+    }
     /// The `lock` config key, if any.
     pub fn lock(&self) -> Option<&str> {
         self.config.get("lock").map(String::as_str)
