@@ -39,8 +39,12 @@ pub async fn desk() -> Desk {
 
 /// Like [`desk`], with extra settings.
 pub async fn desk_with(configure: impl FnOnce(&mut proxdesk::config::RawSettings)) -> Desk {
-    let config =
-        SimConfig::for_tests().with_token(TOKEN_ID, TOKEN_SECRET, proxdesk::integrations::pve::sim::admin_acl());
+    desk_on(SimConfig::for_tests(), configure).await
+}
+
+/// Like [`desk_with`], with the PVE simulator configured as given (the test token is added).
+pub async fn desk_on(config: SimConfig, configure: impl FnOnce(&mut proxdesk::config::RawSettings)) -> Desk {
+    let config = config.with_token(TOKEN_ID, TOKEN_SECRET, proxdesk::integrations::pve::sim::admin_acl());
     let pve = Simulator::start(config).await.unwrap();
     let keys = tempfile::tempdir().unwrap();
     let key_file = keys.path().join("id_ed25519");
@@ -282,4 +286,39 @@ async fn a_vm_pve_cannot_read_for_a_moment_keeps_its_connections() {
     let run = desk.sync().await;
     assert_eq!((run.created, run.updated, run.deleted), (0, 0, 0));
     assert_eq!(desk.connections(), before);
+}
+
+/// PVE reuses the lowest free VMID: once a machine's guest is gone, its number may name another guest.
+/// The machine's connection (with its owner's credentials) must not follow the number.
+#[tokio::test]
+async fn a_machine_whose_vmid_names_another_guest_loses_its_connection_and_the_run_says_so() {
+    let desk = desk().await;
+    let (mid, vmid, _) = desk.provisioned_machine().await;
+    assert_eq!(desk.sync().await.created, 1);
+    desk.pve.with_state(|s| {
+        let g = s.guests.get_mut(&vmid).unwrap();
+        g.config.insert("description".into(), "Requested by mallory (proxdesk request #999)\nlab".into());
+        g.config.insert("tags".into(), "proxdesk;proxdesk-request-999".into());
+    });
+    let run = desk.sync().await;
+    assert_eq!((run.deleted, run.created, run.error_count), (1, 0, 1), "{}", run.diagnostics);
+    assert!(desk.connections().is_empty(), "no connection to the other guest");
+    let diagnostics: Value = serde_json::from_str(&run.diagnostics).unwrap();
+    let d = diagnostics.as_array().unwrap().iter().find(|d| d["severity"] == "error").unwrap();
+    assert_eq!(d["vmid"], vmid);
+    assert!(d["message"].as_str().unwrap().contains(&format!("machine {mid}")), "{d}");
+}
+
+/// A machine being deleted whose guest PVE no longer lists has no connection, though its request has
+/// not reached `deleted` yet.
+#[tokio::test]
+async fn a_machine_whose_guest_is_gone_loses_its_connection() {
+    let desk = desk().await;
+    let (_, vmid, _) = desk.provisioned_machine().await;
+    assert_eq!(desk.sync().await.created, 1);
+    desk.pve.with_state(|s| s.guests.remove(&vmid)).expect("the guest existed");
+    let run = desk.sync().await;
+    assert_eq!((run.deleted, run.created, run.error_count), (1, 0, 0), "{}", run.diagnostics);
+    assert!(desk.connections().is_empty());
+    assert!(run.diagnostics.contains("lists no guest"), "{}", run.diagnostics);
 }

@@ -9,6 +9,7 @@ mod console_fixtures;
 mod console_limits;
 mod console_relay;
 mod external;
+mod guac_agents;
 mod guac_client;
 mod guac_e2e;
 mod guac_notes;
