@@ -238,6 +238,20 @@ fn settings_come_from_proxdesk_keys_and_guacamole_is_optional() {
     assert_eq!((s.data_source, s.create_users, s.concurrency), (None, false, 8));
     assert!(s.notes_key.is_some());
     assert_eq!(format!("{:?}", s.password), "***");
+    assert_eq!((s.pve_concurrency, s.agent_recheck), (16, std::time::Duration::from_secs(30 * 60)));
+    raw.merge_env([
+        ("PROXDESK_GUAC_PVE_CONCURRENCY".to_owned(), "32".to_owned()),
+        ("PROXDESK_GUAC_AGENT_RECHECK_MINS".to_owned(), "5".to_owned()),
+    ]);
+    let s = GuacSettings::from_raw(&raw).unwrap().unwrap();
+    assert_eq!((s.pve_concurrency, s.agent_recheck), (32, std::time::Duration::from_secs(5 * 60)));
+    for (key, bad) in [("guac_pve_concurrency", "0"), ("guac_pve_concurrency", "65"), ("guac_agent_recheck_mins", "x")]
+    {
+        let mut wrong = raw.clone();
+        wrong.set(key, bad);
+        let e = GuacSettings::from_raw(&wrong).unwrap_err();
+        assert!(e.to_string().contains(&format!("PROXDESK_{}", key.to_ascii_uppercase())), "{e}");
+    }
     raw.set("guac_create_users", "maybe");
     assert!(GuacSettings::from_raw(&raw).is_err());
 }
