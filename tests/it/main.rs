@@ -26,6 +26,7 @@ mod provision_workers;
 mod pve_client;
 mod pve_console;
 mod pve_sim_ssh;
+mod pve_sim_tasks;
 mod pve_sim_wire;
 mod quotas;
 mod roles;

@@ -121,8 +121,12 @@ pub(crate) fn resources(ctx: &Ctx) -> Result<Value, ApiError> {
                 "template": u8::from(g.is_template()), "maxmem": 512u64 << 20, "maxdisk": g.rootfs_bytes(),
                 })
             };
+            // Read live from the config, lagging or not.
             if let Some(lock) = g.lock() {
                 v["lock"] = json!(lock);
+            }
+            if let Some(tags) = g.config.get("tags") {
+                v["tags"] = json!(tags);
             }
             if let Some(pool) = &g.pool {
                 v["pool"] = json!(pool);
