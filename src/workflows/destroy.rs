@@ -9,7 +9,7 @@ use serde_json::json;
 
 use entities::{machine, request};
 
-use super::provision::destroy_container;
+use super::provision::{destroy_container, note_recovery};
 use super::{Deps, StepError, timeline};
 use crate::domain::request_status::{RequestEvent, RequestStatus};
 use crate::services::{ServiceError, requests};
@@ -38,16 +38,23 @@ impl Handler for Destroy {
         let m = machine::Entity::find().filter(machine::Column::RequestId.eq(request_id)).one(db).await?;
         if let Some(vmid) = m.as_ref().and_then(|m| m.vmid) {
             let node = m.as_ref().map(|m| m.node.clone()).unwrap_or_default();
-            if let Err(e) = destroy_container(&self.deps, &node, vmid as u64).await {
-                let details = json!({"attempt": ctx.attempt(), "error": e.message()});
-                if matches!(e, StepError::Retry(_)) && !ctx.is_last_attempt() {
-                    timeline::note(db, request_id, "machine.delete_failed", details).await;
-                    return Err(e.message().to_owned().into());
+            match destroy_container(&self.deps, &node, vmid as u64).await {
+                Ok(recovered) => {
+                    for r in recovered {
+                        note_recovery(&self.deps, request_id, "machine.recovered", vmid as u64, r).await;
+                    }
                 }
-                let txn = crate::db::begin_write(db).await?;
-                give_back(&txn, request_id, e.message()).await?;
-                txn.commit().await?;
-                return Ok(Outcome::failed(e.message()));
+                Err(e) => {
+                    let details = json!({"attempt": ctx.attempt(), "error": e.message()});
+                    if matches!(e, StepError::Retry(_)) && !ctx.is_last_attempt() {
+                        timeline::note(db, request_id, "machine.delete_failed", details).await;
+                        return Err(e.message().to_owned().into());
+                    }
+                    let txn = crate::db::begin_write(db).await?;
+                    give_back(&txn, request_id, e.message()).await?;
+                    txn.commit().await?;
+                    return Ok(Outcome::failed(e.message()));
+                }
             }
         }
         let txn = crate::db::begin_write(db).await?;

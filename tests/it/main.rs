@@ -22,6 +22,7 @@ mod processes;
 mod provision;
 mod provision_crash;
 mod provision_faults;
+mod provision_lost_replies;
 mod provision_workers;
 mod pve_client;
 mod pve_console;
