@@ -149,9 +149,11 @@ pub(crate) fn list(ctx: &Ctx) -> Result<(Value, usize), ApiError> {
         .values()
         .filter(|t| t.upid.node == ctx.node)
         .filter(|t| auditor || t.upid.user == me || t.upid.user.split('!').next() == Some(me.as_str()))
-        .filter(|t| match (source, &t.state) {
-            ("active", TaskState::Running) | ("archive", TaskState::Stopped { .. }) | ("all", _) => true,
-            _ => false,
+        .filter(|t| {
+            matches!(
+                (source, &t.state),
+                ("active", TaskState::Running) | ("archive", TaskState::Stopped { .. }) | ("all", _)
+            )
         })
         .filter(|t| p("typefilter").is_none_or(|f| t.upid.task_type == f))
         .filter(|t| p("vmid").is_none_or(|v| t.upid.id == v))
