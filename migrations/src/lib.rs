@@ -11,6 +11,7 @@ mod m20261124_000005_create_guac_sync_runs;
 mod m20261124_000006_add_template_provisioning;
 mod m20261124_000007_create_named_locks;
 mod m20261124_000008_create_console_tokens;
+mod m20261203_112300_add_machines_lost;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000006_add_template_provisioning::Migration),
             Box::new(m20261124_000007_create_named_locks::Migration),
             Box::new(m20261124_000008_create_console_tokens::Migration),
+            Box::new(m20261203_112300_add_machines_lost::Migration),
         ]
     }
 }

@@ -1,4 +1,6 @@
-//! The `destroy` job: stop and delete a machine's container, then mark the request `deleted`.
+//! The `destroy` job: stop and delete a machine's container, then mark the request `deleted`. The guest
+//! at the machine's VMID is verified first: one without the machine's marker is left alone and the
+//! machine becomes `lost`; none at all means there is nothing left to delete.
 
 use std::sync::Arc;
 
@@ -11,7 +13,9 @@ use entities::{machine, request};
 
 use super::provision::{destroy_container, note_recovery};
 use super::{Deps, StepError, timeline};
+use crate::domain::lost::LostReason;
 use crate::domain::request_status::{RequestEvent, RequestStatus};
+use crate::services::lost_machines::{self, GuestCheck};
 use crate::services::{ServiceError, requests};
 
 #[derive(Deserialize)]
@@ -36,9 +40,18 @@ impl Handler for Destroy {
             return Ok(Outcome::Done);
         }
         let m = machine::Entity::find().filter(machine::Column::RequestId.eq(request_id)).one(db).await?;
-        if let Some(vmid) = m.as_ref().and_then(|m| m.vmid) {
-            let node = m.as_ref().map(|m| m.node.clone()).unwrap_or_default();
-            match destroy_container(&self.deps, &node, vmid as u64).await {
+        if let Some((m, vmid)) = m.as_ref().and_then(|m| Some((m, m.vmid?))) {
+            // Never stop or delete a guest that is not this machine's: its VMID may name another by now.
+            let removed = match lost_machines::check(&self.deps.pve, m).await {
+                Ok(GuestCheck::Ours) => destroy_container(&self.deps, &m.node, vmid as u64).await,
+                Ok(GuestCheck::Gone) => Ok(vec![]),
+                Ok(GuestCheck::Replaced) => {
+                    lost_machines::mark_lost(db, m, LostReason::Replaced, "delete").await?;
+                    return Ok(Outcome::Done);
+                }
+                Err(e) => Err(StepError::from(e)),
+            };
+            match removed {
                 Ok(recovered) => {
                     for r in recovered {
                         note_recovery(&self.deps, request_id, "machine.recovered", vmid as u64, r).await;

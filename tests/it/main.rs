@@ -16,6 +16,7 @@ mod guac_sync;
 mod guac_sync_now;
 mod guac_workflow;
 mod helpers;
+mod machines_lost;
 mod openapi;
 mod pages;
 mod processes;

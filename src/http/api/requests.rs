@@ -209,7 +209,8 @@ impl RequestsApi {
     /// Delete a machine: its container is stopped and destroyed by a job; the request ends `deleted`.
     #[oai(path = "/machines/:id", method = "delete", tag = "ApiTags::Machines")]
     async fn delete_machine(&self, req: &HttpRequest, auth: ApiAuth, id: Path<i64>) -> Result<NoContent, ApiError> {
-        services::machines::delete(&state(req).db, auth.actor(), id.0).await?;
+        let st = state(req);
+        services::machines::delete(&st.db, st.pve.as_ref(), auth.actor(), id.0).await?;
         Ok(NoContent::Accepted)
     }
 }
