@@ -19,6 +19,9 @@ pub struct Model {
     pub password_sealed: Option<String>,
     pub created_at: DateTimeUtc,
     pub deleted_at: Option<DateTimeUtc>,
+    /// Why its container no longer carries its marker (`replaced` or `gone`), while the machine is lost.
+    pub lost_reason: Option<String>,
+    pub lost_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -12,6 +12,7 @@ mod m20261124_000006_add_template_provisioning;
 mod m20261124_000007_create_named_locks;
 mod m20261124_000008_create_console_tokens;
 mod m20261203_110000_create_silent_guest_agents;
+mod m20261203_112300_add_machines_lost;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000007_create_named_locks::Migration),
             Box::new(m20261124_000008_create_console_tokens::Migration),
             Box::new(m20261203_110000_create_silent_guest_agents::Migration),
+            Box::new(m20261203_112300_add_machines_lost::Migration),
         ]
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod errors;
 pub mod guest_marker;
+pub mod lost;
 pub mod quota;
 pub mod request_status;
 pub mod roles;

@@ -6,6 +6,9 @@
 //! failed  → approved            (admin retry)
 //! ready   → deleting → deleted
 //! deleting → ready              (deletion failed; the owner may delete again)
+//! ready | deleting → lost       (its VMID no longer names its container)
+//! lost    → ready               (an admin re-adopted the container found elsewhere)
+//! lost    → deleted             (an admin released it; nothing is sent to PVE)
 //! ```
 
 /// Where a request stands.
@@ -20,6 +23,8 @@ pub enum RequestStatus {
     Cancelled,
     Deleting,
     Deleted,
+    /// The guest at the machine's VMID no longer carries its marker (or is gone): nothing is done to it.
+    Lost,
 }
 
 /// What can happen to a request.
@@ -35,6 +40,9 @@ pub enum RequestEvent {
     Delete,
     Deleted,
     DeleteFailed,
+    MarkLost,
+    Readopt,
+    Release,
 }
 
 use RequestEvent as E;
@@ -52,6 +60,10 @@ pub const TRANSITIONS: &[(RequestStatus, RequestEvent, RequestStatus)] = &[
     (S::Ready, E::Delete, S::Deleting),
     (S::Deleting, E::Deleted, S::Deleted),
     (S::Deleting, E::DeleteFailed, S::Ready),
+    (S::Ready, E::MarkLost, S::Lost),
+    (S::Deleting, E::MarkLost, S::Lost),
+    (S::Lost, E::Readopt, S::Ready),
+    (S::Lost, E::Release, S::Deleted),
 ];
 
 /// An event that the current state does not allow.
@@ -63,7 +75,7 @@ pub struct IllegalTransition {
 }
 
 impl RequestStatus {
-    pub const ALL: [RequestStatus; 9] = [
+    pub const ALL: [RequestStatus; 10] = [
         S::Pending,
         S::Approved,
         S::Provisioning,
@@ -73,6 +85,7 @@ impl RequestStatus {
         S::Cancelled,
         S::Deleting,
         S::Deleted,
+        S::Lost,
     ];
 
     /// The state `event` leads to from here, if legal.
@@ -84,9 +97,10 @@ impl RequestStatus {
             .ok_or(IllegalTransition { from: self, event })
     }
 
-    /// States whose resources count against the owner's quota.
+    /// States whose resources count against the owner's quota. A lost machine holds it until an admin
+    /// re-adopts or releases it: its container may still exist somewhere.
     pub fn holds_quota(self) -> bool {
-        matches!(self, S::Pending | S::Approved | S::Provisioning | S::Ready | S::Deleting)
+        matches!(self, S::Pending | S::Approved | S::Provisioning | S::Ready | S::Deleting | S::Lost)
     }
 
     /// States from which every event is illegal.
@@ -105,6 +119,7 @@ impl RequestStatus {
             S::Cancelled => "cancelled",
             S::Deleting => "deleting",
             S::Deleted => "deleted",
+            S::Lost => "lost",
         }
     }
 
@@ -120,7 +135,7 @@ impl std::fmt::Display for RequestStatus {
 }
 
 impl RequestEvent {
-    pub const ALL: [RequestEvent; 10] = [
+    pub const ALL: [RequestEvent; 13] = [
         E::Approve,
         E::Reject,
         E::Cancel,
@@ -131,6 +146,9 @@ impl RequestEvent {
         E::Delete,
         E::Deleted,
         E::DeleteFailed,
+        E::MarkLost,
+        E::Readopt,
+        E::Release,
     ];
 
     /// The audit action written when this event happens.
@@ -146,6 +164,9 @@ impl RequestEvent {
             E::Delete => "request.deleting",
             E::Deleted => "request.deleted",
             E::DeleteFailed => "request.delete_failed",
+            E::MarkLost => "request.lost",
+            E::Readopt => "request.readopted",
+            E::Release => "request.released",
         }
     }
 }
@@ -163,6 +184,9 @@ impl std::fmt::Display for RequestEvent {
             E::Delete => "deleted",
             E::Deleted => "marked deleted",
             E::DeleteFailed => "marked as not deleted",
+            E::MarkLost => "marked lost",
+            E::Readopt => "re-adopted",
+            E::Release => "released",
         };
         f.write_str(word)
     }
@@ -186,6 +210,10 @@ mod tests {
             ("ready", "Delete", Some("deleting")),
             ("deleting", "Deleted", Some("deleted")),
             ("deleting", "DeleteFailed", Some("ready")),
+            ("ready", "MarkLost", Some("lost")),
+            ("deleting", "MarkLost", Some("lost")),
+            ("lost", "Readopt", Some("ready")),
+            ("lost", "Release", Some("deleted")),
         ];
         let mut legal = 0;
         for from in RequestStatus::ALL {
@@ -211,6 +239,12 @@ mod tests {
     fn final_states_are_rejected_cancelled_deleted() {
         let finals: Vec<_> = RequestStatus::ALL.into_iter().filter(|s| s.is_final()).collect();
         assert_eq!(finals, [S::Rejected, S::Cancelled, S::Deleted]);
+    }
+
+    #[test]
+    fn a_lost_machine_holds_its_quota_until_released() {
+        assert!(S::Lost.holds_quota());
+        assert!(!S::Lost.apply(E::Release).unwrap().holds_quota());
     }
 
     #[test]

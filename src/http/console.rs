@@ -1,7 +1,8 @@
 //! The console websockets `/machines/{id}/console/ws` (VNC) and `/machines/{id}/terminal/ws`
 //! (termproxy). Each checks `Origin`, the session cookie (or a single-use console URL token), that
-//! the user owns the machine or is an admin and that it runs, then opens PVE's console with
-//! proxdesk's own credentials before upgrading the browser's connection.
+//! the user owns the machine or is an admin, that its container still carries its marker and that it
+//! runs, then opens PVE's console with proxdesk's own credentials before upgrading the browser's
+//! connection.
 
 use poem::http::StatusCode;
 use poem::web::websocket::WebSocket;
@@ -66,12 +67,22 @@ async fn open(req: &Request, id: i64, q: WsQuery, kind: ConsoleKind) -> Result<R
     let m = match services::consoles::machine_for_console(&st.db, &actor, id).await {
         Ok(m) => m,
         Err(ServiceError::NotFound) => return Err(refuse(StatusCode::NOT_FOUND, "no such machine")),
-        Err(ServiceError::Conflict(msg)) => return Err(refuse(StatusCode::CONFLICT, &msg)),
+        Err(e @ (ServiceError::Conflict(_) | ServiceError::MachineLost { .. })) => {
+            return Err(refuse(StatusCode::CONFLICT, &e.to_string()));
+        }
         Err(e) => return Err(internal(e)),
     };
     let Some(pve) = st.pve.clone() else {
         return Err(refuse(StatusCode::SERVICE_UNAVAILABLE, "no Proxmox VE cluster is configured"));
     };
+    // The VMID may name another guest by now: never open someone else's console.
+    match services::lost_machines::verify(&st.db, &pve, &m, "console").await {
+        Ok(()) => {}
+        Err(e @ (ServiceError::Conflict(_) | ServiceError::MachineLost { .. })) => {
+            return Err(refuse(StatusCode::CONFLICT, &e.to_string()));
+        }
+        Err(e) => return Err(internal(e)),
+    }
     let live = services::machines::live_status(Some(&pve), &m).await;
     if live.state != "running" {
         return Err(refuse(StatusCode::CONFLICT, "the machine is not running"));

@@ -144,6 +144,9 @@ impl From<ServiceError> for ApiError {
                 Some(t.to_string()),
             )),
             ServiceError::Conflict(msg) => ApiError::Conflict(p(S::CONFLICT, "conflict", "Conflict", Some(msg))),
+            e @ ServiceError::MachineLost { .. } => {
+                ApiError::Conflict(p(S::CONFLICT, "machine-lost", "The machine is lost", Some(e.to_string())))
+            }
             ServiceError::Throttled { retry_after_secs } => ApiError::TooManyRequests(p(
                 S::TOO_MANY_REQUESTS,
                 "throttled",
@@ -191,6 +194,7 @@ pub fn page_status(e: &ServiceError) -> (StatusCode, &'static str) {
         ServiceError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "page.invalid"),
         ServiceError::IllegalTransition(_) => (StatusCode::CONFLICT, "page.illegal_transition"),
         ServiceError::Conflict(_) => (StatusCode::CONFLICT, "page.conflict"),
+        ServiceError::MachineLost { .. } => (StatusCode::CONFLICT, "page.machine_lost"),
         ServiceError::Throttled { .. } => (StatusCode::TOO_MANY_REQUESTS, "login.throttled"),
         ServiceError::Db(_) | ServiceError::Jobs(_) | ServiceError::Internal(_) => {
             tracing::error!(error = ?e, "page failed");

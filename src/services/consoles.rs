@@ -14,7 +14,8 @@ use crate::secrets::{Secret, random_token, sha256_hex};
 /// How long a console URL stays valid before its first (and only) use.
 pub const TOKEN_LIFETIME_SECS: i64 = 60;
 
-/// The machine whose console `actor` wants, if they own it (or are an admin) and it has a container.
+/// The machine whose console `actor` wants, if they own it (or are an admin) and it has a container that
+/// is not lost. Opening the console verifies the container itself ([`super::lost_machines::verify`]).
 pub async fn machine_for_console(
     db: &DatabaseConnection,
     actor: &Actor,
@@ -23,6 +24,9 @@ pub async fn machine_for_console(
     let m = machines::get(db, actor, machine_id).await?;
     if m.deleted_at.is_some() || m.vmid.is_none() {
         return Err(ServiceError::Conflict("the machine has no container".into()));
+    }
+    if let Some(e) = super::lost_machines::lost_error(&m) {
+        return Err(e);
     }
     Ok(m)
 }

@@ -5,9 +5,10 @@ use serde_json::json;
 
 use entities::machine;
 
+use super::lost_machines::{self, GuestCheck};
 use super::{Actor, Page, ServiceError, audit, into_page, page_limit, requests};
 use crate::domain::request_status::RequestEvent;
-use crate::integrations::pve::{self, PveError};
+use crate::integrations::pve;
 use crate::secrets::{Secret, SecretKey};
 
 /// The actor's machines (admins: everyone's, or one user's), newest first, deleted ones left out.
@@ -71,7 +72,8 @@ pub struct LiveStatus {
 pub async fn live_status(pve: Option<&pve::Client>, m: &machine::Model) -> LiveStatus {
     let unknown =
         LiveStatus { state: "unknown".into(), uptime_secs: None, cpus: None, max_memory_bytes: None, lock: None };
-    let (Some(pve), Some(vmid), None) = (pve, m.vmid, m.deleted_at) else { return unknown };
+    // A lost machine's VMID names someone else's guest (or none): its state is not this machine's.
+    let (Some(pve), Some(vmid), None, None) = (pve, m.vmid, m.deleted_at, m.lost_at) else { return unknown };
     match pve.lxc_status(&m.node, vmid as u64).await {
         Ok(s) => LiveStatus {
             state: s.status,
@@ -113,7 +115,8 @@ impl PowerAction {
     }
 }
 
-/// Starts, shuts down or reboots a machine (owner or admin). PVE runs it as a task; this returns once
+/// Starts, shuts down or reboots a machine (owner or admin), once its container is verified to be the
+/// machine's (a machine whose container is not becomes lost). PVE runs it as a task; this returns once
 /// PVE accepted it.
 pub async fn power(
     db: &DatabaseConnection,
@@ -129,28 +132,43 @@ pub async fn power(
     let (Some(pve), Some(vmid)) = (pve, m.vmid) else {
         return Err(ServiceError::Conflict("no Proxmox VE cluster is configured".into()));
     };
+    lost_machines::verify(db, pve, &m, action.as_str()).await?;
     let vmid = vmid as u64;
     let result = match action {
         PowerAction::Start => pve.lxc_start(&m.node, vmid).await,
         PowerAction::Shutdown => pve.lxc_shutdown(&m.node, vmid).await,
         PowerAction::Reboot => pve.lxc_reboot(&m.node, vmid).await,
     };
-    match result {
-        Ok(_) => {}
-        Err(PveError::Api { message, .. } | PveError::NotRunning(message) | PveError::AlreadyRunning(message)) => {
-            return Err(ServiceError::Conflict(message.trim().to_owned()));
-        }
-        Err(PveError::Locked { message, .. }) => return Err(ServiceError::Conflict(message)),
-        Err(e) => return Err(ServiceError::Internal(format!("Proxmox VE: {e}"))),
-    }
+    result.map_err(lost_machines::pve_error)?;
     let action_name = format!("machine.{}", action.as_str());
     audit::record(db, Some(actor), &action_name, "machine", id, json!({"vmid": vmid, "node": m.node})).await?;
     Ok(())
 }
 
-/// Deletes a machine: the request moves to `deleting` and the destroy job is enqueued, together.
-pub async fn delete(db: &DatabaseConnection, actor: &Actor, id: i64) -> Result<(), ServiceError> {
+/// Deletes a machine: the request moves to `deleting` and the destroy job is enqueued, together. A
+/// machine whose VMID now names another guest is marked lost instead (an admin releases it); when PVE
+/// cannot be asked now, the destroy job checks before it stops or deletes anything.
+pub async fn delete(
+    db: &DatabaseConnection,
+    pve: Option<&pve::Client>,
+    actor: &Actor,
+    id: i64,
+) -> Result<(), ServiceError> {
     let m = get(db, actor, id).await?;
+    if let Some(e) = lost_machines::lost_error(&m) {
+        return Err(e);
+    }
+    if let Some(pve) = pve.filter(|_| m.vmid.is_some() && m.deleted_at.is_none()) {
+        match lost_machines::check(pve, &m).await {
+            Ok(GuestCheck::Replaced) => {
+                let reason = crate::domain::lost::LostReason::Replaced;
+                return Err(lost_machines::mark_lost(db, &m, reason, "delete").await?);
+            }
+            // A container already gone is simply deleted: the destroy job finds nothing to remove.
+            Ok(GuestCheck::Ours | GuestCheck::Gone) => {}
+            Err(e) => tracing::warn!(machine = id, error = %e, "container not verified now; the destroy job will"),
+        }
+    }
     // A reason left by an earlier failed deletion no longer applies.
     let extra = vec![(entities::request::Column::Reason, Option::<String>::None.into())];
     requests::transition(db, Some(actor), m.request_id, RequestEvent::Delete, extra, json!({"machine": id})).await?;
@@ -164,8 +182,10 @@ pub async fn for_guacamole(
     key: &crate::secrets::SecretKey,
 ) -> Result<Vec<crate::integrations::guacamole::sync::ProvisionedMachine>, ServiceError> {
     use crate::integrations::guacamole::sync::ProvisionedMachine;
+    // A lost machine's address may now be someone else's guest: no connection points at it.
     let rows = machine::Entity::find()
         .filter(machine::Column::DeletedAt.is_null())
+        .filter(machine::Column::LostAt.is_null())
         .order_by_asc(machine::Column::Id)
         .all(db)
         .await?;

@@ -7,6 +7,7 @@ pub mod consoles;
 pub mod guac_sync_runs;
 pub mod guest_agents;
 pub mod locks;
+pub mod lost_machines;
 pub mod machines;
 pub mod quotas;
 pub mod requests;
@@ -61,6 +62,9 @@ pub enum ServiceError {
     /// Someone else changed the subject first (lost a race).
     #[error("{0}")]
     Conflict(String),
+    /// The machine's VMID no longer names its container; nothing was done to the guest found there.
+    #[error("{}", reason.describe(node, *vmid))]
+    MachineLost { reason: crate::domain::lost::LostReason, node: String, vmid: i64 },
     #[error("authentication failed")]
     Unauthenticated,
     #[error("too many failed attempts; try again in {retry_after_secs} s")]

@@ -1,4 +1,6 @@
-//! The `destroy` job: stop and delete a machine's container, then mark the request `deleted`.
+//! The `destroy` job: stop and delete a machine's container, then mark the request `deleted`. The guest
+//! at the machine's VMID is verified first: one without the machine's marker is left alone and the
+//! machine becomes `lost`; none at all means there is nothing left to delete.
 
 use std::sync::Arc;
 
@@ -9,9 +11,11 @@ use serde_json::json;
 
 use entities::{machine, request};
 
-use super::provision::destroy_container;
+use super::provision::{destroy_container, note_recovery};
 use super::{Deps, StepError, timeline};
+use crate::domain::lost::LostReason;
 use crate::domain::request_status::{RequestEvent, RequestStatus};
+use crate::services::lost_machines::{self, GuestCheck};
 use crate::services::{ServiceError, requests};
 
 #[derive(Deserialize)]
@@ -36,18 +40,34 @@ impl Handler for Destroy {
             return Ok(Outcome::Done);
         }
         let m = machine::Entity::find().filter(machine::Column::RequestId.eq(request_id)).one(db).await?;
-        if let Some(vmid) = m.as_ref().and_then(|m| m.vmid) {
-            let node = m.as_ref().map(|m| m.node.clone()).unwrap_or_default();
-            if let Err(e) = destroy_container(&self.deps, &node, vmid as u64).await {
-                let details = json!({"attempt": ctx.attempt(), "error": e.message()});
-                if matches!(e, StepError::Retry(_)) && !ctx.is_last_attempt() {
-                    timeline::note(db, request_id, "machine.delete_failed", details).await;
-                    return Err(e.message().to_owned().into());
+        if let Some((m, vmid)) = m.as_ref().and_then(|m| Some((m, m.vmid?))) {
+            // Never stop or delete a guest that is not this machine's: its VMID may name another by now.
+            let removed = match lost_machines::check(&self.deps.pve, m).await {
+                Ok(GuestCheck::Ours) => destroy_container(&self.deps, &m.node, vmid as u64).await,
+                Ok(GuestCheck::Gone) => Ok(vec![]),
+                Ok(GuestCheck::Replaced) => {
+                    lost_machines::mark_lost(db, m, LostReason::Replaced, "delete").await?;
+                    return Ok(Outcome::Done);
                 }
-                let txn = crate::db::begin_write(db).await?;
-                give_back(&txn, request_id, e.message()).await?;
-                txn.commit().await?;
-                return Ok(Outcome::failed(e.message()));
+                Err(e) => Err(StepError::from(e)),
+            };
+            match removed {
+                Ok(recovered) => {
+                    for r in recovered {
+                        note_recovery(&self.deps, request_id, "machine.recovered", vmid as u64, r).await;
+                    }
+                }
+                Err(e) => {
+                    let details = json!({"attempt": ctx.attempt(), "error": e.message()});
+                    if matches!(e, StepError::Retry(_)) && !ctx.is_last_attempt() {
+                        timeline::note(db, request_id, "machine.delete_failed", details).await;
+                        return Err(e.message().to_owned().into());
+                    }
+                    let txn = crate::db::begin_write(db).await?;
+                    give_back(&txn, request_id, e.message()).await?;
+                    txn.commit().await?;
+                    return Ok(Outcome::failed(e.message()));
+                }
             }
         }
         let txn = crate::db::begin_write(db).await?;

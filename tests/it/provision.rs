@@ -102,7 +102,8 @@ async fn approval_provisions_a_container_finished_over_real_ssh() {
     assert_eq!(g.config.get("cores").map(String::as_str), Some("2"));
     assert_eq!(g.config.get("memory").map(String::as_str), Some("2048"));
     assert_eq!(g.config.get("hostname").map(String::as_str), Some("lab-1"));
-    assert_eq!(g.config.get("tags").map(String::as_str), Some("proxdesk"));
+    let tags = format!("proxdesk;proxdesk-request-{id}");
+    assert_eq!(g.config.get("tags"), Some(&tags), "the marker tags");
     assert!(g.config.get("description").unwrap().contains(&format!("(proxdesk request #{id})")));
     assert!(g.config.get("rootfs").unwrap().contains("size=16G"), "{:?}", g.config.get("rootfs"));
 

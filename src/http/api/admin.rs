@@ -211,6 +211,45 @@ impl AdminApi {
         Ok(NoContent::Done)
     }
 
+    /// Write a lost machine off: its request ends `deleted` (its reason kept) and nothing is sent to
+    /// Proxmox VE, whose guest at the old VMID is someone else's.
+    #[oai(path = "/admin/machines/:id/release", method = "post")]
+    async fn release_machine(&self, req: &HttpRequest, auth: ApiAuth, id: Path<i64>) -> Result<NoContent, ApiError> {
+        services::lost_machines::release(&state(req).db, auth.actor(), id.0).await?;
+        Ok(NoContent::Done)
+    }
+
+    /// Re-adopt a lost machine's container: the guest carrying its request's tag (or marker) is looked
+    /// for in the whole cluster, verified, and the machine pointed at its node and VMID (`ready` again).
+    /// Finding none (or several) changes nothing: 409 `readopt-not-found` (`readopt-ambiguous`).
+    #[oai(path = "/admin/machines/:id/readopt", method = "post")]
+    async fn readopt_machine(&self, req: &HttpRequest, auth: ApiAuth, id: Path<i64>) -> R<Machine> {
+        use crate::http::errors::{Problem, ProblemJson};
+        use services::lost_machines::Readoption;
+        let st = state(req);
+        let conflict = |kind, title, detail| {
+            ApiError::Conflict(ProblemJson(Problem::new(poem::http::StatusCode::CONFLICT, kind, title, Some(detail))))
+        };
+        match services::lost_machines::readopt(&st.db, st.pve.as_ref(), auth.actor(), id.0).await? {
+            Readoption::Adopted(m) => Ok(Json(m.into())),
+            Readoption::NoneFound { tag } => Err(conflict(
+                "readopt-not-found",
+                "No container found",
+                format!(
+                    "no guest in the cluster carries the tag {tag} or the request's marker; the machine stays lost"
+                ),
+            )),
+            Readoption::Several(found) => {
+                let list: Vec<String> = found.iter().map(|(n, v)| format!("CT {v} on {n}")).collect();
+                Err(conflict(
+                    "readopt-ambiguous",
+                    "Several containers found",
+                    format!("several guests carry the request's marker ({}); remove the extra ones", list.join(", ")),
+                ))
+            }
+        }
+    }
+
     /// The audit log, newest first.
     #[oai(path = "/audit", method = "get")]
     #[allow(clippy::too_many_arguments)]

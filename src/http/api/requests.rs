@@ -187,7 +187,9 @@ impl RequestsApi {
         }))
     }
 
-    /// Start, shut down or reboot a machine.
+    /// Start, shut down or reboot a machine. Its container is verified first: a guest at its VMID
+    /// without the machine's marker is left alone, and the answer is 409 `machine-lost` (the machine is
+    /// then `lost`).
     #[oai(path = "/machines/:id/:action", method = "post", tag = "ApiTags::Machines")]
     async fn power(
         &self,
@@ -207,9 +209,12 @@ impl RequestsApi {
     }
 
     /// Delete a machine: its container is stopped and destroyed by a job; the request ends `deleted`.
+    /// A guest at its VMID without the machine's marker is never touched: 409 `machine-lost` (or, when
+    /// only the job finds out, the request ends `lost`).
     #[oai(path = "/machines/:id", method = "delete", tag = "ApiTags::Machines")]
     async fn delete_machine(&self, req: &HttpRequest, auth: ApiAuth, id: Path<i64>) -> Result<NoContent, ApiError> {
-        services::machines::delete(&state(req).db, auth.actor(), id.0).await?;
+        let st = state(req);
+        services::machines::delete(&st.db, st.pve.as_ref(), auth.actor(), id.0).await?;
         Ok(NoContent::Accepted)
     }
 }

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use poem_openapi::{Enum, Object};
 
+use crate::domain::lost::LostReason;
 use crate::domain::request_status::RequestStatus;
 use crate::services::requests::RequestRow;
 
@@ -18,6 +19,8 @@ pub enum Status {
     Cancelled,
     Deleting,
     Deleted,
+    /// Its machine's VMID no longer names its container; an admin re-adopts or releases it.
+    Lost,
 }
 
 impl From<Status> for RequestStatus {
@@ -32,6 +35,7 @@ impl From<Status> for RequestStatus {
             Status::Cancelled => RequestStatus::Cancelled,
             Status::Deleting => RequestStatus::Deleting,
             Status::Deleted => RequestStatus::Deleted,
+            Status::Lost => RequestStatus::Lost,
         }
     }
 }
@@ -153,7 +157,7 @@ pub struct Request {
     pub purpose: String,
     pub ssh_public_key: Option<String>,
     pub status: String,
-    /// Why it was rejected or why provisioning failed.
+    /// Why it was rejected, why provisioning or deletion failed, or why its machine is lost.
     pub reason: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -252,10 +256,46 @@ pub struct Machine {
     pub ipv4: Option<String>,
     pub login_user: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// Set while the machine is lost: the guest at its VMID no longer carries its marker, or is gone.
+    pub lost: Option<LostMachine>,
+}
+
+/// Why a machine is lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum LostReasonName {
+    /// Another guest has the VMID now.
+    Replaced,
+    /// No guest has the VMID any more.
+    Gone,
+}
+
+/// A lost machine: nothing is done to the guest at its VMID; an admin re-adopts or releases it.
+#[derive(Debug, Object)]
+pub struct LostMachine {
+    pub reason: LostReasonName,
+    /// The explanation, naming the node and VMID.
+    pub message: String,
+    pub since: DateTime<Utc>,
+}
+
+impl LostMachine {
+    fn of(m: &entities::machine::Model) -> Option<LostMachine> {
+        let reason = LostReason::parse(m.lost_reason.as_deref()?)?;
+        Some(LostMachine {
+            reason: match reason {
+                LostReason::Replaced => LostReasonName::Replaced,
+                LostReason::Gone => LostReasonName::Gone,
+            },
+            message: reason.describe(&m.node, m.vmid.unwrap_or_default()),
+            since: m.lost_at?,
+        })
+    }
 }
 
 impl From<entities::machine::Model> for Machine {
     fn from(m: entities::machine::Model) -> Self {
+        let lost = LostMachine::of(&m);
         Machine {
             id: m.id,
             request_id: m.request_id,
@@ -266,6 +306,7 @@ impl From<entities::machine::Model> for Machine {
             ipv4: m.ipv4,
             login_user: m.login_user,
             created_at: m.created_at,
+            lost,
         }
     }
 }
@@ -428,7 +469,7 @@ pub struct UserQuota {
 pub struct MachineDetail {
     #[oai(flatten)]
     pub machine: Machine,
-    /// `running`, `stopped`, or `unknown` when PVE cannot be asked.
+    /// `running`, `stopped`, or `unknown` when PVE cannot be asked (or the machine is lost).
     pub state: String,
     pub uptime_secs: Option<u64>,
     pub cpus: Option<f64>,

@@ -71,6 +71,11 @@ impl Ctx {
         i18n::t(self.lang, key)
     }
 
+    /// The text of `key` with its `{placeholders}` filled.
+    pub fn tp(&self, key: &str, params: &[(&str, &str)]) -> String {
+        i18n::message(self.lang, key, params)
+    }
+
     /// Renders `template` with the common variables plus `extra`.
     pub fn render(&self, template: &str, extra: Value) -> Response {
         self.render_status(StatusCode::OK, template, extra)

@@ -10,6 +10,7 @@ mod admin_settings;
 mod auth;
 mod console;
 mod ctx;
+mod lost_machines;
 mod profile;
 mod render;
 mod requests;
@@ -38,6 +39,8 @@ pub fn routes() -> impl Endpoint {
         .at("/admin/requests/:id/approve", post(admin::approve))
         .at("/admin/requests/:id/reject", post(admin::reject))
         .at("/admin/requests/:id/retry", post(admin::retry))
+        .at("/admin/machines/:id/release", post(lost_machines::release))
+        .at("/admin/machines/:id/readopt", post(lost_machines::readopt))
         .at("/admin/users", get(admin_settings::users).post(admin_settings::create_user))
         .at("/admin/users/:id/disable", post(admin_settings::disable_user))
         .at("/admin/users/:id/enable", post(admin_settings::enable_user))
@@ -62,6 +65,8 @@ pub const ADMIN_PAGES: &[(&str, &str)] = &[
     ("POST", "/admin/requests/1/approve"),
     ("POST", "/admin/requests/1/reject"),
     ("POST", "/admin/requests/1/retry"),
+    ("POST", "/admin/machines/1/release"),
+    ("POST", "/admin/machines/1/readopt"),
     ("GET", "/admin/users"),
     ("POST", "/admin/users"),
     ("POST", "/admin/users/1/disable"),

@@ -132,7 +132,13 @@ pub async fn detail_page(ctx: &Ctx, id: i64, q: &Flash, problem: Option<(StatusC
     let r = services::requests::get(db, user, id).await.map_err(|e| ctx.service_error(&e))?;
     let row = services::requests::with_names(db, vec![r]).await.map_err(|e| ctx.service_error(&e))?.remove(0);
     let timeline = services::audit::timeline(db, "request", id).await.map_err(|e| ctx.service_error(&e))?;
+    let mut lost = None;
     let machine = match services::machines::of_request(db, id).await.map_err(|e| ctx.service_error(&e))? {
+        // Lost: the guest at its VMID is not this machine's, so none of its state or actions are shown.
+        Some(m) if m.deleted_at.is_none() && m.lost_at.is_some() => {
+            lost = super::lost_machines::view(ctx, &m);
+            None
+        }
         Some(m) if m.deleted_at.is_none() => {
             let live = services::machines::live_status(ctx.state.pve.as_ref(), &m).await;
             let password = services::machines::password_for(user, &m, &ctx.state.settings.secret_key)
@@ -159,6 +165,7 @@ pub async fn detail_page(ctx: &Ctx, id: i64, q: &Flash, problem: Option<(StatusC
             r => row_view(&row),
             ssh_public_key => row.request.ssh_public_key,
             machine => machine,
+            lost => lost,
             live => matches!(row.request.status.as_str(), "approved" | "provisioning" | "deleting"),
             entries => timeline.len(),
             timeline => timeline.iter().cloned().map(|e| context! { at => e.at.to_rfc3339(), actor => e.actor_name, action => e.action, details => e.details }).collect::<Vec<_>>(),
@@ -185,7 +192,7 @@ pub async fn machine_power(ctx: Ctx, Path(id): Path<i64>, form: Form) -> Respons
             let db = &ctx.state.db;
             let m = services::machines::get(db, user, id).await.map_err(|e| ctx.service_error(&e))?;
             let result = match form.get("action") {
-                "delete" => services::machines::delete(db, user, id).await,
+                "delete" => services::machines::delete(db, ctx.state.pve.as_ref(), user, id).await,
                 other => match services::machines::PowerAction::parse(other) {
                     Some(action) => services::machines::power(db, ctx.state.pve.as_ref(), user, id, action).await,
                     None => return Err(ctx.error_page(StatusCode::BAD_REQUEST, "page.invalid")),
@@ -207,6 +214,9 @@ pub async fn refused(ctx: &Ctx, id: i64, e: &ServiceError) -> PageResult {
         return Err(ctx.error_page(status, key));
     }
     let mut message = ctx.t(key);
+    if let ServiceError::MachineLost { reason, node, vmid } = e {
+        message = format!("{message} {}", ctx.tp(reason.message_key(), &[("vmid", &vmid.to_string()), ("node", node)]));
+    }
     if let ServiceError::Invalid(errors) = e {
         let details: Vec<String> = ctx
             .field_errors(errors)

@@ -163,6 +163,19 @@ impl Client {
         self.write(Method::POST, &format!("/nodes/{node}/qemu/{vmid}/vncproxy"), q(&[("websocket", "1".into())])).await
     }
 
+    /// `GET /nodes/{node}/tasks?source=active`: the running tasks of type `kind` (`vzclone`, `resize`…)
+    /// about guest `vmid` (for a clone, the source), that this identity may see. How a task whose UPID
+    /// was lost with its answer is found again.
+    pub async fn active_tasks(&self, node: &str, kind: &str, vmid: u64) -> Result<Vec<TaskListEntry>, PveError> {
+        let query = q(&[
+            ("source", "active".into()),
+            ("typefilter", kind.to_owned()),
+            ("vmid", vmid.to_string()),
+            ("limit", "0".into()),
+        ]);
+        self.get(&format!("/nodes/{node}/tasks"), query).await
+    }
+
     /// `GET /nodes/{node}/tasks/{upid}/status`.
     pub async fn task_status(&self, upid: &Upid) -> Result<TaskStatus, PveError> {
         self.get(&format!("/nodes/{}/tasks/{}/status", upid.node, enc(upid.as_str())), vec![]).await

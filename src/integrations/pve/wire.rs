@@ -312,6 +312,22 @@ pub struct TaskStatus {
     pub starttime: Option<u64>,
 }
 
+/// One entry of `GET /nodes/{node}/tasks` (pve-api.md §4.5).
+#[derive(Debug, Clone, Deserialize)]
+pub struct TaskListEntry {
+    pub upid: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The guest the task is about (for a clone: the source).
+    pub id: String,
+    pub user: String,
+    #[serde(default)]
+    pub tokenid: Option<String>,
+    /// `RUNNING` while active, else the exit status.
+    #[serde(default)]
+    pub status: Option<String>,
+}
+
 /// One line of `GET /nodes/{node}/tasks/{upid}/log`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct TaskLogLine {

@@ -9,9 +9,9 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use entities::machine;
+use entities::{machine, request, template};
 
-use super::{Progress, steps};
+use super::{Progress, teardown};
 use crate::workflows::{Deps, StepError, timeline};
 
 /// The job kind.
@@ -63,7 +63,12 @@ impl Handler for Cleanup {
         if adopted.is_some() {
             return Ok(Outcome::Done);
         }
-        match steps::rollback_container(&self.deps, request_id, &node, &progress).await {
+        // The clone's source, so a clone whose task id was lost can be found and stopped.
+        let template = match request::Entity::find_by_id(request_id).one(db).await? {
+            Some(r) => template::Entity::find_by_id(r.template_id).one(db).await?.map(|t| t.vmid as u64),
+            None => None,
+        };
+        match teardown::rollback_container(&self.deps, request_id, &node, template, &progress).await {
             Ok(()) => Ok(Outcome::Done),
             Err(e) => {
                 let last = ctx.is_last_attempt() || matches!(e, StepError::Fatal(_));

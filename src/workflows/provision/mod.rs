@@ -5,11 +5,15 @@
 //! attempt, rolls back what was created and marks the request `failed` with the reason.
 
 mod cleanup;
+mod clone;
 mod progress;
+mod recovery;
 mod steps;
+mod teardown;
 
 /// Shared with the destroy workflow.
-pub(crate) use steps::destroy_container;
+pub(crate) use recovery::note as note_recovery;
+pub(crate) use teardown::destroy_container;
 
 pub use cleanup::{CLEANUP_JOB, Cleanup};
 
@@ -121,7 +125,7 @@ impl Provision {
     ) -> Result<Outcome, HandlerError> {
         let mut reason = error.message().to_owned();
         if let Some(subject) = subject
-            && let Err(e) = steps::rollback(&self.deps, subject, progress).await
+            && let Err(e) = teardown::rollback(&self.deps, subject, progress).await
         {
             reason = format!("{reason}; clean-up failed: {}", e.message());
         }

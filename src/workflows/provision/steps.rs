@@ -1,8 +1,7 @@
-//! The provisioning steps against PVE and SSH. Every step first looks at what already exists.
+//! The provisioning steps after the clone, against PVE and SSH. Every step first looks at what already
+//! exists, and a step whose answer was lost looks at PVE's state before sending anything again.
 
-use std::time::{Duration, Instant};
-
-use rand::Rng;
+use std::time::Instant;
 
 use jobs::JobContext;
 use sea_orm::{ActiveValue::Set, EntityTrait, sea_query::OnConflict};
@@ -10,25 +9,22 @@ use serde_json::json;
 
 use entities::machine;
 
+use super::recovery::{self, LostCall, Path, Recovery};
 use super::{Progress, Subject};
+use crate::domain::guest_marker::GuestMarker;
 use crate::domain::request_status::RequestEvent;
-use crate::integrations::pve::wire::{CloneRequest, LxcConfigUpdate, ResizeRequest, first_ipv4};
-use crate::integrations::pve::{PveError, Upid, WaitOptions};
+use crate::integrations::pve::wire::{GuestConfig, LxcConfigUpdate, ResizeRequest, first_ipv4};
+use crate::integrations::pve::{PveError, WaitOptions};
 use crate::integrations::ssh::{self, FinishMode, FinishSpec, SshTarget, finish_command};
 use crate::secrets::random_password;
-use crate::services::{locks, requests};
+use crate::services::requests;
 use crate::workflows::{Deps, StepError, timeline};
 
 type Step = Result<(), StepError>;
 
-/// The text in every container's description that marks it as this request's.
-pub fn marker(request_id: i64) -> String {
-    format!("(proxdesk request #{request_id})")
-}
-
 /// Task polls start quick and back off to the configured poll interval, not beyond: clones of one
 /// template run one after the other, so every moment a finished clone goes unnoticed delays the next.
-fn wait_options(deps: &Deps) -> WaitOptions {
+pub(crate) fn wait_options(deps: &Deps) -> WaitOptions {
     let initial_interval = deps.timing.poll.min(WaitOptions::default().initial_interval);
     WaitOptions { deadline: deps.timing.task, initial_interval, max_interval: deps.timing.poll.max(initial_interval) }
 }
@@ -37,33 +33,21 @@ pub async fn run(deps: &Deps, ctx: &JobContext, s: &Subject, p: &mut Progress) -
     let id = s.request.id;
     let db = &deps.db;
     if !p.cloned {
-        clone(deps, ctx, s, p).await?;
+        super::clone::clone(deps, ctx, s, p).await?;
         timeline::note(db, id, "provision.cloned", json!({"vmid": p.vmid, "node": s.template.node})).await;
     }
     let vmid = p.vmid.expect("cloned implies a vmid");
     let node = s.template.node.as_str();
     if !p.configured {
-        let r = &s.request;
-        let update = LxcConfigUpdate {
-            cores: Some(r.cores as u32),
-            memory: Some(r.memory_mib as u64),
-            hostname: Some(r.hostname.clone()),
-            description: Some(description(s)),
-            tags: Some("proxdesk".into()),
-            net0: Some(s.template.net0.clone()),
-            ..Default::default()
-        };
-        deps.pve.lxc_update_config(node, vmid, &update).await?;
+        if let Some(r) = configure(deps, s, vmid).await? {
+            recovery::note(deps, id, "provision.recovered", vmid, r).await;
+        }
         p.configured = true;
         ctx.checkpoint(p).await?;
     }
     if !p.resized {
-        let config = deps.pve.lxc_config(node, vmid).await?;
-        let current = config.rootfs.as_deref().and_then(rootfs_gib).unwrap_or(0);
-        if (s.request.disk_gib as u64) > current {
-            let req = ResizeRequest { disk: "rootfs".into(), size: format!("{}G", s.request.disk_gib) };
-            let upid = deps.pve.lxc_resize(node, vmid, &req).await?;
-            deps.pve.wait_task(&upid, wait_options(deps)).await?;
+        if let Some(r) = resize(deps, s, vmid).await? {
+            recovery::note(deps, id, "provision.recovered", vmid, r).await;
         }
         p.resized = true;
         ctx.checkpoint(p).await?;
@@ -76,7 +60,9 @@ pub async fn run(deps: &Deps, ctx: &JobContext, s: &Subject, p: &mut Progress) -
         .await;
     }
     if !p.started {
-        start(deps, node, vmid).await?;
+        if let Some(r) = start(deps, node, vmid).await? {
+            recovery::note(deps, id, "provision.recovered", vmid, r).await;
+        }
         p.started = true;
         ctx.checkpoint(p).await?;
         timeline::note(db, id, "provision.started", json!({"vmid": vmid})).await;
@@ -94,170 +80,80 @@ pub async fn run(deps: &Deps, ctx: &JobContext, s: &Subject, p: &mut Progress) -
     mark_ready(deps, s, p).await
 }
 
-fn description(s: &Subject) -> String {
-    format!("Requested by {} {}\n{}", s.owner.username, marker(s.request.id), s.request.purpose)
+/// The container's notes: the request's marker on the first line, the purpose (made inert) below.
+pub(crate) fn notes(s: &Subject) -> String {
+    GuestMarker::for_request(s.request.id).notes(&s.owner.username, &s.request.purpose)
 }
 
-/// Allocates a VMID and clones the template, one clone per template at a time.
-async fn clone(deps: &Deps, ctx: &JobContext, s: &Subject, p: &mut Progress) -> Step {
-    let t = &s.template;
-    let _one_clone = deps.limits.templates.acquire(&format!("{}/{}", t.node, t.vmid)).await;
-    if p.clone_upid.is_none()
-        && let Some(vmid) = p.vmid
-    {
-        // A crash between sending the clone and saving its task: is that container ours?
-        match deps.pve.lxc_config(&t.node, vmid).await {
-            Ok(config) if config.description.as_deref().is_some_and(|d| d.contains(&marker(s.request.id))) => {
-                wait_unlocked(deps, &t.node, vmid).await?;
-                p.cloned = true;
-                return Ok(ctx.checkpoint(p).await?);
-            }
-            Ok(_) => p.vmid = None,
-            Err(PveError::NotFound(_)) => p.vmid = None,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    if p.clone_upid.is_none() {
-        match send_clone(deps, ctx, s, p).await {
-            Ok(upid) => {
-                p.clone_upid = Some(upid.to_string());
-                ctx.checkpoint(p).await?;
-            }
-            Err(e) => {
-                p.vmid = None;
-                ctx.checkpoint(p).await?;
-                return Err(e);
-            }
-        }
-    }
-    let upid = p.clone_upid.clone().expect("the clone was sent");
-    let upid: Upid = upid.parse().map_err(|_| StepError::Fatal(format!("stored task id {upid} is not a UPID")))?;
-    let outcome = match deps.pve.wait_task(&upid, wait_options(deps)).await {
-        Err(PveError::TaskRunning { waited, .. }) => match stop_clone(deps, &upid).await? {
-            Ok(()) => Ok(()),
-            Err(_) => Err(StepError::Retry(format!("clone task still running after {waited:?}; stopped it"))),
-        },
-        Err(e @ PveError::TaskFailed { .. }) => Err(e.into()),
-        Err(e) => return Err(e.into()),
-        Ok(_) => Ok(()),
-    };
-    if let Err(e) = outcome {
-        // PVE removes the target of a failed or stopped clone; the next attempt starts afresh.
-        p.vmid = None;
-        p.clone_upid = None;
-        ctx.checkpoint(p).await?;
-        return Err(e);
-    }
-    p.cloned = true;
-    Ok(ctx.checkpoint(p).await?)
-}
-
-/// Stops a clone task that outlived its deadline. While it runs, PVE keeps the template locked (`disk`)
-/// and the target locked (`create`) and deletes neither; a stopped clone dies in its error path, which
-/// removes the target and releases both locks (pve-api.md §4.5, §6.2). Answers how the task ended:
-/// `Ok` if it finished just before the stop arrived, `Err` with its exit status once it is gone.
-async fn stop_clone(deps: &Deps, upid: &Upid) -> Result<Result<(), String>, StepError> {
-    deps.pve.stop_task(upid).await?;
-    match deps.pve.wait_task(upid, wait_options(deps)).await {
-        Ok(_) => Ok(Ok(())),
-        Err(PveError::TaskFailed { exit_status, .. }) => Ok(Err(exit_status)),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// The lock every proxdesk process takes to pick a VMID and send a clone.
-const CLONE_LOCK: &str = "pve-clone";
-/// Sending a clone takes three quick calls; a crashed holder blocks the others at most this long.
-const CLONE_LOCK_TTL: Duration = Duration::from_secs(30);
-
-/// What one try at sending the clone found.
-enum Sent {
-    Clone(Upid),
-    /// The template is locked (another clone, a backup, an admin's `pct` command).
-    TemplateLocked(String),
-    /// The VMID was taken between `nextid` and the clone (by something other than proxdesk).
-    VmidTaken,
-}
-
-/// Picks a VMID and sends the clone while holding [`CLONE_LOCK`], first in this process and then on
-/// the database, so proxdesk processes neither pick the same VMID (`nextid` reserves nothing) nor clone
-/// a template another one is cloning (PVE locks the source for the whole clone, and refuses a second
-/// one). A locked template is waited for, up to the task deadline, rather than failing the attempt.
-/// PVE stays the arbiter: if the lock expired under a slow holder, a clash is refused and retried.
-async fn send_clone(deps: &Deps, ctx: &JobContext, s: &Subject, p: &mut Progress) -> Result<Upid, StepError> {
-    let t = &s.template;
-    let until = Instant::now() + deps.timing.task;
-    let mut last_lock = None;
-    let mut taken = 0;
-    loop {
-        let local = deps.limits.clone_send.lock().await;
-        if let Some(held) = locks::try_acquire(&deps.db, CLONE_LOCK, CLONE_LOCK_TTL).await? {
-            let sent = send_clone_locked(deps, ctx, s, p).await;
-            if let Err(e) = locks::release(&deps.db, held).await {
-                tracing::warn!(error = %e, "clone lock not released; it expires");
-            }
-            match sent? {
-                Sent::Clone(upid) => return Ok(upid),
-                Sent::TemplateLocked(lock) => last_lock = Some(lock),
-                Sent::VmidTaken if taken < 4 => {
-                    taken += 1;
-                    continue;
-                }
-                Sent::VmidTaken => return Err(StepError::Retry("no free VMID after 5 tries".into())),
-            }
-        }
-        drop(local);
-        if Instant::now() >= until {
-            let secs = deps.timing.task.as_secs();
-            return Err(StepError::Retry(match last_lock {
-                Some(lock) => format!("template CT {} on {} stayed locked ({lock}) for {secs} s", t.vmid, t.node),
-                None => format!("another proxdesk process held the clone lock for {secs} s"),
-            }));
-        }
-        let pause = if last_lock.is_some() {
-            deps.timing.poll
-        } else {
-            // Another process is sending its clone: a few milliseconds.
-            Duration::from_millis(rand::rng().random_range(5..30)).min(deps.timing.poll)
-        };
-        tokio::time::sleep(pause).await;
-    }
-}
-
-async fn send_clone_locked(deps: &Deps, ctx: &JobContext, s: &Subject, p: &mut Progress) -> Result<Sent, StepError> {
-    let t = &s.template;
-    if let Some(lock) = deps.pve.lxc_status(&t.node, t.vmid as u64).await?.lock {
-        return Ok(Sent::TemplateLocked(lock));
-    }
-    let vmid = deps.pve.next_id().await?;
-    // Saved before sending, so a crash in between finds the container by its marker.
-    p.vmid = Some(vmid);
-    ctx.checkpoint(p).await?;
-    let req = CloneRequest {
-        newid: vmid,
-        hostname: Some(s.request.hostname.clone()),
-        description: Some(description(s)),
-        full: Some(t.full_clone),
-        storage: t.storage.clone().filter(|_| t.full_clone),
+/// Sets resources, hostname, notes and the marker tags. The PUT is synchronous and idempotent; after
+/// a lost answer the config shows whether PVE applied it (all keys are written at once).
+async fn configure(deps: &Deps, s: &Subject, vmid: u64) -> Result<Option<Recovery>, StepError> {
+    let (r, node) = (&s.request, s.template.node.as_str());
+    let marker = GuestMarker::for_request(r.id);
+    let update = LxcConfigUpdate {
+        cores: Some(r.cores as u32),
+        memory: Some(r.memory_mib as u64),
+        hostname: Some(r.hostname.clone()),
+        description: Some(notes(s)),
+        tags: Some(marker.tags()),
+        net0: Some(s.template.net0.clone()),
         ..Default::default()
     };
-    match deps.pve.lxc_clone(&t.node, t.vmid as u64, &req).await {
-        Ok(upid) => Ok(Sent::Clone(upid)),
-        Err(PveError::AlreadyExists(_)) => Ok(Sent::VmidTaken),
-        Err(PveError::Locked { lock, .. }) => Ok(Sent::TemplateLocked(lock)),
+    match deps.pve.lxc_update_config(node, vmid, &update).await {
+        Ok(()) => Ok(None),
+        Err(e) if e.outcome_unknown() => {
+            let config = deps.pve.lxc_config(node, vmid).await?;
+            if configured(&config, s) {
+                return Ok(Some(Recovery::new(LostCall::Config, Path::Applied)));
+            }
+            deps.pve.lxc_update_config(node, vmid, &update).await?;
+            Ok(Some(Recovery::new(LostCall::Config, Path::Resent)))
+        }
         Err(e) => Err(e.into()),
     }
 }
 
-async fn wait_unlocked(deps: &Deps, node: &str, vmid: u64) -> Step {
-    let until = Instant::now() + deps.timing.task;
-    loop {
-        let Some(lock) = deps.pve.lxc_status(node, vmid).await?.lock else { return Ok(()) };
-        if Instant::now() > until {
-            return Err(StepError::Retry(format!("CT {vmid} stayed locked ({lock})")));
-        }
-        tokio::time::sleep(deps.timing.poll).await;
+/// Whether the config step's PUT is in `config`: the request's tag is only ever written by it.
+fn configured(config: &GuestConfig, s: &Subject) -> bool {
+    let r = &s.request;
+    GuestMarker::for_request(r.id).is_carried_by(None, config.tags.as_deref())
+        && config.cores == Some(r.cores as u64)
+        && config.memory == Some(r.memory_mib as u64)
+        && config.hostname.as_deref() == Some(r.hostname.as_str())
+}
+
+/// Grows the root disk to the requested size. After a lost answer (and with it the task's id) the
+/// resize task is found among the node's running tasks, and the size in the config decides.
+async fn resize(deps: &Deps, s: &Subject, vmid: u64) -> Result<Option<Recovery>, StepError> {
+    let node = s.template.node.as_str();
+    let wanted = s.request.disk_gib as u64;
+    if wanted <= disk_gib(deps, node, vmid).await? {
+        return Ok(None);
     }
+    let req = ResizeRequest { disk: "rootfs".into(), size: format!("{wanted}G") };
+    match deps.pve.lxc_resize(node, vmid, &req).await {
+        Ok(upid) => {
+            deps.pve.wait_task(&upid, wait_options(deps)).await?;
+            Ok(None)
+        }
+        Err(e) if e.outcome_unknown() => {
+            if let Some(upid) = recovery::running_task(deps, node, "resize", vmid).await? {
+                deps.pve.wait_task(&upid, wait_options(deps)).await?;
+            }
+            if wanted <= disk_gib(deps, node, vmid).await? {
+                return Ok(Some(Recovery::new(LostCall::Resize, Path::Applied)));
+            }
+            let upid = deps.pve.lxc_resize(node, vmid, &req).await?;
+            deps.pve.wait_task(&upid, wait_options(deps)).await?;
+            Ok(Some(Recovery::new(LostCall::Resize, Path::Resent)))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn disk_gib(deps: &Deps, node: &str, vmid: u64) -> Result<u64, StepError> {
+    let config = deps.pve.lxc_config(node, vmid).await?;
+    Ok(config.rootfs.as_deref().and_then(rootfs_gib).unwrap_or(0))
 }
 
 /// `16G`-style size of a `rootfs` property string, in GiB.
@@ -275,7 +171,10 @@ fn rootfs_gib(rootfs: &str) -> Option<u64> {
     Some(gib.ceil() as u64)
 }
 
-async fn start(deps: &Deps, node: &str, vmid: u64) -> Step {
+/// Starts the container and waits until it runs. A start whose answer was lost is not simply sent
+/// again: the status, then a running `vzstart` task, show whether PVE took it.
+async fn start(deps: &Deps, node: &str, vmid: u64) -> Result<Option<Recovery>, StepError> {
+    let mut recovered = None;
     if !deps.pve.lxc_status(node, vmid).await?.is_running() {
         match deps.pve.lxc_start(node, vmid).await {
             Ok(upid) => {
@@ -283,6 +182,7 @@ async fn start(deps: &Deps, node: &str, vmid: u64) -> Step {
             }
             // Starting a running CT is an error in PVE; for us it is the goal reached.
             Err(PveError::AlreadyRunning(_)) => {}
+            Err(e) if e.outcome_unknown() => recovered = Some(recover_start(deps, node, vmid).await?),
             Err(e) => return Err(e.into()),
         }
     }
@@ -293,7 +193,24 @@ async fn start(deps: &Deps, node: &str, vmid: u64) -> Step {
         }
         tokio::time::sleep(deps.timing.poll).await;
     }
-    Ok(())
+    Ok(recovered)
+}
+
+async fn recover_start(deps: &Deps, node: &str, vmid: u64) -> Result<Recovery, StepError> {
+    if let Some(upid) = recovery::running_task(deps, node, "vzstart", vmid).await? {
+        deps.pve.wait_task(&upid, wait_options(deps)).await?;
+    }
+    if deps.pve.lxc_status(node, vmid).await?.is_running() {
+        return Ok(Recovery::new(LostCall::Start, Path::Applied));
+    }
+    match deps.pve.lxc_start(node, vmid).await {
+        Ok(upid) => {
+            deps.pve.wait_task(&upid, wait_options(deps)).await?;
+        }
+        Err(PveError::AlreadyRunning(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    Ok(Recovery::new(LostCall::Start, Path::Resent))
 }
 
 async fn discover_ipv4(deps: &Deps, node: &str, vmid: u64) -> Result<String, StepError> {
@@ -385,58 +302,6 @@ async fn mark_ready(deps: &Deps, s: &Subject, p: &Progress) -> Step {
     let details = json!({"vmid": p.vmid, "ipv4": p.ipv4});
     requests::transition_in(&txn, None, s.request.id, RequestEvent::ProvisioningSucceeded, vec![], details).await?;
     txn.commit().await?;
-    Ok(())
-}
-
-/// Stops and destroys the container if it exists and is this request's; a clone still running is
-/// stopped first (its worker then removes the target itself).
-pub async fn rollback(deps: &Deps, s: &Subject, p: &Progress) -> Step {
-    rollback_container(deps, s.request.id, &s.template.node, p).await
-}
-
-/// [`rollback`] from what a job's checkpoint recorded, for clean-up outside the provisioning job.
-pub async fn rollback_container(deps: &Deps, request_id: i64, node: &str, p: &Progress) -> Step {
-    let Some(vmid) = p.vmid else { return Ok(()) };
-    if !p.cloned
-        && let Some(upid) = p.clone_upid.as_deref().and_then(|u| u.parse::<Upid>().ok())
-    {
-        // However it ends, what is left of the target (if anything) is looked at next; a task PVE no
-        // longer knows leaves a locked target that `destroy_container` names.
-        if let Err(e) = stop_clone(deps, &upid).await {
-            tracing::warn!(request = request_id, vmid, error = %e.message(), "stopping the clone task failed");
-        }
-    }
-    match deps.pve.lxc_config(node, vmid).await {
-        Ok(c) if c.description.as_deref().is_some_and(|d| d.contains(&marker(request_id))) => {}
-        Ok(_) | Err(PveError::NotFound(_)) => return Ok(()),
-        Err(e) => return Err(e.into()),
-    }
-    destroy_container(deps, node, vmid).await?;
-    timeline::note(&deps.db, request_id, "provision.rolled_back", json!({"vmid": vmid})).await;
-    Ok(())
-}
-
-/// Stop (when running), then delete with purge; a container that is already gone is fine.
-pub async fn destroy_container(deps: &Deps, node: &str, vmid: u64) -> Step {
-    let status = match deps.pve.lxc_status(node, vmid).await {
-        Ok(s) => s,
-        Err(PveError::NotFound(_)) => return Ok(()),
-        Err(e) => return Err(e.into()),
-    };
-    if status.lock.is_some() {
-        wait_unlocked(deps, node, vmid).await?;
-    }
-    if status.is_running() {
-        let upid = deps.pve.lxc_stop(node, vmid).await?;
-        deps.pve.wait_task(&upid, wait_options(deps)).await?;
-    }
-    match deps.pve.lxc_delete(node, vmid, true).await {
-        Ok(upid) => {
-            deps.pve.wait_task(&upid, wait_options(deps)).await?;
-        }
-        Err(PveError::NotFound(_)) => {}
-        Err(e) => return Err(e.into()),
-    }
     Ok(())
 }
 

@@ -35,6 +35,7 @@ pub enum Endpoint {
     QemuConfigPut,
     QemuAgentInterfaces,
     QemuVncProxy,
+    TaskList,
     TaskStatus,
     TaskLog,
     TaskStop,
@@ -42,7 +43,7 @@ pub enum Endpoint {
 
 impl Endpoint {
     /// Every endpoint, for CLI parsing and reports.
-    pub const ALL: [Endpoint; 31] = [
+    pub const ALL: [Endpoint; 32] = [
         Endpoint::AccessTicket,
         Endpoint::AccessPermissions,
         Endpoint::Version,
@@ -71,6 +72,7 @@ impl Endpoint {
         Endpoint::QemuConfigPut,
         Endpoint::QemuAgentInterfaces,
         Endpoint::QemuVncProxy,
+        Endpoint::TaskList,
         Endpoint::TaskStatus,
         Endpoint::TaskLog,
         Endpoint::TaskStop,

@@ -111,6 +111,7 @@ fn route(method: &Method, segs: &[&str]) -> Option<Route> {
         ["nodes", n, "qemu", v, "config"] if put => on(E::QemuConfigPut, n, qm, v, ""),
         ["nodes", n, "qemu", v, "agent", "network-get-interfaces"] if get => on(E::QemuAgentInterfaces, n, qm, v, ""),
         ["nodes", n, "qemu", v, "vncproxy"] if post => on(E::QemuVncProxy, n, qm, v, ""),
+        ["nodes", n, "tasks"] if get => on(E::TaskList, n, lxc, "", ""),
         ["nodes", n, "tasks", u, "status"] if get => on(E::TaskStatus, n, lxc, "", u),
         ["nodes", n, "tasks", u, "log"] if get => on(E::TaskLog, n, lxc, "", u),
         ["nodes", n, "tasks", u] if delete => on(E::TaskStop, n, lxc, "", u),
@@ -299,6 +300,7 @@ async fn handle(sim: Arc<Sim>, mut req: Request) -> Response {
     use Endpoint as E;
     let result = match route.endpoint {
         E::VncWebsocket => return console::websocket(ctx, req).await.unwrap_or_else(|e| reply::error(&e)),
+        E::TaskList => tasks::list(&ctx).map(|(data, total)| reply::ok_with(json!({"data": data, "total": total}))),
         E::TaskLog => {
             cluster::task_log(&ctx).map(|(data, total)| reply::ok_with(json!({"data": data, "total": total})))
         }

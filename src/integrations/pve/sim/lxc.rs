@@ -265,8 +265,8 @@ pub(crate) fn delete(ctx: &Ctx) -> Result<Value, ApiError> {
         &[("force", Ty::Bool, false), ("purge", Ty::Bool, false), ("destroy-unreferenced-disks", Ty::Bool, false)];
     params::check(&ctx.params, schema)?;
     {
-        let state = ctx.sim.state.lock().expect("state");
-        let g = state.guest(&ctx.node, GuestKind::Lxc, vmid)?;
+        let mut state = ctx.sim.state.lock().expect("state");
+        let g = state.guest_mut(&ctx.node, GuestKind::Lxc, vmid)?;
         if g.config.get("protection").is_some_and(|p| p == "1") {
             return Err(ApiError::internal(format!("can't remove CT {vmid} - protection mode enabled")));
         }
@@ -274,13 +274,22 @@ pub(crate) fn delete(ctx: &Ctx) -> Result<Value, ApiError> {
         if g.running && ctx.params.get("force").is_none_or(|f| f != "1") {
             return Err(ApiError::internal(format!("unable to destroy CT {vmid} - container is running")));
         }
+        // The worker locks the config first, so the guest shows `lock: destroyed` until its file goes.
+        g.config.insert("lock".into(), "destroyed".into());
     }
     let work: Work = Box::new(move |state| {
         state.guests.remove(&vmid);
         Ok(vec![format!("Logical volume \"vm-{vmid}-disk-0\" successfully removed.")])
     });
+    // A failed or stopped destroy gives the guest back unlocked (the simulator removes nothing by halves).
+    let unlock: Work = Box::new(move |state| {
+        if let Some(g) = state.guests.get_mut(&vmid) {
+            g.config.remove("lock");
+        }
+        Ok(vec![])
+    });
     let upid = tasks::new_upid(&ctx.sim, &ctx.node, "vzdestroy", &vmid.to_string(), &ctx.authid());
-    Ok(json!(tasks::spawn(&ctx.sim, &ctx.faults, upid, ctx.sim.cfg.power_duration, work, None)))
+    Ok(json!(tasks::spawn(&ctx.sim, &ctx.faults, upid, ctx.sim.cfg.power_duration, work, Some(unlock))))
 }
 
 /// `GET …/{vmid}/interfaces`: `null` when stopped; `lo` first; IPv4 once the lease arrived, at once

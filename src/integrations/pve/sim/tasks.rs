@@ -121,3 +121,74 @@ pub(crate) fn stop(ctx: &Ctx) -> Result<Value, ApiError> {
     task.state = TaskState::Stopped { exit_status };
     Ok(Value::Null)
 }
+
+const LIST: params::Schema = &[
+    ("start", params::Ty::Int(0, i64::MAX), false),
+    ("limit", params::Ty::Int(0, i64::MAX), false),
+    ("userfilter", params::Ty::Str(128), false),
+    ("typefilter", params::Ty::Str(64), false),
+    ("vmid", params::Ty::Vmid, false),
+    ("errors", params::Ty::Bool, false),
+    ("source", params::Ty::Enum(&["archive", "active", "all"]), false),
+];
+
+/// `GET /nodes/{node}/tasks` → (entries, total), newest first (pve-api.md §4.5). Without `Sys.Audit` on
+/// the node only the caller's own tasks (and its tokens') are listed. `source` defaults to `archive`
+/// (finished tasks only); `active` lists the running ones, whose `status` is `RUNNING`.
+pub(crate) fn list(ctx: &Ctx) -> Result<(Value, usize), ApiError> {
+    params::check(&ctx.params, LIST)?;
+    let me = ctx.authid();
+    let auditor = ctx.allowed(&format!("/nodes/{}", ctx.node), "Sys.Audit");
+    let p = |key: &str| ctx.params.get(key).map(String::as_str);
+    let source = p("source").unwrap_or("archive");
+    let start: usize = p("start").map_or(0, |s| s.parse().expect("checked"));
+    let limit: usize = p("limit").map_or(50, |s| s.parse().expect("checked"));
+    let state = ctx.sim.state.lock().expect("state");
+    let mut tasks: Vec<&Task> = state
+        .tasks
+        .values()
+        .filter(|t| t.upid.node == ctx.node)
+        .filter(|t| auditor || t.upid.user == me || t.upid.user.split('!').next() == Some(me.as_str()))
+        .filter(|t| {
+            matches!(
+                (source, &t.state),
+                ("active", TaskState::Running) | ("archive", TaskState::Stopped { .. }) | ("all", _)
+            )
+        })
+        .filter(|t| p("typefilter").is_none_or(|f| t.upid.task_type == f))
+        .filter(|t| p("vmid").is_none_or(|v| t.upid.id == v))
+        .filter(|t| p("userfilter").is_none_or(|u| t.upid.user.to_lowercase().contains(&u.to_lowercase())))
+        .filter(|t| {
+            p("errors").is_none_or(|e| e == "0")
+                || matches!(&t.state, TaskState::Stopped { exit_status } if exit_status != "OK")
+        })
+        .collect();
+    tasks.sort_by_key(|t| std::cmp::Reverse((t.upid.starttime, t.upid.pid)));
+    let total = tasks.len();
+    let take = if limit == 0 { usize::MAX } else { limit };
+    let entries = tasks
+        .into_iter()
+        .skip(start)
+        .take(take)
+        .map(|t| {
+            let u = &t.upid;
+            let (user, token) = match u.user.split_once('!') {
+                Some((user, token)) => (user.to_owned(), Some(token.to_owned())),
+                None => (u.user.clone(), None),
+            };
+            let mut v = serde_json::json!({
+                "upid": u.as_str(), "node": u.node, "pid": u.pid, "pstart": u.pstart, "starttime": u.starttime,
+                "type": u.task_type, "id": u.id, "user": user,
+            });
+            if let Some(token) = token {
+                v["tokenid"] = serde_json::json!(token);
+            }
+            v["status"] = match &t.state {
+                TaskState::Running => serde_json::json!("RUNNING"),
+                TaskState::Stopped { exit_status } => serde_json::json!(exit_status),
+            };
+            v
+        })
+        .collect();
+    Ok((Value::Array(entries), total))
+}
