@@ -138,18 +138,23 @@ async fn a_worker_killed_during_the_last_attempt_leaves_a_failed_request_and_no_
     let done = served.settle(&s.user_token, id, Duration::from_secs(20)).await;
     assert_eq!(done["status"], "failed", "{done}");
     assert!(done["reason"].as_str().unwrap_or_default().contains("lease expired"), "{done}");
+    // The guest disappears when PVE's delete task ends; the clean-up job notes it once it has seen the
+    // task end, a poll later: wait for both.
     let until = Instant::now() + Duration::from_secs(20);
     loop {
         let stats = sim.stats().await;
         let left = new_guests(&stats, &initial);
-        if left.is_empty() {
+        let request = served.get(&s.user_token, &format!("/api/v1/requests/{id}")).await;
+        if left.is_empty() && timeline_has(&request, "provision.rolled_back") {
             break;
         }
-        assert!(Instant::now() < until, "the crashed attempt's container stays: {left:?}\n{}", served.proc.tail());
+        assert!(
+            Instant::now() < until,
+            "the crashed attempt's container stays: {left:?}\n{request}\n{}",
+            served.proc.tail()
+        );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    let request = served.get(&s.user_token, &format!("/api/v1/requests/{id}")).await;
-    assert!(timeline_has(&request, "provision.rolled_back"), "{request}");
     assert!(sim.calls("lxc-stop").await >= 1, "the started container was stopped before deletion");
 
     // The admin's retry starts afresh: a new container is cloned.

@@ -1,0 +1,102 @@
+//! Machines, their live state, power actions, and lost machines.
+
+use chrono::{DateTime, Utc};
+use poem_openapi::{Enum, Object};
+
+use crate::domain::lost::LostReason;
+
+/// A provisioned machine.
+#[derive(Debug, Object)]
+pub struct Machine {
+    pub id: i64,
+    pub request_id: i64,
+    pub user_id: i64,
+    pub hostname: String,
+    pub node: String,
+    pub vmid: Option<i64>,
+    pub ipv4: Option<String>,
+    pub login_user: Option<String>,
+    pub created_at: DateTime<Utc>,
+    /// Set while the machine is lost: the guest at its VMID no longer carries its marker, or is gone.
+    pub lost: Option<LostMachine>,
+}
+
+/// Why a machine is lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum LostReasonName {
+    /// Another guest has the VMID now.
+    Replaced,
+    /// No guest has the VMID any more.
+    Gone,
+}
+
+/// A lost machine: nothing is done to the guest at its VMID; an admin re-adopts or releases it.
+#[derive(Debug, Object)]
+pub struct LostMachine {
+    pub reason: LostReasonName,
+    /// The explanation, naming the node and VMID.
+    pub message: String,
+    pub since: DateTime<Utc>,
+}
+
+impl LostMachine {
+    fn of(m: &entities::machine::Model) -> Option<LostMachine> {
+        let reason = LostReason::parse(m.lost_reason.as_deref()?)?;
+        Some(LostMachine {
+            reason: match reason {
+                LostReason::Replaced => LostReasonName::Replaced,
+                LostReason::Gone => LostReasonName::Gone,
+            },
+            message: reason.describe(&m.node, m.vmid.unwrap_or_default()),
+            since: m.lost_at?,
+        })
+    }
+}
+
+impl From<entities::machine::Model> for Machine {
+    fn from(m: entities::machine::Model) -> Self {
+        let lost = LostMachine::of(&m);
+        Machine {
+            id: m.id,
+            request_id: m.request_id,
+            user_id: m.user_id,
+            hostname: m.hostname,
+            node: m.node,
+            vmid: m.vmid,
+            ipv4: m.ipv4,
+            login_user: m.login_user,
+            created_at: m.created_at,
+            lost,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct MachinePage {
+    pub items: Vec<Machine>,
+    pub next_cursor: Option<i64>,
+}
+
+/// A machine with what PVE says about it now, and (for its owner) its login.
+#[derive(Debug, Object)]
+pub struct MachineDetail {
+    #[oai(flatten)]
+    pub machine: Machine,
+    /// `running`, `stopped`, or `unknown` when PVE cannot be asked (or the machine is lost).
+    pub state: String,
+    pub uptime_secs: Option<u64>,
+    pub cpus: Option<f64>,
+    pub max_memory_bytes: Option<u64>,
+    /// The generated password of `login_user`; only in the owner's answer.
+    #[oai(skip_serializing_if_is_none)]
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum PowerActionName {
+    Start,
+    Shutdown,
+    Reboot,
+}

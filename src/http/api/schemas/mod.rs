@@ -1,0 +1,13 @@
+//! The API's own types: never sea-orm models as-is. One file per area; handlers import them all.
+
+mod accounts;
+mod audit;
+mod catalog;
+mod machines;
+mod requests;
+
+pub use accounts::*;
+pub use audit::*;
+pub use catalog::*;
+pub use machines::*;
+pub use requests::*;

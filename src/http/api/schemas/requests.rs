@@ -1,0 +1,156 @@
+//! Requests, their states, approvals and bulk decisions.
+
+use chrono::{DateTime, Utc};
+use poem_openapi::{Enum, Object};
+
+use crate::domain::request_status::RequestStatus;
+use crate::services::requests::RequestRow;
+
+use super::AuditEntry;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum Status {
+    Pending,
+    Approved,
+    Provisioning,
+    Ready,
+    Failed,
+    Rejected,
+    Cancelled,
+    Deleting,
+    Deleted,
+    /// Its machine's VMID no longer names its container; an admin re-adopts or releases it.
+    Lost,
+}
+
+impl From<Status> for RequestStatus {
+    fn from(s: Status) -> Self {
+        match s {
+            Status::Pending => RequestStatus::Pending,
+            Status::Approved => RequestStatus::Approved,
+            Status::Provisioning => RequestStatus::Provisioning,
+            Status::Ready => RequestStatus::Ready,
+            Status::Failed => RequestStatus::Failed,
+            Status::Rejected => RequestStatus::Rejected,
+            Status::Cancelled => RequestStatus::Cancelled,
+            Status::Deleting => RequestStatus::Deleting,
+            Status::Deleted => RequestStatus::Deleted,
+            Status::Lost => RequestStatus::Lost,
+        }
+    }
+}
+
+/// A new request.
+#[derive(Debug, Object)]
+pub struct CreateRequest {
+    pub template_id: i64,
+    pub hostname: String,
+    pub cores: i32,
+    pub memory_mib: i32,
+    pub disk_gib: i32,
+    pub purpose: String,
+    pub ssh_public_key: Option<String>,
+}
+
+/// A request for a machine.
+#[derive(Debug, Object)]
+pub struct Request {
+    pub id: i64,
+    pub user_id: i64,
+    pub username: String,
+    pub template_id: i64,
+    pub template_name: String,
+    pub hostname: String,
+    pub cores: i32,
+    pub memory_mib: i32,
+    pub disk_gib: i32,
+    pub purpose: String,
+    pub ssh_public_key: Option<String>,
+    pub status: String,
+    /// Why it was rejected, why provisioning or deletion failed, or why its machine is lost.
+    pub reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<RequestRow> for Request {
+    fn from(row: RequestRow) -> Self {
+        let r = row.request;
+        Request {
+            id: r.id,
+            user_id: r.user_id,
+            username: row.username,
+            template_id: r.template_id,
+            template_name: row.template_name,
+            hostname: r.hostname,
+            cores: r.cores,
+            memory_mib: r.memory_mib,
+            disk_gib: r.disk_gib,
+            purpose: r.purpose,
+            ssh_public_key: r.ssh_public_key,
+            status: r.status,
+            reason: r.reason,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+/// A request with its timeline.
+#[derive(Debug, Object)]
+pub struct RequestDetail {
+    #[oai(flatten)]
+    pub request: Request,
+    pub timeline: Vec<AuditEntry>,
+}
+
+/// One page of requests; pass `next_cursor` as `cursor` for the next.
+#[derive(Debug, Object)]
+pub struct RequestPage {
+    pub items: Vec<Request>,
+    pub next_cursor: Option<i64>,
+}
+
+/// Resource changes an admin makes while approving (all optional).
+#[derive(Debug, Default, Object)]
+pub struct ApproveBody {
+    pub cores: Option<i32>,
+    pub memory_mib: Option<i32>,
+    pub disk_gib: Option<i32>,
+}
+
+#[derive(Debug, Object)]
+pub struct RejectBody {
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum BulkAction {
+    Approve,
+    Reject,
+}
+
+/// Approve or reject several pending requests at once.
+#[derive(Debug, Object)]
+pub struct BulkBody {
+    pub ids: Vec<i64>,
+    pub action: BulkAction,
+    /// Required when rejecting.
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Object)]
+pub struct BulkItem {
+    pub id: i64,
+    pub ok: bool,
+    /// Problem type when it failed, e.g. `/problems/illegal-transition`.
+    #[oai(skip_serializing_if_is_none)]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Object)]
+pub struct BulkResult {
+    pub results: Vec<BulkItem>,
+}
