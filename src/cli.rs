@@ -35,7 +35,12 @@ pub enum Command {
     Token(TokenCommand),
     /// Run a self-contained demo: seeded users, catalog and quotas, on a temporary data dir unless
     /// PROXDESK_DATA_DIR is set.
-    Demo,
+    Demo {
+        /// Fill the simulated cluster with this many generated guests, in the mix a real cluster has
+        /// (agents in every state, Windows, Docker bridges, static addresses, credential notes).
+        #[arg(long)]
+        guests: Option<usize>,
+    },
     /// Check the configured Proxmox VE cluster: version, nodes, catalog templates, token privileges.
     Check,
     /// Keep Apache Guacamole in step with the cluster.
@@ -192,7 +197,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let (_, token) = services::tokens::create(&db, None, owner.id, &name).await?;
             println!("{}", token.expose());
         }
-        Command::Demo => crate::demo::run().await?,
+        Command::Demo { guests } => crate::demo::run(guests).await?,
         Command::Guac(GuacCommand::Sync { dry_run }) => guac_sync(dry_run).await?,
         Command::Guac(GuacCommand::EncryptNotes { dry_run }) => encrypt_notes(dry_run).await?,
         Command::Check => check().await?,

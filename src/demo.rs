@@ -3,7 +3,9 @@
 use crate::cli::CliError;
 use crate::config::RawSettings;
 use crate::domain::roles::Role;
-use crate::integrations::pve::sim::{SimConfig, SimSsh, SimSshConfig, Simulator, admin_acl, write_client_key};
+use crate::integrations::pve::sim::{
+    GeneratedInventory, SimConfig, SimSsh, SimSshConfig, Simulator, admin_acl, write_client_key,
+};
 use crate::secrets::Secret;
 use crate::services::{self, catalog::TemplateInput};
 use crate::startup::{App, shutdown_signal};
@@ -37,7 +39,8 @@ pub fn demo_templates() -> Vec<TemplateInput> {
     ]
 }
 
-pub async fn run() -> Result<(), CliError> {
+/// Runs the demo; `guests` fills the simulated cluster with a generated, realistic inventory.
+pub async fn run(guests: Option<usize>) -> Result<(), CliError> {
     let mut raw = RawSettings::load()?;
     crate::telemetry::init(raw.get("log").unwrap_or("info"));
     // A temporary data dir unless one is configured; kept for the life of the process.
@@ -51,7 +54,8 @@ pub async fn run() -> Result<(), CliError> {
     // A simulated Proxmox VE cluster in-process, unless a real one is configured.
     let _sim = if raw.get("pve_url").is_none() {
         let secret = crate::secrets::random_token(24);
-        let config = SimConfig::default().with_token(DEMO_TOKEN_ID, secret.expose(), admin_acl());
+        let mut config = SimConfig::default().with_token(DEMO_TOKEN_ID, secret.expose(), admin_acl());
+        config.generated = guests.map(|guests| GeneratedInventory { guests, seed: 1 });
         let sim = Simulator::start(config).await?;
         raw.set("pve_url", sim.url());
         raw.set("pve_token", format!("{DEMO_TOKEN_ID}={}", secret.expose()));
@@ -68,11 +72,8 @@ pub async fn run() -> Result<(), CliError> {
         for (name, value) in ssh.settings(&key_file) {
             raw.set(&name["PROXDESK_".len()..].to_ascii_lowercase(), value);
         }
-        println!(
-            "simulated Proxmox VE cluster on {} (nodes pve1-pve3, templates 9000-9002), SSH on {}",
-            sim.url(),
-            ssh.addr()
-        );
+        println!("simulated Proxmox VE cluster on {} (templates 9000-9002), SSH on {}", sim.url(), ssh.addr());
+        println!("  {}", sim.summary());
         Some((sim, ssh))
     } else {
         None

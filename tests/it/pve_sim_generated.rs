@@ -215,3 +215,27 @@ async fn sim_pve_with_guests_prints_the_mix_and_serves_that_inventory() {
     assert_eq!(a.status().as_u16(), 500);
     assert!(took >= Duration::from_millis(300) && took < Duration::from_secs(2), "took {took:?}");
 }
+
+/// `proxdesk demo --guests N` runs the demo on a cluster that looks like a real one: it prints the
+/// generated mix and serves the desk over it.
+#[tokio::test]
+async fn the_demo_runs_on_a_generated_cluster() {
+    proxdesk::integrations::install_tls_provider();
+    let cli = Cli::try_parse_from(["proxdesk", "demo", "--guests", "800"]).unwrap();
+    assert!(matches!(cli.command, CliCommand::Demo { guests: Some(800) }));
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_proxdesk"));
+    cmd.args(["demo", "--guests", "800"])
+        .env("PROXDESK_LISTEN", format!("127.0.0.1:{port}"))
+        .env("PROXDESK_DATA_DIR", dir.path().join("data"));
+    let proc = Proc::spawn(cmd, dir.path().join("demo.log"));
+    let http = reqwest::Client::new();
+    wait_http(&http, &format!("http://127.0.0.1:{port}/readyz"), &proc).await;
+    let until = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&proc.log).unwrap().contains("800 guests on 3 nodes") {
+        assert!(Instant::now() < until, "no generated mix printed:\n{}", proc.tail());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    proc.kill();
+}
