@@ -5,7 +5,8 @@
 
 use serde_json::{Value, json};
 
-use crate::integrations::pve::Upid;
+use super::steps::wait_options;
+use crate::integrations::pve::{PveError, Upid};
 use crate::workflows::{Deps, StepError, timeline};
 
 /// The call whose answer was lost.
@@ -102,4 +103,30 @@ pub(crate) async fn note(deps: &Deps, request_id: i64, action: &str, vmid: u64, 
 pub(crate) async fn running_task(deps: &Deps, node: &str, kind: &str, vmid: u64) -> Result<Option<Upid>, StepError> {
     let tasks = deps.pve.active_tasks(node, kind, vmid).await?;
     Ok(tasks.iter().filter(|t| t.kind == kind && t.id == vmid.to_string()).find_map(|t| t.upid.parse().ok()))
+}
+
+/// A start or stop whose answer was lost: its task is waited for if it runs, then the status decides
+/// whether PVE had carried it out; if not, it is sent again (`already running` / `not running` then mean
+/// the goal is reached).
+pub(crate) async fn power(deps: &Deps, node: &str, vmid: u64, call: LostCall) -> Result<Recovery, StepError> {
+    let (task, want_running) = match call {
+        LostCall::Start => ("vzstart", true),
+        LostCall::Stop => ("vzstop", false),
+        other => return Err(StepError::Fatal(format!("{} is not a power action", other.as_str()))),
+    };
+    if let Some(upid) = running_task(deps, node, task, vmid).await? {
+        deps.pve.wait_task(&upid, wait_options(deps)).await?;
+    }
+    if deps.pve.lxc_status(node, vmid).await?.is_running() == want_running {
+        return Ok(Recovery::new(call, Path::Applied));
+    }
+    let sent = if want_running { deps.pve.lxc_start(node, vmid).await } else { deps.pve.lxc_stop(node, vmid).await };
+    match sent {
+        Ok(upid) => {
+            deps.pve.wait_task(&upid, wait_options(deps)).await?;
+        }
+        Err(PveError::AlreadyRunning(_) | PveError::NotRunning(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    Ok(Recovery::new(call, Path::Resent))
 }

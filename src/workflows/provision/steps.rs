@@ -182,7 +182,9 @@ async fn start(deps: &Deps, node: &str, vmid: u64) -> Result<Option<Recovery>, S
             }
             // Starting a running CT is an error in PVE; for us it is the goal reached.
             Err(PveError::AlreadyRunning(_)) => {}
-            Err(e) if e.outcome_unknown() => recovered = Some(recover_start(deps, node, vmid).await?),
+            Err(e) if e.outcome_unknown() => {
+                recovered = Some(recovery::power(deps, node, vmid, LostCall::Start).await?)
+            }
             Err(e) => return Err(e.into()),
         }
     }
@@ -194,23 +196,6 @@ async fn start(deps: &Deps, node: &str, vmid: u64) -> Result<Option<Recovery>, S
         tokio::time::sleep(deps.timing.poll).await;
     }
     Ok(recovered)
-}
-
-async fn recover_start(deps: &Deps, node: &str, vmid: u64) -> Result<Recovery, StepError> {
-    if let Some(upid) = recovery::running_task(deps, node, "vzstart", vmid).await? {
-        deps.pve.wait_task(&upid, wait_options(deps)).await?;
-    }
-    if deps.pve.lxc_status(node, vmid).await?.is_running() {
-        return Ok(Recovery::new(LostCall::Start, Path::Applied));
-    }
-    match deps.pve.lxc_start(node, vmid).await {
-        Ok(upid) => {
-            deps.pve.wait_task(&upid, wait_options(deps)).await?;
-        }
-        Err(PveError::AlreadyRunning(_)) => {}
-        Err(e) => return Err(e.into()),
-    }
-    Ok(Recovery::new(LostCall::Start, Path::Resent))
 }
 
 async fn discover_ipv4(deps: &Deps, node: &str, vmid: u64) -> Result<String, StepError> {

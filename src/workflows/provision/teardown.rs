@@ -75,7 +75,7 @@ pub async fn destroy_container(deps: &Deps, node: &str, vmid: u64) -> Result<Vec
                 deps.pve.wait_task(&upid, wait_options(deps)).await?;
             }
             Err(PveError::NotRunning(_)) => {}
-            Err(e) if e.outcome_unknown() => recovered.push(recover_stop(deps, node, vmid).await?),
+            Err(e) if e.outcome_unknown() => recovered.push(recovery::power(deps, node, vmid, LostCall::Stop).await?),
             Err(e) => return Err(e.into()),
         }
     }
@@ -110,24 +110,6 @@ async fn unlocked_status(
         }
         tokio::time::sleep(deps.timing.poll).await;
     }
-}
-
-/// A stop whose answer was lost: its task is waited for if it runs, then the status decides.
-async fn recover_stop(deps: &Deps, node: &str, vmid: u64) -> Result<Recovery, StepError> {
-    if let Some(upid) = recovery::running_task(deps, node, "vzstop", vmid).await? {
-        deps.pve.wait_task(&upid, wait_options(deps)).await?;
-    }
-    if !deps.pve.lxc_status(node, vmid).await?.is_running() {
-        return Ok(Recovery::new(LostCall::Stop, Path::Applied));
-    }
-    match deps.pve.lxc_stop(node, vmid).await {
-        Ok(upid) => {
-            deps.pve.wait_task(&upid, wait_options(deps)).await?;
-        }
-        Err(PveError::NotRunning(_)) => {}
-        Err(e) => return Err(e.into()),
-    }
-    Ok(Recovery::new(LostCall::Stop, Path::Resent))
 }
 
 /// A delete whose answer was lost: its task is waited for if it runs, and the guest's absence decides;
