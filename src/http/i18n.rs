@@ -6,6 +6,8 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
+pub mod format;
+
 pub const LANGUAGES: [&str; 3] = ["en", "fr", "it"];
 
 const SOURCES: [(&str, &str); 3] =

@@ -15,6 +15,12 @@ use poem::{Endpoint, EndpointExt, Route, get, handler, http::StatusCode};
 
 use crate::startup::AppState;
 
+/// The pages' Content-Security-Policy: scripts, styles and connections from proxdesk itself only; no
+/// inline script or style, no framing. The console pages' WebSockets are same-origin (`'self'`).
+pub const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+     connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+     frame-ancestors 'none'";
+
 /// Every route of the application.
 pub fn routes(state: AppState) -> impl Endpoint {
     let api = api::service(&state.settings.public_url);
@@ -30,7 +36,7 @@ pub fn routes(state: AppState) -> impl Endpoint {
         .nest("/static/vendor", vendor)
         .at("/machines/:id/console/ws", get(console::vnc))
         .at("/machines/:id/terminal/ws", get(console::terminal))
-        .nest("/", pages::routes())
+        .nest("/", pages::routes().with(SetHeader::new().overriding("Content-Security-Policy", PAGE_CSP)))
         .with(
             SetHeader::new()
                 .overriding("X-Content-Type-Options", "nosniff")

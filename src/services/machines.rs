@@ -214,3 +214,28 @@ pub async fn for_guacamole(
     }
     Ok(out)
 }
+
+/// The power state (`running`, `stopped`…) of each of `machines` (by machine id) from one cluster-wide
+/// read; a machine PVE does not list, or every machine when PVE cannot be asked, is `unknown`.
+pub async fn power_states(
+    pve: Option<&pve::Client>,
+    machines: &[machine::Model],
+) -> std::collections::HashMap<i64, String> {
+    let mut out: std::collections::HashMap<i64, String> =
+        machines.iter().map(|m| (m.id, "unknown".to_owned())).collect();
+    let Some(pve) = pve.filter(|_| machines.iter().any(|m| m.vmid.is_some())) else { return out };
+    match pve.cluster_resources(Some("vm")).await {
+        Ok(resources) => {
+            for m in machines.iter().filter(|m| m.lost_at.is_none()) {
+                let found = resources.iter().find(|r| {
+                    r.vmid.is_some() && r.vmid == m.vmid.map(|v| v as u64) && r.node.as_deref() == Some(&m.node)
+                });
+                if let Some(state) = found.and_then(|r| r.status.clone()) {
+                    out.insert(m.id, state);
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "power states unavailable"),
+    }
+    out
+}

@@ -22,6 +22,8 @@ pub struct Ctx {
     pub path: String,
     pub client_addr: String,
     pub jar: CookieJar,
+    /// For admins: how many requests wait for a decision (the queue's badge in the navigation).
+    pub pending: Option<u64>,
 }
 
 impl<'a> FromRequest<'a> for Ctx {
@@ -34,6 +36,13 @@ impl<'a> FromRequest<'a> for Ctx {
                 poem::Error::from_status(StatusCode::INTERNAL_SERVER_ERROR)
             })?,
             None => None,
+        };
+        let pending = match &actor {
+            Some(a) if a.is_admin() => {
+                let status = crate::domain::request_status::RequestStatus::Pending;
+                services::requests::count_in(&state.db, status).await.ok()
+            }
+            _ => None,
         };
         let secure = auth::secure_request(req, &state);
         let lang = i18n::negotiate(actor.as_ref().and_then(|a| a.language.as_deref()), req.header("Accept-Language"));
@@ -48,6 +57,7 @@ impl<'a> FromRequest<'a> for Ctx {
             path: req.uri().path().to_owned(),
             client_addr: auth::client_addr(req),
             jar,
+            pending,
         })
     }
 }
@@ -85,7 +95,7 @@ impl Ctx {
         let user = self
             .actor
             .as_ref()
-            .map(|a| context! { id => a.id, username => a.username.clone(), is_admin => a.is_admin() });
+            .map(|a| context! { id => a.id, username => a.username.clone(), is_admin => a.is_admin(), pending => self.pending });
         let base = context! { lang => self.lang, csrf => self.csrf.clone(), user => user, path => self.path.clone() };
         match self.state.pages.render(template, context! { ..extra, ..base }) {
             Ok(html) => Response::builder().status(status).content_type("text/html; charset=utf-8").body(html),
@@ -94,6 +104,16 @@ impl Ctx {
                 Response::builder().status(StatusCode::INTERNAL_SERVER_ERROR).body("internal error")
             }
         }
+    }
+
+    /// The page that asks "are you sure?" for a destructive form posted without `confirmed=yes` (the
+    /// browser had no JavaScript for the dialog): it posts the same fields again, confirmed.
+    pub fn confirm_page(&self, question: &str, action: &str, form: &Form, cancel_to: &str) -> Response {
+        let fields: Vec<(String, String)> = form.values().into_iter().filter(|(k, _)| k != "confirmed").collect();
+        self.render(
+            "confirm.html",
+            context! { question => question, action => action, fields => fields, cancel_to => cancel_to },
+        )
     }
 
     pub fn error_page(&self, status: StatusCode, key: &str) -> Response {
@@ -146,6 +166,11 @@ impl Form {
 
     pub fn all(&self, name: &str) -> Vec<&str> {
         self.pairs.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect()
+    }
+
+    /// Whether a destructive action was confirmed (the dialog, or the confirmation page).
+    pub fn confirmed(&self) -> bool {
+        self.get("confirmed") == "yes"
     }
 
     pub fn checked(&self, name: &str) -> bool {

@@ -11,6 +11,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("layout.html", include_str!("../../../templates/layout.html")),
     ("macros.html", include_str!("../../../templates/macros.html")),
     ("error.html", include_str!("../../../templates/error.html")),
+    ("confirm.html", include_str!("../../../templates/confirm.html")),
     ("auth/login.html", include_str!("../../../templates/auth/login.html")),
     ("requests/dashboard.html", include_str!("../../../templates/requests/dashboard.html")),
     ("requests/new.html", include_str!("../../../templates/requests/new.html")),
@@ -31,6 +32,8 @@ const TEMPLATES: &[(&str, &str)] = &[
 const STATIC: &[(&str, &str, &str)] = &[
     ("style.css", "text/css; charset=utf-8", include_str!("../../../static/style.css")),
     ("progress.js", "text/javascript; charset=utf-8", include_str!("../../../static/progress.js")),
+    ("app.js", "text/javascript; charset=utf-8", include_str!("../../../static/app.js")),
+    ("request-form.js", "text/javascript; charset=utf-8", include_str!("../../../static/request-form.js")),
     ("console.js", "text/javascript; charset=utf-8", include_str!("../../../static/console.js")),
     ("terminal.js", "text/javascript; charset=utf-8", include_str!("../../../static/terminal.js")),
 ];
@@ -53,7 +56,13 @@ impl Renderer {
             env.add_template(name, source).expect("templates compile");
         }
         env.add_function("t", translate);
+        env.add_function("tn", translate_plural);
         env.add_filter("datetime", datetime);
+        env.add_filter("size", size);
+        env.add_filter("duration", duration);
+        env.add_filter("number", number);
+        env.add_filter("uptime", uptime);
+        env.add_function("uptime_units", uptime_units);
         Renderer { env }
     }
 
@@ -63,16 +72,62 @@ impl Renderer {
     }
 }
 
-/// `t("key", name=value, …)` in templates, in the page's language (the `lang` variable).
-fn translate(state: &State, key: &str, kwargs: minijinja::value::Kwargs) -> Result<String, minijinja::Error> {
-    let lang = state.lookup("lang").and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_else(|| "en".into());
-    let mut params: Vec<(String, String)> = Vec::new();
+/// The page's language (the `lang` variable).
+fn lang(state: &State) -> String {
+    state.lookup("lang").and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_else(|| "en".into())
+}
+
+fn params(kwargs: &minijinja::value::Kwargs) -> Result<Vec<(String, String)>, minijinja::Error> {
+    let mut params = Vec::new();
     for name in kwargs.args() {
         let v: Value = kwargs.get(name)?;
         params.push((name.to_owned(), v.to_string()));
     }
+    Ok(params)
+}
+
+/// `t("key", name=value, …)` in templates, in the page's language.
+fn translate(state: &State, key: &str, kwargs: minijinja::value::Kwargs) -> Result<String, minijinja::Error> {
+    let params = params(&kwargs)?;
     let params: Vec<(&str, &String)> = params.iter().map(|(k, v)| (k.as_str(), v)).collect();
-    Ok(i18n::message(&lang, key, &params))
+    Ok(i18n::message(&lang(state), key, &params))
+}
+
+/// `tn("key", n, name=value, …)`: `key.one` or `key.other` by the language's plural rule, `{n}` filled.
+fn translate_plural(
+    state: &State,
+    key: &str,
+    n: i64,
+    kwargs: minijinja::value::Kwargs,
+) -> Result<String, minijinja::Error> {
+    let params = params(&kwargs)?;
+    let params: Vec<(&str, &String)> = params.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    Ok(i18n::format::plural(&lang(state), key, n, &params))
+}
+
+/// `{{ mib | size }}`: a size in MiB in the largest fitting unit.
+fn size(state: &State, mib: f64) -> String {
+    i18n::format::size_mib(&lang(state), mib)
+}
+
+/// `{{ secs | duration }}`: seconds as people read them (`850 ms`, `4.2 s`, `2 h 5 min`).
+fn duration(state: &State, secs: f64) -> String {
+    i18n::format::duration(&lang(state), secs)
+}
+
+/// `{{ n | number }}` with the language's separators (`decimals`: 0 unless given).
+fn number(state: &State, n: f64, decimals: Option<usize>) -> String {
+    i18n::format::number(&lang(state), n, decimals.unwrap_or(0))
+}
+
+/// `{{ secs | uptime }}`: days, hours and minutes.
+fn uptime(state: &State, secs: u64) -> String {
+    i18n::format::uptime(&lang(state), secs)
+}
+
+/// The unit names the page's uptime counter uses (`data-units`).
+fn uptime_units(state: &State) -> String {
+    i18n::format::duration_units(&lang(state)).to_owned()
 }
 
 /// `{{ ts | datetime }}`: an RFC 3339 timestamp shown as `YYYY-MM-DD HH:MM UTC`.

@@ -34,14 +34,26 @@ async fn dashboard_page(ctx: &Ctx, q: &Flash) -> PageResult {
     let requests = services::requests::list(db, user, filter).await.map_err(|e| ctx.service_error(&e))?;
     let machines =
         services::machines::list(db, user, Some(user.id), None, Some(50)).await.map_err(|e| ctx.service_error(&e))?;
+    let states = services::machines::power_states(ctx.state.pve.as_ref(), &machines.items).await;
     let quota = services::quotas::effective(db, user.id).await.map_err(|e| ctx.service_error(&e))?;
     let usage = services::quotas::usage(db, user.id).await.map_err(|e| ctx.service_error(&e))?;
+    let machine_views: Vec<_> = machines
+        .items
+        .iter()
+        .map(|m| {
+            let state = if m.lost_at.is_some() { "lost" } else { states.get(&m.id).map_or("unknown", String::as_str) };
+            context! {
+                id => m.id, hostname => m.hostname.clone(), ipv4 => m.ipv4.clone(), node => m.node.clone(), vmid => m.vmid,
+                request_id => m.request_id, state => state, kind => "lxc",
+            }
+        })
+        .collect();
     Ok(ctx.render(
         "requests/dashboard.html",
         context! {
             flash => flash(ctx, q),
             requests => requests.items.iter().map(row_view).collect::<Vec<_>>(),
-            machines => machines.items.iter().cloned().map(|m| context! { id => m.id, hostname => m.hostname, ipv4 => m.ipv4, node => m.node, vmid => m.vmid, request_id => m.request_id }).collect::<Vec<_>>(),
+            machines => machine_views,
             quota => context! { machines => quota.max_machines, cores => quota.max_cores, memory_mib => quota.max_memory_mib, disk_gib => quota.max_disk_gib },
             usage => context! { machines => usage.machines, cores => usage.resources.cores, memory_mib => usage.resources.memory_mib, disk_gib => usage.resources.disk_gib },
         },
@@ -66,7 +78,16 @@ pub async fn new_form(ctx: Ctx) -> Response {
 
 async fn new_page(ctx: &Ctx, form: Option<&Form>, errors: FieldErrors) -> PageResult {
     let user = ctx.user()?;
-    let templates = services::catalog::list(&ctx.state.db, user, false).await.map_err(|e| ctx.service_error(&e))?;
+    let db = &ctx.state.db;
+    let templates = services::catalog::list(db, user, false).await.map_err(|e| ctx.service_error(&e))?;
+    let quota = services::quotas::effective(db, user.id).await.map_err(|e| ctx.service_error(&e))?;
+    let usage = services::quotas::usage(db, user.id).await.map_err(|e| ctx.service_error(&e))?;
+    let left = context! {
+        machines => (quota.max_machines - usage.machines).max(0),
+        cores => (quota.max_cores - usage.resources.cores).max(0),
+        memory_mib => (quota.max_memory_mib - usage.resources.memory_mib).max(0),
+        disk_gib => (quota.max_disk_gib - usage.resources.disk_gib).max(0),
+    };
     let values = match form {
         Some(f) => f.values(),
         None => {
@@ -85,8 +106,10 @@ async fn new_page(ctx: &Ctx, form: Option<&Form>, errors: FieldErrors) -> PageRe
         status,
         "requests/new.html",
         context! {
-            templates => templates.iter().cloned().map(|t| context! { id => t.id, name => t.name, description => t.description, max_cores => t.max_cores, max_memory_mib => t.max_memory_mib, max_disk_gib => t.max_disk_gib }).collect::<Vec<_>>(),
+            // Every catalog entry is a container template today; the kind drives the sign beside it.
+            templates => templates.iter().cloned().map(|t| context! { id => t.id, name => t.name, description => t.description, kind => "lxc", max_cores => t.max_cores, max_memory_mib => t.max_memory_mib, max_disk_gib => t.max_disk_gib }).collect::<Vec<_>>(),
             form => values,
+            left => left,
             errors => ctx.field_errors(&errors),
         },
     ))
@@ -111,6 +134,12 @@ async fn create_inner(ctx: &Ctx, form: &Form) -> PageResult {
         ssh_public_key: Some(form.get("ssh_public_key").to_owned()),
     };
     if !errors.is_empty() {
+        // Report every other problem in the same round, not after the numbers are fixed.
+        let unreadable: Vec<&str> = errors.0.iter().map(|e| e.field).collect();
+        let more = services::requests::check(&ctx.state.db, user, &input, &unreadable)
+            .await
+            .map_err(|e| ctx.service_error(&e))?;
+        errors.0.extend(more.0);
         return new_page(ctx, Some(form), errors).await;
     }
     match services::requests::create(&ctx.state.db, user, input).await {
