@@ -32,6 +32,8 @@ pub struct AppState {
     pub consoles: Arc<crate::console::Registry>,
     /// Idle timeout and maximum length of console sessions.
     pub console_limits: crate::console::Limits,
+    /// The live pages' event streams open in this process.
+    pub live: Arc<crate::services::live::Streams>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +56,9 @@ pub enum StartupError {
     )]
     SecretKeyMismatch,
 }
+
+/// Live streams one user may hold open at once (tabs, devices): each holds a connection.
+pub const LIVE_STREAMS_PER_USER: usize = 16;
 
 /// A built application, bound to its listener and ready to run.
 pub struct App {
@@ -107,6 +112,7 @@ impl App {
             guac_sync: guac_ready,
             consoles: Arc::default(),
             console_limits,
+            live: crate::services::live::Streams::new(LIVE_STREAMS_PER_USER),
         };
         Ok(App { state, acceptor: TcpAcceptor::from_tokio(listener)?, port, workers, scheduler })
     }
@@ -123,6 +129,12 @@ impl App {
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
         let routes = http::routes(self.state.clone());
         let addr = self.acceptor.local_addr();
+        // Live streams never finish on their own: end them as the server stops, so it need not wait.
+        let live = self.state.live.clone();
+        let shutdown = async move {
+            shutdown.await;
+            live.close_all();
+        };
         tracing::info!(addr = ?addr, "listening");
         Server::new_with_acceptor(self.acceptor)
             .idle_timeout(Duration::from_secs(60))

@@ -8,6 +8,7 @@ use entities::audit_entry;
 use super::{Actor, Page, ServiceError, into_page, page_limit};
 
 /// Appends one entry; `actor` is `None` for the system. Call inside the transaction of the change.
+/// Every state change passes here, so it also tells live pages to look again.
 pub async fn record<C: ConnectionTrait>(
     conn: &C,
     actor: Option<&Actor>,
@@ -26,7 +27,14 @@ pub async fn record<C: ConnectionTrait>(
         details: Set(details.to_string()),
         ..Default::default()
     };
-    Ok(audit_entry::Entity::insert(row).exec(conn).await?.last_insert_id)
+    let id = audit_entry::Entity::insert(row).exec(conn).await?.last_insert_id;
+    // Live pages look again (and again shortly after, should this transaction not be committed yet).
+    super::live::publish(super::live::Change {
+        subject_type: subject_type.to_owned(),
+        subject_id,
+        actor_id: actor.map(|a| a.id),
+    });
+    Ok(id)
 }
 
 /// Filters of the audit list; all optional.

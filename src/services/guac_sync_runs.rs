@@ -35,7 +35,7 @@ pub async fn record<C: ConnectionTrait>(conn: &C, report: &SyncReport) -> Result
         failure: Set(None),
         ..Default::default()
     };
-    Ok(guac_sync_run::Entity::insert(row).exec(conn).await?.last_insert_id)
+    insert(conn, row).await
 }
 
 /// Stores a run that could not happen at all (Guacamole unreachable, login refused).
@@ -64,7 +64,14 @@ pub async fn record_failure<C: ConnectionTrait>(
         failure: Set(Some(failure.to_owned())),
         ..Default::default()
     };
-    Ok(guac_sync_run::Entity::insert(row).exec(conn).await?.last_insert_id)
+    insert(conn, row).await
+}
+
+async fn insert<C: ConnectionTrait>(conn: &C, row: guac_sync_run::ActiveModel) -> Result<i64, ServiceError> {
+    let id = guac_sync_run::Entity::insert(row).exec(conn).await?.last_insert_id;
+    // The admin home shows the last run.
+    super::live::publish(super::live::Change { subject_type: "guac_sync_run".into(), subject_id: id, actor_id: None });
+    Ok(id)
 }
 
 /// The most recent runs, newest first.

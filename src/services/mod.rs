@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod consoles;
 pub mod guac_sync_runs;
 pub mod guest_agents;
+pub mod live;
 pub mod locks;
 pub mod lost_machines;
 pub mod machines;

@@ -10,6 +10,7 @@ mod admin_settings;
 mod auth;
 mod console;
 mod ctx;
+mod live;
 mod lost_machines;
 mod profile;
 mod render;
@@ -28,6 +29,9 @@ pub fn routes() -> impl Endpoint {
         .at("/requests", post(requests::create))
         .at("/requests/new", get(requests::new_form))
         .at("/requests/:id", get(requests::detail))
+        .at("/requests/:id/live", get(live::request))
+        .at("/live/dashboard", get(live::dashboard))
+        .at("/admin/live", get(live::admin))
         .at("/requests/:id/cancel", post(requests::cancel))
         .at("/machines/:id/action", post(requests::machine_power))
         .at("/admin/guacamole", get(admin_guacamole::guacamole))
@@ -81,5 +85,6 @@ pub const ADMIN_PAGES: &[(&str, &str)] = &[
     ("POST", "/admin/quotas/user"),
     ("GET", "/admin/audit"),
     ("GET", "/admin/guacamole"),
+    ("GET", "/admin/live"),
     ("POST", "/admin/guacamole/sync"),
 ];

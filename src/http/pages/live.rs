@@ -1,0 +1,57 @@
+//! The live pages' event streams (`text/event-stream`): `event: change` with the page's fingerprint
+//! on connect and whenever what the page shows changes; `static/live.js` then fetches the page again.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use poem::web::Path;
+use poem::web::sse::{Event, SSE};
+use poem::{IntoResponse, Response, handler, http::StatusCode};
+
+use super::ctx::Ctx;
+use crate::services::live::{self, LivePage, Timing};
+
+/// A comment this often keeps proxies from closing a quiet stream.
+const KEEP_ALIVE: Duration = Duration::from_secs(20);
+
+/// `GET /requests/:id/live`: the request page (its status, timeline and machine).
+#[handler]
+pub async fn request(ctx: Ctx, Path(id): Path<i64>) -> Response {
+    stream(&ctx, LivePage::Request(id)).await
+}
+
+/// `GET /live/dashboard`: the visitor's requests, machines and quota.
+#[handler]
+pub async fn dashboard(ctx: Ctx) -> Response {
+    stream(&ctx, LivePage::Dashboard).await
+}
+
+/// `GET /admin/live`: what waits for admins (admins only).
+#[handler]
+pub async fn admin(ctx: Ctx) -> Response {
+    stream(&ctx, LivePage::Admin).await
+}
+
+#[tracing::instrument(skip(ctx), fields(user = ctx.actor.as_ref().map(|a| a.id)))]
+async fn stream(ctx: &Ctx, page: LivePage) -> Response {
+    // A stream is no page to be sent to the login form from: the script stops on a refusal.
+    let Some(user) = ctx.actor.clone() else {
+        return Response::builder().status(StatusCode::UNAUTHORIZED).body("sign in first");
+    };
+    let Some(slot) = ctx.state.live.open(user.id) else {
+        return Response::builder()
+            .status(StatusCode::TOO_MANY_REQUESTS)
+            .header("Retry-After", "30")
+            .body("too many live pages open; close some tabs");
+    };
+    let (db, pve) = (ctx.state.db.clone(), ctx.state.pve.clone());
+    match live::watch(db, pve, user, page, Timing::default(), slot).await {
+        Ok(fingerprints) => {
+            let events = fingerprints.map(|fp| Event::message(fp).event_type("change"));
+            let mut r = SSE::new(events).keep_alive(KEEP_ALIVE).into_response();
+            r.headers_mut().insert("Cache-Control", "no-store".parse().expect("header value"));
+            r
+        }
+        Err(e) => ctx.service_error(&e),
+    }
+}
