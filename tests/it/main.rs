@@ -17,6 +17,8 @@ mod guac_sync;
 mod guac_sync_now;
 mod guac_workflow;
 mod helpers;
+mod live;
+mod live_browser;
 mod machines_lost;
 mod openapi;
 mod pages;

@@ -206,15 +206,13 @@ async fn the_request_page_follows_progress_and_offers_the_machine_actions() {
     let (token, id) = approved_request(&app, "none").await;
     let b = app.logged_in("alice", "alice-password-123").await;
     let page = b.get(&format!("/requests/{id}")).await.text().await.unwrap();
-    if page.contains("data-live-request") {
-        assert!(page.contains("/static/progress.js"), "in-flight requests load the live progress script");
-    }
-    assert_eq!(b.get("/static/progress.js").await.status(), StatusCode::OK);
+    assert!(page.contains(&format!("data-live-src=\"/requests/{id}/live\"")), "the page follows its stream");
+    assert!(page.contains("/static/live.js"), "and loads the script that does");
+    assert_eq!(b.get("/static/live.js").await.status(), StatusCode::OK);
     assert_eq!(settle(&app, &token, id).await["status"], "ready");
 
     let page = b.get(&format!("/requests/{id}")).await.text().await.unwrap();
     assert!(page.contains("Machine") && page.contains("running") && page.contains("Shut down"), "{page}");
-    assert!(!page.contains("data-live-request"), "no polling once ready");
     let mid = proxdesk::services::machines::of_request(&app.db, id).await.unwrap().unwrap().id;
     let vmid = created(&sim)[0].vmid;
     let r =

@@ -85,6 +85,8 @@ const USER_PAGES: &[&str] = &[
     "/requests",
     "/requests/new",
     "/requests/:id",
+    "/requests/:id/live",
+    "/live/dashboard",
     "/requests/:id/cancel",
     "/machines/:id/action",
     "/machines/:id/console",

@@ -31,8 +31,8 @@ const TEMPLATES: &[(&str, &str)] = &[
 /// Static files, compiled in.
 const STATIC: &[(&str, &str, &str)] = &[
     ("style.css", "text/css; charset=utf-8", include_str!("../../../static/style.css")),
-    ("progress.js", "text/javascript; charset=utf-8", include_str!("../../../static/progress.js")),
     ("app.js", "text/javascript; charset=utf-8", include_str!("../../../static/app.js")),
+    ("live.js", "text/javascript; charset=utf-8", include_str!("../../../static/live.js")),
     ("request-form.js", "text/javascript; charset=utf-8", include_str!("../../../static/request-form.js")),
     ("console.js", "text/javascript; charset=utf-8", include_str!("../../../static/console.js")),
     ("terminal.js", "text/javascript; charset=utf-8", include_str!("../../../static/terminal.js")),

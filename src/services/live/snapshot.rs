@@ -54,9 +54,7 @@ impl Snapshot {
     pub fn concerns(&self, change: &Change, viewer: i64) -> bool {
         match &self.subjects {
             None => true,
-            Some(s) => {
-                change.actor_id == Some(viewer) || s.contains(&(change.subject_type.clone(), change.subject_id))
-            }
+            Some(s) => change.actor_id == Some(viewer) || s.contains(&(change.subject_type.clone(), change.subject_id)),
         }
     }
 }
@@ -80,11 +78,7 @@ async fn newest_entry(
 }
 
 fn machine_marks(out: &mut String, m: &machine::Model) {
-    let _ = write!(
-        out,
-        "m{}:{:?}:{:?}:{:?}:{:?}:{:?};",
-        m.id, m.vmid, m.ipv4, m.login_user, m.lost_at, m.deleted_at
-    );
+    let _ = write!(out, "m{}:{:?}:{:?}:{:?}:{:?}:{:?};", m.id, m.vmid, m.ipv4, m.login_user, m.lost_at, m.deleted_at);
 }
 
 /// A machine whose power state means something: not deleted, not lost (its VMID names another guest).
@@ -125,7 +119,11 @@ async fn dashboard(db: &DatabaseConnection, actor: &Actor) -> Result<Snapshot, S
         .into_tuple()
         .all(db)
         .await?;
-    let of_user = Query::select().column(request::Column::Id).from(request::Entity).and_where(request::Column::UserId.eq(actor.id)).to_owned();
+    let of_user = Query::select()
+        .column(request::Column::Id)
+        .from(request::Entity)
+        .and_where(request::Column::UserId.eq(actor.id))
+        .to_owned();
     let ms = machine::Entity::find()
         .filter(machine::Column::RequestId.in_subquery(of_user))
         .order_by_desc(machine::Column::Id)
@@ -155,8 +153,13 @@ async fn dashboard(db: &DatabaseConnection, actor: &Actor) -> Result<Snapshot, S
 
 async fn admin(db: &DatabaseConnection, actor: &Actor) -> Result<Snapshot, ServiceError> {
     actor.require_admin()?;
-    let newest: Option<i64> =
-        audit_entry::Entity::find().select_only().column(audit_entry::Column::Id).order_by_desc(audit_entry::Column::Id).into_tuple().one(db).await?;
+    let newest: Option<i64> = audit_entry::Entity::find()
+        .select_only()
+        .column(audit_entry::Column::Id)
+        .order_by_desc(audit_entry::Column::Id)
+        .into_tuple()
+        .one(db)
+        .await?;
     let pending = requests::count_in(db, RequestStatus::Pending).await?;
     let sync: Option<i64> = guac_sync_run::Entity::find()
         .select_only()

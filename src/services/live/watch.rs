@@ -134,7 +134,8 @@ impl Watcher {
     }
 
     fn fingerprint(&self) -> String {
-        let digest = Sha256::new().chain_update(&self.snapshot.marks).chain_update("|").chain_update(&self.power).finalize();
+        let digest =
+            Sha256::new().chain_update(&self.snapshot.marks).chain_update("|").chain_update(&self.power).finalize();
         hex::encode(&digest[..8])
     }
 
