@@ -1,5 +1,6 @@
 //! proxdesk's integration tests: one binary, one module per feature.
 
+mod a11y;
 mod approvals;
 mod auth;
 mod browser;
@@ -36,3 +37,4 @@ mod pve_sim_wire;
 mod quotas;
 mod roles;
 mod tokens;
+mod ui_fixtures;
