@@ -37,4 +37,8 @@ mod pve_sim_wire;
 mod quotas;
 mod roles;
 mod tokens;
+mod ui_admin;
 mod ui_fixtures;
+mod ui_live;
+mod ui_phone;
+mod ui_request;
