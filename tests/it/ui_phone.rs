@@ -27,11 +27,27 @@ async fn on_a_phone_the_menu_button_opens_the_navigation() {
     assert!(topbar.as_f64().unwrap() < 120.0, "the closed top bar is {topbar} px high");
     browser.click(".nav-toggle").await;
     assert_eq!(browser.eval("document.querySelector('.nav-toggle').getAttribute('aria-expanded')").await, "true");
-    for link in ["/requests/new", "/admin/requests", "/admin/audit", "/profile"] {
+    for link in ["/requests/new", "/admin", "/profile"] {
         assert!(browser.clickable(&format!("#nav a[href='{link}']")).await, "{link} not reachable in the open menu");
     }
-    browser.click_and_wait("#nav a[href='/admin/requests']").await;
-    assert_eq!(browser.path().await, "/admin/requests");
+    browser.click_and_wait("#nav a[href='/requests/new']").await;
+    assert_eq!(browser.path().await, "/requests/new");
+    // The admin pages' own navigation: every entry reachable on the phone.
+    browser.goto(&d.url("/admin/requests")).await;
+    for link in [
+        "/admin",
+        "/admin/requests",
+        "/admin/users",
+        "/admin/catalog",
+        "/admin/quotas",
+        "/admin/audit",
+        "/admin/guacamole",
+    ] {
+        assert!(
+            browser.clickable(&format!(".subnav a[href='{link}']")).await,
+            "{link} not reachable in the admin tabs"
+        );
+    }
     browser.assert_clean("phone menu");
 }
 

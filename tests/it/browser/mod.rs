@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-pub use axe::{Axe, Violation};
+pub use axe::Axe;
 use devtools::{DevTools, REPORT_BINDING, Seen};
 
 use crate::external::require;
