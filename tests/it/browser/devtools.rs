@@ -109,13 +109,11 @@ fn record(seen: &mut Seen, v: &Value) {
             let url = p["request"]["url"].as_str().unwrap_or_default().to_owned();
             seen.requests.insert(p["requestId"].as_str().unwrap_or_default().to_owned(), (url, kind));
         }
-        "Network.responseReceived" => {
-            if p["type"] == "Document" {
-                let status = p["response"]["status"].as_u64().map(|s| s as u16);
-                seen.document_status = status;
-                if status.is_some_and(|s| s >= 400) {
-                    seen.error_documents.push(p["response"]["url"].as_str().unwrap_or_default().to_owned());
-                }
+        "Network.responseReceived" if p["type"] == "Document" => {
+            let status = p["response"]["status"].as_u64().map(|s| s as u16);
+            seen.document_status = status;
+            if status.is_some_and(|s| s >= 400) {
+                seen.error_documents.push(p["response"]["url"].as_str().unwrap_or_default().to_owned());
             }
         }
         "Network.loadingFinished" => {

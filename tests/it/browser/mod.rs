@@ -254,17 +254,6 @@ impl Chromium {
         }
     }
 
-    /// Chooses the option of value `value` in the `<select>` `selector`.
-    pub async fn choose(&mut self, selector: &str, value: &str) {
-        let script = format!(
-            r#"(() => {{ const el = document.querySelector({sel}); if (!el) return "missing";
-  el.value = {val}; el.dispatchEvent(new Event("change", {{bubbles: true}})); return el.value === {val} ? "ok" : "no option"; }})()"#,
-            sel = serde_json::to_string(selector).unwrap(),
-            val = serde_json::to_string(value).unwrap()
-        );
-        assert_eq!(self.eval(&script).await, "ok", "cannot choose {value} in {selector}");
-    }
-
     /// The visible text of `selector`'s first element ("" when there is none).
     pub async fn text(&mut self, selector: &str) -> String {
         let script =
@@ -299,16 +288,9 @@ impl Chromium {
     }
 
     /// The resources loaded so far (url, type, transferred bytes), emptied.
+    #[allow(dead_code)] // for benches/pages.rs, which shares this module
     pub fn take_resources(&mut self) -> Vec<(String, String, u64)> {
         self.tools.seen(|s: &mut Seen| std::mem::take(&mut s.resources))
-    }
-
-    /// Saves a PNG of the viewport (for looking at a failure).
-    pub async fn screenshot(&mut self, path: &std::path::Path) {
-        use base64::Engine as _;
-        let shot = self.call("Page.captureScreenshot", json!({"format": "png"})).await;
-        let png = base64::engine::general_purpose::STANDARD.decode(shot["data"].as_str().unwrap()).unwrap();
-        std::fs::write(path, png).unwrap();
     }
 }
 
