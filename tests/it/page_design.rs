@@ -56,6 +56,7 @@ async fn every_page_is_served_with_a_strict_policy_and_carries_no_inline_code() 
         "/admin/guacamole".into(),
         "/profile".into(),
         "/requests/999999".into(),
+        "/no-such-page".into(),
     ];
     for page in &pages {
         let r = b.get(page).await;
@@ -65,6 +66,11 @@ async fn every_page_is_served_with_a_strict_policy_and_carries_no_inline_code() 
         let found = inline_code(&html);
         assert!(found.is_empty(), "inline code on {page}: {found:?}");
     }
+    let r = b.get("/no-such-page").await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("<title>") && html.contains(r#"<html lang="en">"#) && html.contains("Log out"), "{html}");
+    assert_eq!(b.get("/static/favicon.svg").await.status(), StatusCode::OK);
     assert!(!inline_code(r#"<a onclick="x()">"#).is_empty() && !inline_code("<script>1</script>").is_empty());
 }
 
