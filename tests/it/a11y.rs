@@ -93,11 +93,14 @@ async fn every_page(d: &Desk) -> Vec<Page> {
 
 // Posts the delete form as a browser without JavaScript would: no dialog, no `confirmed` field.
 const DELETE_WITHOUT_SCRIPT: &str = r#"(() => {
-  const b = document.querySelector("button[name=action][value=delete]");
-  if (!b) return "no delete button";
-  const f = b.form, i = document.createElement("input");
-  i.type = "hidden"; i.name = "action"; i.value = "delete";
-  f.appendChild(i); f.submit(); return "ok";
+  const f = [...document.querySelectorAll("form[action$='/action']")].find(f =>
+    new FormData(f).get("action") === "delete" || f.querySelector("button[name=action][value=delete]"));
+  if (!f) return "no delete form";
+  if (new FormData(f).get("action") !== "delete") {
+    const i = document.createElement("input");
+    i.type = "hidden"; i.name = "action"; i.value = "delete"; f.appendChild(i);
+  }
+  f.submit(); return "ok";
 })()"#;
 
 /// Opens `p` in `browser` as its person; returns what is wrong with the way there, if anything.
@@ -125,7 +128,7 @@ async fn reach(browser: &mut Chromium, base: &str, p: &Page) -> Option<String> {
             if loads != "ok" {
                 return Some(format!("cannot post the delete form: {loads}"));
             }
-            browser.wait_for("document.readyState === 'complete' && !document.querySelector('button[name=action][value=delete]') ? 'ok' : 'wait'", Duration::from_secs(10)).await;
+            browser.wait_for("document.readyState === 'complete' && !document.querySelector('form[data-confirm]') ? 'ok' : 'wait'", Duration::from_secs(10)).await;
             let confirm = browser.count("form input[name=confirmed][value=yes]").await;
             (confirm == 0)
                 .then(|| "deleting without JavaScript showed no confirmation page (no confirmed=yes form)".to_owned())
