@@ -45,7 +45,7 @@ async fn the_request_page_shows_ready_without_a_reload() {
     assert_eq!(r.status(), StatusCode::OK);
     let seen = browser.wait_for(&shows_without_reload("ready"), Duration::from_secs(30)).await;
     eprintln!("request page: {seen}");
-    let machine = browser.eval(r#"document.getElementById("machine-region").textContent"#).await;
+    let machine = browser.eval(r#"document.getElementById("machine").textContent"#).await;
     assert!(machine.as_str().unwrap().contains("running"), "the machine card came in too: {machine}");
 }
 
@@ -62,7 +62,7 @@ async fn a_shutdown_from_the_page_shows_as_stopped_by_itself() {
     let back = r#"location.search.includes("done=machine_shutdown") && document.readyState === "complete"
         && document.documentElement.dataset.live === "connected" ? "ok" : "waiting""#;
     browser.wait_for(back, Duration::from_secs(15)).await;
-    let state = browser.eval(r##"document.querySelector("#machine-region .badge").textContent.trim()"##).await;
+    let state = browser.eval(r##"document.querySelector("#machine .badge").textContent.trim()"##).await;
     assert_eq!(state, "running", "PVE has not finished the shutdown yet");
     browser.eval("window.liveMarker = 42").await;
     let seen = browser.wait_for(&shows_without_reload("stopped"), Duration::from_secs(15)).await;

@@ -1,5 +1,6 @@
 //! proxdesk's integration tests: one binary, one module per feature.
 
+mod a11y;
 mod approvals;
 mod auth;
 mod browser;
@@ -21,6 +22,7 @@ mod live;
 mod live_browser;
 mod machines_lost;
 mod openapi;
+mod page_design;
 mod pages;
 mod processes;
 mod provision;
@@ -38,3 +40,8 @@ mod pve_sim_wire;
 mod quotas;
 mod roles;
 mod tokens;
+mod ui_admin;
+mod ui_fixtures;
+mod ui_live;
+mod ui_phone;
+mod ui_request;
