@@ -76,9 +76,17 @@
       });
   }
 
+  // How old the page is, by this browser's clock: the server then knows whether a change may have
+  // come between the page's rendering and this stream, and says so with a first "stale".
+  var age = null;
+  var nav = window.performance && performance.getEntriesByType && performance.getEntriesByType("navigation")[0];
+  if (nav) age = Math.max(0, Math.round(performance.now() - nav.requestStart));
+
   var stream = null;
   function connect() {
-    stream = new EventSource(src);
+    var url = src;
+    if (age !== null) { url += (src.indexOf("?") < 0 ? "?" : "&") + "age=" + age; age = null; }
+    stream = new EventSource(url);
     stream.addEventListener("change", function (e) {
       root.setAttribute("data-live", "connected");
       // The first fingerprint describes the page as just loaded; after a reconnection, one that

@@ -42,10 +42,10 @@ impl Chromium {
             assert!(Instant::now() < until, "chromium did not open its DevTools port");
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
-        let targets: Value =
-            reqwest::get(format!("http://127.0.0.1:{port}/json/list")).await.ok()?.json().await.ok()?;
-        let url =
-            targets.as_array()?.iter().find(|t| t["type"] == "page")?["webSocketDebuggerUrl"].as_str()?.to_owned();
+        let list = reqwest::get(format!("http://127.0.0.1:{port}/json/list")).await.expect("DevTools targets");
+        let targets: Value = list.json().await.expect("DevTools targets");
+        let page = targets.as_array().and_then(|t| t.iter().find(|t| t["type"] == "page")).expect("a tab");
+        let url = page["webSocketDebuggerUrl"].as_str().expect("its DevTools address").to_owned();
         let (page, _) = tokio_tungstenite::connect_async(url).await.expect("DevTools websocket");
         Some(Chromium { child, page, next_id: 1, _profile: profile })
     }

@@ -227,3 +227,19 @@ async fn streams_end_when_the_server_stops() {
     assert!(sse.ends_within(Duration::from_secs(3)).await, "the stream outlived the server");
     eprintln!("stream ended {:?} after the stop", stopping.elapsed());
 }
+
+#[tokio::test]
+async fn a_page_loaded_just_before_a_change_is_told_to_look_again() {
+    let app = spawn_app().await;
+    let (_, _, id) = pending_request(&app).await;
+    let alice = app.logged_in("alice", "alice-password-123").await;
+    // Submitted a moment ago: a page loaded 200 ms ago may predate it.
+    let mut sse = Sse::open(&alice, &format!("/requests/{id}/live?age=200")).await;
+    assert_eq!(sse.next_change(Duration::from_secs(5)).await.as_deref(), Some("stale"));
+    let fp = sse.next_change(Duration::from_secs(5)).await.expect("then the fingerprint");
+    assert_ne!(fp, "stale");
+    // Nothing changed for longer than the page's age (plus a second's margin): it is current.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut sse = Sse::open(&alice, &format!("/requests/{id}/live?age=200")).await;
+    assert_eq!(sse.next_change(Duration::from_secs(5)).await, Some(fp));
+}

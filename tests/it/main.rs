@@ -19,7 +19,6 @@ mod guac_sync_now;
 mod guac_workflow;
 mod helpers;
 mod live;
-mod live_browser;
 mod machines_lost;
 mod openapi;
 mod page_design;

@@ -75,6 +75,8 @@ async fn a_request_page_follows_provisioning_to_ready_without_a_reload() {
         let shown_at = seen_at(&mut browser, at, "the ready machine").await;
         eprintln!("{at}: ready shown on the open page {} ms after the job's step", shown_at.saturating_sub(ready_at));
         browser.assert_clean(at);
+        // Leave the page before its server stops: its stream and refreshes would knock on a closed port.
+        browser.goto("about:blank").await;
     }
 }
 
@@ -96,5 +98,7 @@ async fn a_power_action_shows_on_the_open_page_without_a_reload() {
         assert!(r.status().is_success(), "start: {}", r.status());
         seen_at(&mut browser, at, "the running machine (a Shut down button)").await;
         browser.assert_clean(at);
+        // Leave the page before its server stops: its stream and refreshes would knock on a closed port.
+        browser.goto("about:blank").await;
     }
 }

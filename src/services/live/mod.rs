@@ -15,7 +15,7 @@ use tokio::sync::broadcast;
 
 pub use snapshot::{LivePage, Snapshot};
 pub use streams::{Slot, Streams};
-pub use watch::{Timing, watch};
+pub use watch::{STALE, Timing, watch};
 
 /// Something changed about one subject (an audit entry was written for it).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -35,8 +35,9 @@ pub struct Snapshot {
     pub subjects: Option<HashSet<(String, i64)>>,
     /// The machines whose power state the page shows.
     pub machines: Vec<machine::Model>,
-    /// When one of those machines (or its request) last changed: shortly after, its power state is
-    /// likely to change too (a shutdown takes a while), so it is read more often.
+    /// When the page's subjects last changed (their newest audit entry): shortly after, a machine's
+    /// power state is likely to change too (a shutdown takes a while), so it is read more often; and a
+    /// page rendered just before it may not show it.
     pub last_change_at: Option<DateTime<Utc>>,
 }
 
@@ -137,7 +138,10 @@ async fn dashboard(db: &DatabaseConnection, actor: &Actor) -> Result<Snapshot, S
         machine_marks(&mut marks, m);
     }
     let machine_ids: Vec<i64> = ms.iter().map(|m| m.id).collect();
-    let last_change_at = newest_entry(db, "machine", &machine_ids).await?.map(|e| e.1);
+    let request_ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    let on_machines = newest_entry(db, "machine", &machine_ids).await?;
+    let on_requests = newest_entry(db, "request", &request_ids).await?;
+    let last_change_at = on_machines.into_iter().chain(on_requests).map(|e| e.1).max();
     let subjects = rows
         .iter()
         .map(|r| ("request".to_owned(), r.0))
@@ -153,9 +157,9 @@ async fn dashboard(db: &DatabaseConnection, actor: &Actor) -> Result<Snapshot, S
 
 async fn admin(db: &DatabaseConnection, actor: &Actor) -> Result<Snapshot, ServiceError> {
     actor.require_admin()?;
-    let newest: Option<i64> = audit_entry::Entity::find()
+    let newest: Option<(i64, DateTime<Utc>)> = audit_entry::Entity::find()
         .select_only()
-        .column(audit_entry::Column::Id)
+        .columns([audit_entry::Column::Id, audit_entry::Column::At])
         .order_by_desc(audit_entry::Column::Id)
         .into_tuple()
         .one(db)
@@ -168,5 +172,10 @@ async fn admin(db: &DatabaseConnection, actor: &Actor) -> Result<Snapshot, Servi
         .into_tuple()
         .one(db)
         .await?;
-    Ok(Snapshot { marks: format!("a{newest:?};p{pending};g{sync:?}"), subjects: None, ..Default::default() })
+    Ok(Snapshot {
+        marks: format!("a{:?};p{pending};g{sync:?}", newest.map(|e| e.0)),
+        subjects: None,
+        machines: vec![],
+        last_change_at: newest.map(|e| e.1),
+    })
 }

@@ -48,6 +48,10 @@ impl Default for Timing {
 /// Starts watching `page` for `actor`: the stream yields the page's fingerprint at once, then each time
 /// it changes, and ends when the server stops (or the actor may no longer see the page). Fails when the
 /// actor may not see the page now.
+///
+/// `page_age` is how long ago the page being watched was loaded: when its subjects changed since (or
+/// just before; the page may have been rendered before the change was committed), the stream starts
+/// with [`STALE`], so the page looks again at the next fingerprint.
 pub async fn watch(
     db: DatabaseConnection,
     pve: Option<pve::Client>,
@@ -55,10 +59,15 @@ pub async fn watch(
     page: LivePage,
     timing: Timing,
     slot: Slot,
+    page_age: Option<Duration>,
 ) -> Result<impl Stream<Item = String> + Send + 'static, ServiceError> {
     // Subscribed before the first read, so no change between the two is missed.
     let changes = subscribe();
     let snapshot = Snapshot::read(&db, &actor, page).await?;
+    let stale = page_age.is_some_and(|age| {
+        let since = chrono::Utc::now() - chrono::Duration::from_std(age + STALE_MARGIN).unwrap_or_default();
+        snapshot.last_change_at.is_some_and(|at| at >= since)
+    });
     let now = Instant::now();
     let mut w = Watcher {
         db,
@@ -71,6 +80,7 @@ pub async fn watch(
         snapshot,
         power: String::new(),
         sent: None,
+        stale,
         rechecks: BTreeSet::new(),
         next_tick: now + timing.tick,
         next_power: now,
@@ -91,10 +101,18 @@ struct Watcher {
     /// The power states last read, as fingerprint text.
     power: String,
     sent: Option<String>,
+    /// The page may predate the newest change: say so before the first fingerprint.
+    stale: bool,
     rechecks: BTreeSet<Instant>,
     next_tick: Instant,
     next_power: Instant,
 }
+
+/// The first "fingerprint" of a stream whose page may be older than its newest change.
+pub const STALE: &str = "stale";
+
+/// A page is rendered before the change it shows is committed by up to this much.
+const STALE_MARGIN: Duration = Duration::from_secs(1);
 
 /// At most this many re-reads wait at once: a burst of changes needs no more.
 const MAX_RECHECKS: usize = 9;
@@ -102,6 +120,10 @@ const MAX_RECHECKS: usize = 9;
 impl Watcher {
     /// The next fingerprint that differs from the last one sent; `None` ends the stream.
     async fn next(&mut self) -> Option<String> {
+        if std::mem::take(&mut self.stale) {
+            self.sent = Some(STALE.to_owned());
+            return self.sent.clone();
+        }
         loop {
             let fp = self.fingerprint();
             if self.sent.as_ref() != Some(&fp) {
