@@ -180,8 +180,8 @@ async fn run() {
     let big = proxdesk::domain::quota::Quota {
         max_machines: 1000,
         max_cores: 10_000,
-        max_memory_mib: 10_000_000,
-        max_disk_gib: 10_000_000,
+        max_memory_mib: 1_000_000,
+        max_disk_gib: 1_000_000,
     };
     services::quotas::set_role_quota(&db, &admin, Role::User, big).await.expect("quota");
     let mut pages: Vec<(String, i64)> = Vec::new();
