@@ -9,6 +9,7 @@ pub mod guest_agents;
 pub mod locks;
 pub mod lost_machines;
 pub mod machines;
+pub mod overview;
 pub mod quotas;
 pub mod requests;
 pub mod tokens;

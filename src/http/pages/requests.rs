@@ -156,6 +156,27 @@ pub async fn detail(ctx: Ctx, Path(id): Path<i64>, Query(q): Query<Flash>) -> Re
 
 /// The request page; `problem` is a message to show above it (e.g. a refused action).
 pub async fn detail_page(ctx: &Ctx, id: i64, q: &Flash, problem: Option<(StatusCode, String)>) -> PageResult {
+    detail_page_with(ctx, id, q, problem, None).await
+}
+
+/// The request page after a refused approval: the decision form keeps the admin's typed values and
+/// marks the fields in error.
+pub async fn detail_page_deciding(
+    ctx: &Ctx,
+    id: i64,
+    refused: (std::collections::BTreeMap<String, String>, FieldErrors),
+) -> PageResult {
+    let problem = Some((StatusCode::UNPROCESSABLE_ENTITY, ctx.t("page.invalid")));
+    detail_page_with(ctx, id, &Flash::default(), problem, Some(refused)).await
+}
+
+async fn detail_page_with(
+    ctx: &Ctx,
+    id: i64,
+    q: &Flash,
+    problem: Option<(StatusCode, String)>,
+    refused: Option<(std::collections::BTreeMap<String, String>, FieldErrors)>,
+) -> PageResult {
     let user = ctx.user()?;
     let db = &ctx.state.db;
     let r = services::requests::get(db, user, id).await.map_err(|e| ctx.service_error(&e))?;
@@ -181,6 +202,11 @@ pub async fn detail_page(ctx: &Ctx, id: i64, q: &Flash, problem: Option<(StatusC
         }
         _ => None,
     };
+    let decide = if user.is_admin() && row.request.status == "pending" {
+        Some(super::admin::queue::decide_view(ctx, &row.request, refused).await?)
+    } else {
+        None
+    };
     let (status, problem) = match problem {
         Some((s, m)) => (s, Some(m)),
         None => (StatusCode::OK, None),
@@ -195,6 +221,7 @@ pub async fn detail_page(ctx: &Ctx, id: i64, q: &Flash, problem: Option<(StatusC
             ssh_public_key => row.request.ssh_public_key,
             machine => machine,
             lost => lost,
+            decide => decide,
             live => matches!(row.request.status.as_str(), "approved" | "provisioning" | "deleting"),
             entries => timeline.len(),
             timeline => timeline.iter().cloned().map(|e| context! { at => e.at.to_rfc3339(), actor => e.actor_name, action => e.action, details => e.details }).collect::<Vec<_>>(),

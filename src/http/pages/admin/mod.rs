@@ -1,0 +1,36 @@
+//! The admin workspace: home, request queue, users, catalog, quotas, audit log and Guacamole sync.
+
+pub mod audit;
+pub mod catalog;
+pub mod guacamole;
+pub mod home;
+pub mod queue;
+pub mod quotas;
+pub mod users;
+
+use chrono::{DateTime, Utc};
+
+/// Seconds from `t` to now (never negative), for `| duration`.
+pub fn age_secs(t: DateTime<Utc>) -> i64 {
+    (Utc::now() - t).num_seconds().max(0)
+}
+
+/// The first `max` characters of `text`, with an ellipsis when cut.
+pub fn clip(text: &str, max: usize) -> String {
+    let text = text.trim();
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", text[..at].trim_end()),
+        None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clip;
+
+    #[test]
+    fn clipping_keeps_short_texts_and_cuts_long_ones_on_characters() {
+        assert_eq!(clip("short", 10), "short");
+        assert_eq!(clip("ééééé ééééé", 6), "ééééé…");
+    }
+}
