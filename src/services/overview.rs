@@ -66,8 +66,9 @@ pub async fn read(db: &DatabaseConnection, actor: &Actor) -> Result<Overview, Se
         .into_iter()
         .map(jobs::Job::try_from)
         .collect::<Result<Vec<_>, _>>()?;
-    let lost_query =
-        machine::Entity::find().filter(machine::Column::LostAt.is_not_null()).filter(machine::Column::DeletedAt.is_null());
+    let lost_query = machine::Entity::find()
+        .filter(machine::Column::LostAt.is_not_null())
+        .filter(machine::Column::DeletedAt.is_null());
     let lost_rows = lost_query.clone().order_by_desc(machine::Column::LostAt).limit(LIST_LEN).all(db).await?;
     let mut lost_machines = Vec::with_capacity(lost_rows.len());
     for m in lost_rows {

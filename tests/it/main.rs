@@ -1,5 +1,10 @@
 //! proxdesk's integration tests: one binary, one module per feature.
 
+mod admin_audit;
+mod admin_guacamole;
+mod admin_home;
+mod admin_queue;
+mod admin_users;
 mod approvals;
 mod auth;
 mod browser;

@@ -12,13 +12,14 @@ use crate::http::pages::ctx::{Ctx, respond, urlencode};
 use crate::services::{self, audit::AuditFilter};
 
 /// The subjects the log names, for the filter.
-const SUBJECT_TYPES: &[&str] = &["request", "machine", "user", "template", "token", "job"];
+const SUBJECT_TYPES: &[&str] = &["request", "machine", "user", "template", "token", "quota", "job"];
 
 #[derive(Deserialize, Default)]
 pub struct AuditQuery {
     actor: Option<String>,
     action: Option<String>,
     subject_type: Option<String>,
+    #[serde(default, deserialize_with = "super::empty_as_none")]
     subject_id: Option<i64>,
     /// First day shown (`YYYY-MM-DD`, UTC).
     since: Option<String>,
@@ -126,7 +127,11 @@ pub async fn audit(ctx: Ctx, Query(q): Query<AuditQuery>) -> Response {
 /// An entry's details as `(label, text)` pairs: a request's states in words, other values as written.
 fn details(ctx: &Ctx, raw: &str) -> Vec<(String, String)> {
     let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(raw) else {
-        return if raw.trim().is_empty() || raw.trim() == "null" { vec![] } else { vec![(String::new(), raw.to_owned())] };
+        return if raw.trim().is_empty() || raw.trim() == "null" {
+            vec![]
+        } else {
+            vec![(String::new(), raw.to_owned())]
+        };
     };
     map.into_iter()
         .map(|(k, v)| {

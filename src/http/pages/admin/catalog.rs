@@ -163,4 +163,3 @@ pub async fn update_template(ctx: Ctx, Path(id): Path<i64>, form: Form) -> Respo
         .await,
     )
 }
-

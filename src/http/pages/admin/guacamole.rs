@@ -35,8 +35,7 @@ pub async fn guacamole(ctx: Ctx, Query(q): Query<Flash>) -> Response {
     respond(
         async {
             ctx.admin()?;
-            let runs =
-                guac_sync_runs::recent(&ctx.state.db, HISTORY_RUNS).await.map_err(|e| ctx.service_error(&e))?;
+            let runs = guac_sync_runs::recent(&ctx.state.db, HISTORY_RUNS).await.map_err(|e| ctx.service_error(&e))?;
             let configured = ctx.state.settings.raw.contains_key("guac_url");
             let last = runs.first().map(|r| {
                 let diagnostics: Vec<Diagnostic> = serde_json::from_str(&r.diagnostics).unwrap_or_default();

@@ -9,6 +9,16 @@ pub mod quotas;
 pub mod users;
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer};
+
+/// A number from a query string where an empty value (`template_id=`, as a filter form sends "any")
+/// means none.
+pub fn empty_as_none<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    match Option::<String>::deserialize(d)?.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(s) => s.parse().map(Some).map_err(serde::de::Error::custom),
+    }
+}
 
 /// Seconds from `t` to now (never negative), for `| duration`.
 pub fn age_secs(t: DateTime<Utc>) -> i64 {

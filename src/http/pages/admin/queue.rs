@@ -27,6 +27,7 @@ pub struct QueueQuery {
     /// A status name, or `all`; default `pending`.
     status: Option<String>,
     user: Option<String>,
+    #[serde(default, deserialize_with = "super::empty_as_none")]
     template_id: Option<i64>,
     q: Option<String>,
     cursor: Option<i64>,
@@ -66,7 +67,12 @@ enum Problem {
     /// Bulk rejection without a reason.
     BulkReason(FieldErrors),
     /// One row's approval or rejection was refused: its typed values and errors.
-    Row { id: i64, values: BTreeMap<String, String>, errors: FieldErrors, message: Option<String> },
+    Row {
+        id: i64,
+        values: BTreeMap<String, String>,
+        errors: FieldErrors,
+        message: Option<String>,
+    },
 }
 
 #[handler]
@@ -216,8 +222,12 @@ async fn decision_refused(ctx: &Ctx, id: i64, form: &Form, e: ServiceError) -> P
             return match QueueQuery::from_return_to(form.get("return_to")) {
                 Some(q) if !matches!(other, ServiceError::NotFound | ServiceError::Forbidden) => {
                     let (_, key) = crate::http::errors::page_status(&other);
-                    let problem =
-                        Problem::Row { id, values: form.values(), errors: FieldErrors::default(), message: Some(ctx.t(key)) };
+                    let problem = Problem::Row {
+                        id,
+                        values: form.values(),
+                        errors: FieldErrors::default(),
+                        message: Some(ctx.t(key)),
+                    };
                     queue_page(ctx, q, problem).await
                 }
                 _ => refused(ctx, id, &other).await,

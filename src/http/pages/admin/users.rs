@@ -52,7 +52,8 @@ async fn users_page(
     let admin = ctx.admin()?;
     let db = &ctx.state.db;
     let err = |e| ctx.service_error(&e);
-    let page = services::users::list(db, admin, q.q.as_deref().map(str::trim), q.cursor, Some(50)).await.map_err(err)?;
+    let page =
+        services::users::list(db, admin, q.q.as_deref().map(str::trim), q.cursor, Some(50)).await.map_err(err)?;
     let roles = services::quotas::role_quotas(db).await.map_err(err)?;
     let mut rows = Vec::new();
     for u in &page.items {
@@ -227,7 +228,9 @@ pub async fn set_user_quota(ctx: Ctx, Path(id): Path<i64>, form: Form) -> Respon
             };
             match res {
                 Ok(()) => Ok(redirect(&format!("/admin/users/{id}?done=quota_saved"))),
-                Err(ServiceError::Invalid(errors)) => user_page(&ctx, id, None, None, Some(form.values()), errors).await,
+                Err(ServiceError::Invalid(errors)) => {
+                    user_page(&ctx, id, None, None, Some(form.values()), errors).await
+                }
                 Err(e) => Err(ctx.service_error(&e)),
             }
         }
