@@ -81,7 +81,9 @@ async fn bulk_approval_counts_what_it_decided_and_a_rejection_needs_a_reason() {
         .post_raw("/admin/requests/bulk", &post(vec![("ids", a.to_string()), ("action", "reject".into())]))
         .await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(r.text().await.unwrap().contains("this field is required"));
+    let html = r.text().await.unwrap();
+    assert!(html.contains("this field is required"), "{html}");
+    assert!(html.contains(&format!("id=\"sel-{a}\" checked")), "the ticked request stays ticked: {html}");
     assert_eq!(q.status(a).await, "pending");
 
     let fields =

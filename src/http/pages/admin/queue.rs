@@ -64,8 +64,8 @@ enum Problem {
     None,
     /// Bulk decision with no request ticked.
     NothingSelected,
-    /// Bulk rejection without a reason.
-    BulkReason(FieldErrors),
+    /// Bulk rejection without a reason: the errors, and the ticked requests to tick again.
+    BulkReason(FieldErrors, Vec<i64>),
     /// One row's approval or rejection was refused: its typed values and errors.
     Row {
         id: i64,
@@ -109,7 +109,7 @@ async fn queue_page(ctx: &Ctx, q: QueueQuery, problem: Problem) -> PageResult {
         Problem::NothingSelected => {
             (StatusCode::UNPROCESSABLE_ENTITY, Some(ctx.t("queue.nothing_selected")), FieldErrors::default())
         }
-        Problem::BulkReason(errors) => (StatusCode::UNPROCESSABLE_ENTITY, None, errors.clone()),
+        Problem::BulkReason(errors, _) => (StatusCode::UNPROCESSABLE_ENTITY, None, errors.clone()),
         Problem::Row { message, .. } => (StatusCode::UNPROCESSABLE_ENTITY, message.clone(), FieldErrors::default()),
     };
     let rows: Vec<Value> = page
@@ -130,6 +130,7 @@ async fn queue_page(ctx: &Ctx, q: QueueQuery, problem: Problem) -> PageResult {
             flash => queue_flash(ctx, &q),
             problem => notice,
             bulk_errors => ctx.field_errors(&bulk_errors),
+            selected => match &problem { Problem::BulkReason(_, ids) => ids.clone(), _ => vec![] },
             requests => rows,
             next => page.next_cursor.map(|c| format!("{QUEUE}?{keep}&cursor={c}")),
             first => q.cursor.map(|_| format!("{QUEUE}?{keep}")),
@@ -317,7 +318,7 @@ pub async fn bulk(ctx: Ctx, form: Form) -> Response {
             let rejecting = form.get("action") == "reject";
             if rejecting && form.get("reason").trim().is_empty() {
                 let errors = FieldErrors(vec![crate::domain::FieldError::new("reason", "error.required")]);
-                return queue_page(&ctx, q, Problem::BulkReason(errors)).await;
+                return queue_page(&ctx, q, Problem::BulkReason(errors, ids)).await;
             }
             let mut done = 0;
             for id in &ids {
