@@ -184,26 +184,6 @@ fn typed_resources(cores: i32, memory_mib: i32, disk_gib: i32) -> BTreeMap<Strin
     ])
 }
 
-/// What the request page's decision card shows: the request's resources (or the admin's refused values)
-/// with the template's limits.
-pub async fn decide_view(
-    ctx: &Ctx,
-    r: &entities::request::Model,
-    refused: Option<(BTreeMap<String, String>, FieldErrors)>,
-) -> Result<Value, Response> {
-    let admin = ctx.admin()?;
-    let template = services::catalog::get(&ctx.state.db, admin, r.template_id).await.ok();
-    let (form, errors) = match refused {
-        Some((values, errors)) => (values, errors),
-        None => (typed_resources(r.cores, r.memory_mib, r.disk_gib), FieldErrors::default()),
-    };
-    Ok(context! {
-        form => form,
-        errors => ctx.field_errors(&errors),
-        max => template.map(|t| context! { cores => t.max_cores, memory_mib => t.max_memory_mib, disk_gib => t.max_disk_gib }),
-    })
-}
-
 /// Reads the adjustments typed on an approve form; unreadable numbers are field errors.
 fn adjustments(form: &Form) -> (Adjustments, FieldErrors) {
     let mut errors = FieldErrors::default();
@@ -240,7 +220,11 @@ async fn decision_refused(ctx: &Ctx, id: i64, form: &Form, e: ServiceError) -> P
             let message = Some(ctx.t("queue.row_refused"));
             queue_page(ctx, q, Problem::Row { id, values: form.values(), errors, message }).await
         }
-        None => request_pages::detail_page_deciding(ctx, id, (form.values(), errors)).await,
+        // The request page's decision form shows the errors itself (and answers 422).
+        None => {
+            let extra = request_pages::Detail { problem: None, decision: Some((form.values(), errors)) };
+            request_pages::detail_page_with(ctx, id, &Flash::default(), extra).await
+        }
     }
 }
 
