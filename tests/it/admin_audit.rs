@@ -26,7 +26,7 @@ async fn the_audit_log_speaks_in_words_and_links_its_subjects() {
     }
     assert!(html.contains(&format!("<a href=\"/requests/{id}\">Request #{id}</a>")), "{html}");
     assert!(html.contains(&format!("<a href=\"/admin/users/{}\">User #{}</a>", alice.id, alice.id)));
-    assert!(html.contains("<dt>username</dt><dd>alice</dd>"), "details as facts: {html}");
+    assert!(html.contains("<dt>User name</dt><dd>alice</dd>"), "details as facts: {html}");
     assert!(!html.contains("{&quot;"), "no raw JSON");
     // French, too.
     let fr = b.client.get(app.url("/admin/audit")).header("Accept-Language", "fr").send().await.unwrap();

@@ -93,6 +93,8 @@ async fn a_quota_override_keeps_what_was_typed_when_refused_and_shows_in_the_lis
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let html = b.get(&page).await.text().await.map(|h| unescape(&h)).unwrap();
     assert!(html.contains("id=\"f-max_machines\" name=\"max_machines\" type=\"number\" value=\"9\""), "{html}");
+    let audit = b.get("/admin/audit?action=quota.user_set").await.text().await.map(|h| unescape(&h)).unwrap();
+    assert!(audit.contains("<dt>Maximum machines</dt><dd>9</dd>") && audit.contains("<dd>—</dd>"), "{audit}");
     let list = b.get("/admin/users?q=ali").await.text().await.map(|h| unescape(&h)).unwrap();
     assert!(list.contains("9 machines") && list.contains("own quota") && !list.contains("(you)"), "{list}");
     assert!(list.contains(&format!("href=\"{page}\"")));

@@ -141,7 +141,11 @@ fn details(ctx: &Ctx, raw: &str) -> Vec<(String, String)> {
                 (_, serde_json::Value::Null) => "—".to_owned(),
                 _ => v.to_string(),
             };
-            (k.replace('_', " "), text)
+            // A field's own label where the forms have one (`max_cores` → "Maximum cores").
+            let label_key = format!("field.{k}");
+            let label = ctx.t(&label_key);
+            let label = if label == label_key { k.replace('_', " ") } else { label };
+            (label, text)
         })
         .collect()
 }
