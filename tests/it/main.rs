@@ -5,6 +5,7 @@ mod auth;
 mod browser;
 mod cli;
 mod console_browser;
+mod console_close;
 mod console_fixtures;
 mod console_limits;
 mod console_relay;
