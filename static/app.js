@@ -134,7 +134,8 @@
   function labelTheme(button) {
     var labels = (button.getAttribute("data-labels") || "").split("|");
     var i = THEMES.indexOf(root.getAttribute("data-theme") || "auto");
-    button.textContent = labels[i] || THEMES[i];
+    button.setAttribute("aria-label", labels[i] || THEMES[i]);
+    button.title = labels[i] || THEMES[i];
   }
 
   // Uptime that keeps counting while the page is open.

@@ -70,6 +70,28 @@ pub async fn list<C: ConnectionTrait>(
 }
 
 /// The timeline of one subject, oldest first (no permission check: callers check the subject).
+/// A request's timeline: its own entries and its machine's (power actions, consoles), oldest first.
+pub async fn request_timeline<C: ConnectionTrait>(
+    conn: &C,
+    request_id: i64,
+    machine_id: Option<i64>,
+) -> Result<Vec<audit_entry::Model>, ServiceError> {
+    use sea_orm::Condition;
+    let mut subjects = Condition::any().add(
+        Condition::all()
+            .add(audit_entry::Column::SubjectType.eq("request"))
+            .add(audit_entry::Column::SubjectId.eq(request_id)),
+    );
+    if let Some(m) = machine_id {
+        subjects = subjects.add(
+            Condition::all()
+                .add(audit_entry::Column::SubjectType.eq("machine"))
+                .add(audit_entry::Column::SubjectId.eq(m)),
+        );
+    }
+    Ok(audit_entry::Entity::find().filter(subjects).order_by_asc(audit_entry::Column::Id).all(conn).await?)
+}
+
 pub async fn timeline<C: ConnectionTrait>(
     conn: &C,
     subject_type: &str,

@@ -122,8 +122,10 @@ async fn xterm_in_chromium_reaches_a_real_shell_and_echoes_typing() {
     let sim = SimConfig { term_backend: Some(([127, 0, 0, 1], shell.port).into()), ..SimConfig::for_tests() };
     let (app, _sim) = app_on(sim, |_, _| {}).await;
     let (id, _, session) = ready_machine(&app).await;
+    let opening = std::time::Instant::now();
     open_watched(&mut browser, &app, &session, &format!("/machines/{id}/terminal")).await;
     wait_state(&mut browser, "connected").await;
+    eprintln!("terminal page opened to connected: {:?}", opening.elapsed());
     let b = bar(&mut browser).await;
     assert_eq!(b["statusRole"], "status", "the status line is a live region");
     assert_eq!(b["keys"], json!(["esc", "tab", "ctrl-c", "ctrl-d"]), "{b}");
@@ -256,8 +258,10 @@ async fn a_session_ended_upstream_says_why_and_offers_reconnect() {
     open_watched(&mut browser, &app, &session, &format!("/machines/{id}/terminal")).await;
     wait_state(&mut browser, "connected").await;
     wait_screen(&mut browser, "welcome").await;
+    let hangup = std::time::Instant::now();
     backend.now();
     wait_state(&mut browser, "disconnected").await;
+    eprintln!("guest hang-up to the page's message: {:?}", hangup.elapsed());
     let b = bar(&mut browser).await;
     assert_eq!(b["status"], t("en", "console.close.guest_closed").as_str(), "{b}");
     assert_eq!((b["code"].as_str(), b["badge"].as_str()), (Some("4100"), Some("Disconnected")), "{b}");

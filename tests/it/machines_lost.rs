@@ -173,6 +173,11 @@ async fn an_admin_releases_a_lost_machine_without_touching_proxmox_ve() {
     assert_eq!(owner.post_form(&page, &action, &[]).await.status(), StatusCode::FORBIDDEN, "admins only");
     let admin = d.app.logged_in("root", "root-password-123").await;
     let r = admin.post_form(&page, &action, &[]).await;
+    assert_eq!(r.status(), StatusCode::OK, "unconfirmed: the confirmation page");
+    let asked = r.text().await.unwrap();
+    assert!(asked.contains(r#"name="confirmed" value="yes""#), "{asked}");
+    assert_eq!(request(&d, id).await["status"], "lost", "nothing done before confirmation");
+    let r = admin.post_form(&page, &action, &[("confirmed", "yes")]).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
 
     let done = request(&d, id).await;

@@ -20,6 +20,7 @@ mod guac_workflow;
 mod helpers;
 mod machines_lost;
 mod openapi;
+mod page_design;
 mod pages;
 mod processes;
 mod provision;

@@ -206,15 +206,12 @@ async fn the_request_page_follows_progress_and_offers_the_machine_actions() {
     let (token, id) = approved_request(&app, "none").await;
     let b = app.logged_in("alice", "alice-password-123").await;
     let page = b.get(&format!("/requests/{id}")).await.text().await.unwrap();
-    if page.contains("data-live-request") {
-        assert!(page.contains("/static/progress.js"), "in-flight requests load the live progress script");
-    }
-    assert_eq!(b.get("/static/progress.js").await.status(), StatusCode::OK);
+    assert!(page.contains(&format!(r#"data-live-src="/requests/{id}/live""#)), "the page follows its request");
     assert_eq!(settle(&app, &token, id).await["status"], "ready");
 
     let page = b.get(&format!("/requests/{id}")).await.text().await.unwrap();
     assert!(page.contains("Machine") && page.contains("running") && page.contains("Shut down"), "{page}");
-    assert!(!page.contains("data-live-request"), "no polling once ready");
+    assert!(page.contains("Up for") && page.contains("data-uptime="), "a running machine shows its uptime");
     let mid = proxdesk::services::machines::of_request(&app.db, id).await.unwrap().unwrap().id;
     let vmid = created(&sim)[0].vmid;
     let r =
@@ -228,8 +225,15 @@ async fn the_request_page_follows_progress_and_offers_the_machine_actions() {
     let fr = b.client.get(app.url(&format!("/requests/{id}"))).header("Accept-Language", "fr").send().await.unwrap();
     let fr = fr.text().await.unwrap();
     assert!(fr.contains("arrêtée") && fr.contains("Démarrer"), "{fr}");
-    let r = b.post_form(&format!("/requests/{id}"), &format!("/machines/{mid}/action"), &[("action", "delete")]).await;
+    assert!(!fr.contains("data-uptime="), "a stopped machine has no uptime");
+    let (page, action) = (format!("/requests/{id}"), format!("/machines/{mid}/action"));
+    let r = b.post_form(&page, &action, &[("action", "delete")]).await;
+    assert_eq!(r.status(), StatusCode::OK, "deletion unconfirmed: the confirmation page");
+    assert_eq!(settle(&app, &token, id).await["status"], "ready", "nothing deleted before confirmation");
+    let r = b.post_form(&page, &action, &[("action", "delete"), ("confirmed", "yes")]).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let page = b.get(&page).await.text().await.unwrap();
+    assert!(!page.contains(r#"value="shutdown""#) && !page.contains("Delete machine"), "no actions while deleting");
     assert_eq!(settle(&app, &token, id).await["status"], "deleted");
 }
 

@@ -22,12 +22,16 @@ pub fn view(ctx: &Ctx, m: &entities::machine::Model) -> Option<Value> {
 
 /// `POST /admin/machines/{id}/release`.
 #[handler]
-pub async fn release(ctx: Ctx, Path(id): Path<i64>, _form: Form) -> Response {
+pub async fn release(ctx: Ctx, Path(id): Path<i64>, form: Form) -> Response {
     respond(
         async {
             let admin = ctx.admin()?;
             let db = &ctx.state.db;
             let m = services::machines::get(db, admin, id).await.map_err(|e| ctx.service_error(&e))?;
+            if !form.confirmed() {
+                let (action, back) = (format!("/admin/machines/{id}/release"), format!("/requests/{}", m.request_id));
+                return Ok(ctx.confirm_page(&ctx.t("lost.release_confirm"), &action, &form, &back));
+            }
             match services::lost_machines::release(db, admin, id).await {
                 Ok(()) => Ok(redirect(&format!("/requests/{}?done=machine_released", m.request_id))),
                 Err(e) => refused(&ctx, m.request_id, &e).await,

@@ -11,11 +11,12 @@ mod auth;
 mod console;
 mod ctx;
 mod lost_machines;
+mod not_found;
 mod profile;
 mod render;
 mod requests;
 
-use poem::{Endpoint, Route, get, post};
+use poem::{Endpoint, EndpointExt, Route, get, post};
 
 pub use render::Renderer;
 
@@ -56,6 +57,7 @@ pub fn routes() -> impl Endpoint {
         .at("/profile/language", post(profile::set_language))
         .at("/profile/tokens", post(profile::create_token))
         .at("/profile/tokens/:id/revoke", post(profile::revoke_token))
+        .around(not_found::layout_for_unknown_addresses)
 }
 
 /// Every page route that only admins may see, for the role-matrix tests.

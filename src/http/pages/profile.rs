@@ -89,10 +89,14 @@ pub async fn create_token(ctx: Ctx, form: Form) -> Response {
 }
 
 #[handler]
-pub async fn revoke_token(ctx: Ctx, Path(id): Path<i64>, _form: Form) -> Response {
+pub async fn revoke_token(ctx: Ctx, Path(id): Path<i64>, form: Form) -> Response {
     respond(
         async {
             let user = ctx.user()?;
+            if !form.confirmed() {
+                let question = ctx.t("profile.revoke_confirm_plain");
+                return Ok(ctx.confirm_page(&question, &format!("/profile/tokens/{id}/revoke"), &form, "/profile"));
+            }
             match services::tokens::revoke(&ctx.state.db, user, id).await {
                 Ok(()) => Ok(redirect("/profile?done=token_revoked")),
                 Err(e) => Err(ctx.service_error(&e)),

@@ -33,6 +33,7 @@ const STATIC: &[(&str, &str, &str)] = &[
     ("style.css", "text/css; charset=utf-8", include_str!("../../../static/style.css")),
     ("progress.js", "text/javascript; charset=utf-8", include_str!("../../../static/progress.js")),
     ("app.js", "text/javascript; charset=utf-8", include_str!("../../../static/app.js")),
+    ("favicon.svg", "image/svg+xml", include_str!("../../../static/favicon.svg")),
     ("request-form.js", "text/javascript; charset=utf-8", include_str!("../../../static/request-form.js")),
     ("console.js", "text/javascript; charset=utf-8", include_str!("../../../static/console.js")),
     ("terminal.js", "text/javascript; charset=utf-8", include_str!("../../../static/terminal.js")),

@@ -5,6 +5,8 @@ use poem::web::{Path, Query};
 use poem::{Response, handler, http::StatusCode};
 use serde::Deserialize;
 
+use std::collections::BTreeMap;
+
 use super::ctx::{Ctx, Form, PageResult, number, redirect, respond};
 use crate::domain::FieldErrors;
 use crate::services::{self, ServiceError, requests::RequestFilter};
@@ -156,35 +158,66 @@ pub async fn detail(ctx: Ctx, Path(id): Path<i64>, Query(q): Query<Flash>) -> Re
 
 /// The request page; `problem` is a message to show above it (e.g. a refused action).
 pub async fn detail_page(ctx: &Ctx, id: i64, q: &Flash, problem: Option<(StatusCode, String)>) -> PageResult {
+    detail_page_with(ctx, id, q, Detail { problem, decision: None }).await
+}
+
+/// What a request page shows beyond the request itself.
+#[derive(Default)]
+pub struct Detail {
+    /// A message above the page and the status to answer with.
+    pub problem: Option<(StatusCode, String)>,
+    /// The admin's decision form as typed, with its errors (an approval that was refused).
+    pub decision: Option<(BTreeMap<String, String>, FieldErrors)>,
+}
+
+pub async fn detail_page_with(ctx: &Ctx, id: i64, q: &Flash, extra: Detail) -> PageResult {
     let user = ctx.user()?;
     let db = &ctx.state.db;
     let r = services::requests::get(db, user, id).await.map_err(|e| ctx.service_error(&e))?;
     let row = services::requests::with_names(db, vec![r]).await.map_err(|e| ctx.service_error(&e))?.remove(0);
-    let timeline = services::audit::timeline(db, "request", id).await.map_err(|e| ctx.service_error(&e))?;
     let mut lost = None;
-    let machine = match services::machines::of_request(db, id).await.map_err(|e| ctx.service_error(&e))? {
+    let record = services::machines::of_request(db, id).await.map_err(|e| ctx.service_error(&e))?;
+    let machine = match &record {
         // Lost: the guest at its VMID is not this machine's, so none of its state or actions are shown.
         Some(m) if m.deleted_at.is_none() && m.lost_at.is_some() => {
-            lost = super::lost_machines::view(ctx, &m);
+            lost = super::lost_machines::view(ctx, m);
             None
         }
         Some(m) if m.deleted_at.is_none() => {
-            let live = services::machines::live_status(ctx.state.pve.as_ref(), &m).await;
-            let password = services::machines::password_for(user, &m, &ctx.state.settings.secret_key)
+            let live = services::machines::live_status(ctx.state.pve.as_ref(), m).await;
+            let password = services::machines::password_for(user, m, &ctx.state.settings.secret_key)
                 .map_err(|e| ctx.service_error(&e))?
                 .map(|p| p.expose().clone());
             Some(context! {
-                id => m.id, node => m.node, vmid => m.vmid, ipv4 => m.ipv4, login_user => m.login_user,
-                password => password, state => live.state, uptime => live.uptime_secs.map(format_uptime),
-                cpus => live.cpus, memory_mib => live.max_memory_bytes.map(|b| b / (1024 * 1024)),
+                id => m.id, node => m.node.clone(), vmid => m.vmid, ipv4 => m.ipv4.clone(), login_user => m.login_user.clone(),
+                password => password, state => live.state, uptime => live.uptime_secs,
             })
         }
         _ => None,
     };
-    let (status, problem) = match problem {
+    let machine_id = record.as_ref().map(|m| m.id);
+    let timeline = services::audit::request_timeline(db, id, machine_id).await.map_err(|e| ctx.service_error(&e))?;
+    let limits = services::catalog::get(db, user, row.request.template_id)
+        .await
+        .ok()
+        .map(|t| context! { cores => t.max_cores, memory_mib => t.max_memory_mib, disk_gib => t.max_disk_gib });
+    let (form, errors) = match extra.decision {
+        Some((form, errors)) => (form, errors),
+        None => {
+            let q = &row.request;
+            let form = [("cores", q.cores), ("memory_mib", q.memory_mib), ("disk_gib", q.disk_gib)]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_string()))
+                .collect();
+            (form, FieldErrors::default())
+        }
+    };
+    let (status, problem) = match extra.problem {
         Some((s, m)) => (s, Some(m)),
+        None if !errors.is_empty() => (StatusCode::UNPROCESSABLE_ENTITY, None),
         None => (StatusCode::OK, None),
     };
+    let state = row.request.status.as_str();
     Ok(ctx.render_status(
         status,
         "requests/detail.html",
@@ -194,22 +227,13 @@ pub async fn detail_page(ctx: &Ctx, id: i64, q: &Flash, problem: Option<(StatusC
             r => row_view(&row),
             ssh_public_key => row.request.ssh_public_key,
             machine => machine,
+            deleting => state == "deleting",
             lost => lost,
-            live => matches!(row.request.status.as_str(), "approved" | "provisioning" | "deleting"),
-            entries => timeline.len(),
-            timeline => timeline.iter().cloned().map(|e| context! { at => e.at.to_rfc3339(), actor => e.actor_name, action => e.action, details => e.details }).collect::<Vec<_>>(),
+            limits => limits,
+            decision => context! { form => form, errors => ctx.field_errors(&errors) },
+            timeline => timeline.iter().cloned().map(|e| context! { at => e.at.to_rfc3339(), actor => e.actor_id.map(|_| e.actor_name), action => e.action }).collect::<Vec<_>>(),
         },
     ))
-}
-
-/// `3d 4h 5m` for a number of seconds.
-fn format_uptime(secs: u64) -> String {
-    let (d, h, m) = (secs / 86_400, secs % 86_400 / 3600, secs % 3600 / 60);
-    match (d, h) {
-        (0, 0) => format!("{m}m"),
-        (0, _) => format!("{h}h {m}m"),
-        _ => format!("{d}d {h}h {m}m"),
-    }
 }
 
 /// Power actions and deletion from the request page.
@@ -221,6 +245,11 @@ pub async fn machine_power(ctx: Ctx, Path(id): Path<i64>, form: Form) -> Respons
             let db = &ctx.state.db;
             let m = services::machines::get(db, user, id).await.map_err(|e| ctx.service_error(&e))?;
             let result = match form.get("action") {
+                "delete" if !form.confirmed() => {
+                    let question = ctx.tp("machine.delete_confirm", &[("name", m.hostname.as_str())]);
+                    let back = format!("/requests/{}", m.request_id);
+                    return Ok(ctx.confirm_page(&question, &format!("/machines/{id}/action"), &form, &back));
+                }
                 "delete" => services::machines::delete(db, ctx.state.pve.as_ref(), user, id).await,
                 other => match services::machines::PowerAction::parse(other) {
                     Some(action) => services::machines::power(db, ctx.state.pve.as_ref(), user, id, action).await,
