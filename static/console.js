@@ -22,7 +22,7 @@ function connect() {
   rfb.addEventListener("connect", () => {
     wasConnected = true;
     ui.connected();
-    rfb.focus();
+    rfb.focus({ preventScroll: true });
   });
   rfb.addEventListener("disconnect", () => {
     ui.closed(close ? close.code : 1006, close ? close.reason : "", wasConnected);
@@ -41,7 +41,7 @@ ui.onKey((key) => {
   } else if (KEYSYM[key]) {
     rfb.sendKey(...KEYSYM[key]);
   }
-  rfb.focus();
+  rfb.focus({ preventScroll: true });
 });
 ui.onReconnect(connect);
 connect();

@@ -197,7 +197,7 @@ async fn a_stopped_machine_gets_the_stopped_message_and_no_console() {
         screen: !!document.getElementById("console-screen"),
         scripts: [...document.scripts].map((s) => s.src).filter((s) => s.includes("console")),
         start: !!b.querySelector('form[action$="/action"] input[name="action"][value="start"]'),
-        back: !!b.querySelector('a[href^="/requests/"]'),
+        back: !!document.querySelector('.page-head a[href^="/requests/"]'),
       });
     })()"#;
     let mut seen = Value::Null;

@@ -157,3 +157,53 @@ async fn shutting_down_tells_open_sessions_why() {
     drop(app);
     assert_eq!(close_frame(&mut ws, Duration::from_secs(10)).await, (4105, "shutting_down".into()));
 }
+
+#[tokio::test]
+async fn the_console_page_explains_a_stopped_or_lost_machine_and_carries_every_message() {
+    let (app, sim) = app_on(SimConfig::for_tests(), |_, _| {}).await;
+    let (id, _, _) = ready_machine(&app).await;
+    let alice = app.logged_in("alice", "alice-password-123").await;
+    let page = |path: String| {
+        let client = alice.client.clone();
+        let url = app.url(&path);
+        async move {
+            let r = client.get(url).header("Accept-Language", "fr").send().await.unwrap();
+            assert_eq!(r.status(), reqwest::StatusCode::OK);
+            r.text().await.unwrap()
+        }
+    };
+    let html = page(format!("/machines/{id}/terminal")).await;
+    assert!(html.contains(r#"data-close-4100="Session terminée : la console de la machine a été fermée.""#), "{html}");
+    assert!(html.contains(r#"data-key="ctrl-c" disabled"#) && html.contains(r#"id="reconnect" class="small" hidden"#));
+    assert!(html.contains(r#"role="status""#));
+
+    stop_guest(&sim);
+    let html = page(format!("/machines/{id}/console")).await;
+    assert!(html.contains("La machine est arrêtée — démarrez-la pour utiliser sa console."), "{html}");
+    assert!(!html.contains("data-ws=") && !html.contains("console.js"), "no console for a stopped machine");
+    // Its Start button starts it; then the console is offered again.
+    let r = alice
+        .post_form(&format!("/machines/{id}/console"), &format!("/machines/{id}/action"), &[("action", "start")])
+        .await;
+    assert_eq!(r.status(), reqwest::StatusCode::SEE_OTHER);
+    let ws = format!(r#"data-ws="/machines/{id}/console/ws""#);
+    let mut html = String::new();
+    for _ in 0..100 {
+        html = page(format!("/machines/{id}/console")).await;
+        if html.contains(&ws) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(html.contains(&ws), "once started, the console is offered: {html}");
+
+    let sql = format!("UPDATE machines SET lost_at = '2026-01-01T00:00:00Z', lost_reason = 'gone' WHERE id = {id}");
+    app.db.execute_unprepared(&sql).await.unwrap();
+    let html = page(format!("/machines/{id}/terminal")).await;
+    assert!(
+        html.contains("Cette machine n&#x27;a plus de conteneur")
+            || html.contains("Cette machine n'a plus de conteneur"),
+        "{html}"
+    );
+    assert!(!html.contains("data-ws="));
+}
