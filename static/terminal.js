@@ -12,7 +12,9 @@ const SEQUENCES = { esc: "\x1b", tab: "\t", "ctrl-c": "\x03", "ctrl-d": "\x04" }
 // creates (theme colours, row sizes, scrollbar) and the style attributes it writes for true-colour
 // cells. Constructed stylesheets and CSSOM writes are not inline styles, so xterm's rules go through
 // those instead: while it builds its DOM, its <style> elements are inert stand-ins whose text feeds
-// an adopted stylesheet, and a style attribute inside the terminal is set through `style.cssText`.
+// an adopted stylesheet; and a style attribute a script sets on a cell (a span not yet in the page,
+// or one inside the terminal) is written through `style.cssText`. Style attributes in markup stay
+// blocked: this only changes how this page's own scripts write them.
 class XtermStyle extends HTMLElement {
   constructor() {
     super();
@@ -38,7 +40,7 @@ customElements.define("xterm-style", XtermStyle);
 
 const setAttribute = Element.prototype.setAttribute;
 Element.prototype.setAttribute = function (name, value) {
-  if (name === "style" && this.closest?.(".xterm")) {
+  if (name === "style" && this instanceof HTMLElement && (!this.isConnected || this.closest(".xterm"))) {
     this.style.cssText = value;
     return;
   }

@@ -1,16 +1,15 @@
-//! One console session: ticket from PVE, authenticated upstream, browser handshake, relay, audit.
+//! One console session: ticket from PVE, authenticated upstream, browser handshake, relay, the close
+//! code that tells the browser why it ended, audit.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use chrono::Utc;
-use poem::web::websocket::WebSocketStream;
+use futures_util::SinkExt;
+use poem::web::websocket::{Message as BrowserMessage, WebSocketStream};
 use sea_orm::DatabaseConnection;
 use serde_json::json;
-
-use futures_util::SinkExt;
-use poem::web::websocket::Message as BrowserMessage;
 
 use super::close::frame_reason;
 use super::relay::EndReason;

@@ -142,6 +142,14 @@ async fn xterm_in_chromium_reaches_a_real_shell_and_echoes_typing() {
     wait_screen(&mut browser, "\nafter-5\n").await;
     let screen = browser.eval(SCREEN).await;
     assert!(!screen.as_str().unwrap().contains("neverecho"), "Ctrl+C reached the shell: {screen}");
+    // True colour: xterm writes a style attribute per cell, which the page turns into a CSSOM write.
+    type_line(&mut browser, r"printf '\033[38;2;255;0;0mtrue-red\033[0m\n'").await;
+    let red = r#"(() => {
+      const spans = [...document.querySelectorAll(".xterm-rows span")].filter((s) => s.textContent === "true-red");
+      const colors = spans.map((s) => getComputedStyle(s).color);
+      return colors.includes("rgb(255, 0, 0)") ? "ok" : `waiting: ${colors} ${window.__csp}`;
+    })()"#;
+    browser.wait_for(red, Duration::from_secs(10)).await;
     // Focus on a key is visible.
     let outline = browser
         .eval(r#"(() => { const k = document.querySelector('.keys button'); k.focus(); return getComputedStyle(k).outlineStyle; })()"#)
