@@ -43,7 +43,10 @@ pub async fn open(client: &pve::Client, node: &str, vmid: u64, kind: ConsoleKind
         }
         .map_err(ConsoleError::Refused)?;
         let url = client.vncwebsocket_url(node, "lxc", vmid, &ticket);
-        let mut socket = client.open_console(&url).await.map_err(|e| ConsoleError::Upstream(e.to_string()))?;
+        let mut socket = client.open_console(&url).await.map_err(|e| match e {
+            pve::PveError::Timeout(_) => ConsoleError::Timeout,
+            e => ConsoleError::Upstream(e.to_string()),
+        })?;
         let first = match kind {
             ConsoleKind::Vnc => rfb::authenticate_upstream(&mut socket, rfb::vnc_password(&ticket)).await?,
             ConsoleKind::Terminal => terminal::login(&mut socket, &ticket).await?,

@@ -93,6 +93,15 @@ async fn a_failed_console_websocket_to_pve_is_a_relay_error() {
 }
 
 #[tokio::test]
+async fn a_console_websocket_to_pve_that_hangs_is_a_relay_timeout() {
+    let (app, sim) = app_on(SimConfig::for_tests(), |raw, _| raw.set("pve_timeout_secs", "1")).await;
+    let (id, _, cookie) = ready_machine(&app).await;
+    sim.faults().inject_times(Endpoint::VncWebsocket, Fault::Latency(Duration::from_secs(3)), 1);
+    let r = connect(&app, &format!("/machines/{id}/terminal/ws"), Some(&cookie), Some(&app.address)).await;
+    assert_eq!(refused_with(r).await, (4021, "relay_timeout".into()));
+}
+
+#[tokio::test]
 async fn a_machine_that_lost_its_container_is_refused_with_4001() {
     let (app, _sim) = app_on(SimConfig::for_tests(), |_, _| {}).await;
     let (id, _, cookie) = ready_machine(&app).await;
