@@ -251,6 +251,17 @@ async fn a_pve_refusal_is_shown_with_its_reason_and_reconnect_works_after() {
     assert_ne!(after["looks"][0], b["looks"][0], "disabled keys look disabled");
     assert_eq!(after["reconnectShown"], false, "{after}");
     assert_no_csp_violation(&mut browser).await;
+
+    // noVNC reports only "disconnected"; the page reads the code from the socket it hands noVNC.
+    let denied = Fault::Status { code: 403, message: "Permission check failed (/vms/100, VM.Console)".into() };
+    sim.faults().inject_times(Endpoint::LxcVncProxy, denied, 1);
+    browser.call("Page.navigate", json!({"url": app.url(&format!("/machines/{id}/console"))})).await;
+    wait_state(&mut browser, "failed").await;
+    let b = bar(&mut browser).await;
+    assert_eq!(b["code"], "4010", "{b}");
+    assert!(b["status"].as_str().unwrap().starts_with(&t("en", "console.close.pve_permission")), "{b}");
+    assert_eq!((b["reconnectShown"].as_bool(), b["badge"].as_str()), (Some(true), Some("Not connected")), "{b}");
+    assert_no_csp_violation(&mut browser).await;
 }
 
 #[tokio::test]
