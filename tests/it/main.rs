@@ -1,5 +1,6 @@
 //! proxdesk's integration tests: one binary, one module per feature.
 
+mod a11y;
 mod approvals;
 mod auth;
 mod browser;
@@ -38,3 +39,8 @@ mod pve_sim_wire;
 mod quotas;
 mod roles;
 mod tokens;
+mod ui_admin;
+mod ui_fixtures;
+mod ui_live;
+mod ui_phone;
+mod ui_request;
