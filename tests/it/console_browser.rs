@@ -16,17 +16,21 @@ const CSP_WATCH: &str = "window.__csp = []; document.addEventListener('securityp
 
 /// Opens `path` logged in, with CSP violations recorded in `window.__csp`.
 async fn open_watched(browser: &mut Chromium, app: &TestApp, session: &str, path: &str) {
-    browser.call("Page.enable", json!({})).await;
     browser.call("Page.addScriptToEvaluateOnNewDocument", json!({"source": CSP_WATCH})).await;
-    browser.open_logged_in(&app.address, session, path).await;
+    browser.set_session(&app.address, session).await;
+    assert_eq!(browser.goto(&app.url(path)).await, 200, "{path}");
 }
 
-/// No violation so far; then proves the watch is live: an inline `<style>` must be reported.
+/// No violation so far (by the page's own count and by the browser harness's); then proves the watch
+/// is live: an inline `<style>` must be reported.
 async fn assert_no_csp_violation(browser: &mut Chromium) {
+    let harness: Vec<String> = browser.take_problems().into_iter().filter(|p| p.starts_with("CSP")).collect();
+    assert!(harness.is_empty(), "CSP violations on the page: {harness:?}");
     let seen = browser.eval("JSON.stringify(window.__csp)").await;
     assert_eq!(seen, json!("[]"), "CSP violations on the page");
     browser.eval("document.head.appendChild(document.createElement('style')).textContent = 'p { color: red }'").await;
     browser.wait_for("window.__csp.length ? 'ok' : 'waiting'", Duration::from_secs(5)).await;
+    let _ = browser.take_problems();
 }
 
 /// The console bar as the user sees it.
@@ -53,8 +57,9 @@ async fn bar(browser: &mut Chromium) -> Value {
 
 /// Waits until `document.body.dataset.console` is `state`.
 async fn wait_state(browser: &mut Chromium, state: &str) {
-    let expr =
-        format!(r#"document.body.dataset.console === "{state}" ? "ok" : "waiting: " + document.body.dataset.console"#);
+    let expr = format!(
+        r#"document.body?.dataset.console === "{state}" ? "ok" : "waiting: " + document.body?.dataset.console"#
+    );
     browser.wait_for(&expr, Duration::from_secs(30)).await;
 }
 
@@ -109,6 +114,7 @@ async fn novnc_in_chromium_shows_the_real_vnc_servers_framebuffer() {
     assert_eq!(b["keys"], json!(["ctrl-alt-del", "esc", "tab", "ctrl-c"]), "{b}");
     assert_eq!(b["keysEnabled"], json!([true, true, true, true]), "{b}");
     assert_eq!((b["reconnectShown"].as_bool(), b["badge"].as_str()), (Some(false), Some("Connected")), "{b}");
+    browser.assert_clean("the console page");
     assert_no_csp_violation(&mut browser).await;
 }
 
@@ -157,6 +163,7 @@ async fn xterm_in_chromium_reaches_a_real_shell_and_echoes_typing() {
     assert_ne!(outline, "none", "focused keys show it");
     let adopted = browser.eval("document.adoptedStyleSheets.length").await;
     assert!(adopted.as_u64().unwrap() >= 2, "xterm's own rules apply through adopted sheets: {adopted}");
+    browser.assert_clean("the terminal page");
     assert_no_csp_violation(&mut browser).await;
     // Control: the same xterm opened without the page's adapter is blocked by the policy.
     let before = browser.eval("window.__csp.length").await.as_u64().unwrap();
@@ -222,6 +229,7 @@ async fn a_stopped_machine_gets_the_stopped_message_and_no_console() {
     assert_eq!((seen["start"].as_bool(), seen["back"].as_bool()), (Some(true), Some(true)), "{seen}");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(sim.calls().get(Endpoint::LxcVncProxy), 0, "PVE was not asked for a console");
+    browser.assert_clean("the console page of a stopped machine");
     assert_no_csp_violation(&mut browser).await;
 }
 
@@ -255,7 +263,7 @@ async fn a_pve_refusal_is_shown_with_its_reason_and_reconnect_works_after() {
     // noVNC reports only "disconnected"; the page reads the code from the socket it hands noVNC.
     let denied = Fault::Status { code: 403, message: "Permission check failed (/vms/100, VM.Console)".into() };
     sim.faults().inject_times(Endpoint::LxcVncProxy, denied, 1);
-    browser.call("Page.navigate", json!({"url": app.url(&format!("/machines/{id}/console"))})).await;
+    browser.goto(&app.url(&format!("/machines/{id}/console"))).await;
     wait_state(&mut browser, "failed").await;
     let b = bar(&mut browser).await;
     assert_eq!(b["code"], "4010", "{b}");
