@@ -17,8 +17,9 @@ const CSP_WATCH: &str = "window.__csp = []; document.addEventListener('securityp
 /// Opens `path` logged in, with CSP violations recorded in `window.__csp`.
 async fn open_watched(browser: &mut Chromium, app: &TestApp, session: &str, path: &str) {
     browser.call("Page.addScriptToEvaluateOnNewDocument", json!({"source": CSP_WATCH})).await;
-    browser.set_session(&app.address, session).await;
-    assert_eq!(browser.goto(&app.url(path)).await, 200, "{path}");
+    browser.open_logged_in(&app.address, session, path).await;
+    let loaded = r#"document.readyState === "complete" && document.body?.dataset.cancel ? "ok" : "waiting""#;
+    browser.wait_for(loaded, Duration::from_secs(30)).await;
 }
 
 /// No violation so far (by the page's own count and by the browser harness's); then proves the watch
