@@ -1,5 +1,6 @@
 //! proxdesk's integration tests: one binary, one module per feature.
 
+mod a11y;
 mod admin_audit;
 mod admin_guacamole;
 mod admin_home;
@@ -10,6 +11,7 @@ mod auth;
 mod browser;
 mod cli;
 mod console_browser;
+mod console_close;
 mod console_fixtures;
 mod console_limits;
 mod console_relay;
@@ -42,3 +44,8 @@ mod pve_sim_wire;
 mod quotas;
 mod roles;
 mod tokens;
+mod ui_admin;
+mod ui_fixtures;
+mod ui_live;
+mod ui_phone;
+mod ui_request;

@@ -39,6 +39,7 @@ const STATIC: &[(&str, &str, &str)] = &[
     ("request-form.js", "text/javascript; charset=utf-8", include_str!("../../../static/request-form.js")),
     ("console.js", "text/javascript; charset=utf-8", include_str!("../../../static/console.js")),
     ("terminal.js", "text/javascript; charset=utf-8", include_str!("../../../static/terminal.js")),
+    ("console-ui.js", "text/javascript; charset=utf-8", include_str!("../../../static/console-ui.js")),
 ];
 
 /// The template environment, built once.
