@@ -136,6 +136,12 @@ impl App {
             live.close_all();
         };
         tracing::info!(addr = ?addr, "listening");
+        // Upgraded console sockets are not requests the server waits for: tell their browsers first.
+        let consoles = self.state.consoles.clone();
+        let shutdown = async move {
+            shutdown.await;
+            consoles.end_all(crate::console::CloseReason::ShuttingDown, Duration::from_secs(2)).await;
+        };
         Server::new_with_acceptor(self.acceptor)
             .idle_timeout(Duration::from_secs(60))
             .run_with_graceful_shutdown(routes, shutdown, Some(Duration::from_secs(10)))

@@ -1,38 +1,47 @@
 // The console page: noVNC connected to proxdesk's relay. The relay has already authenticated to
-// Proxmox VE and offers security type None, so no password ever reaches this page.
+// Proxmox VE and offers security type None, so no password ever reaches this page. noVNC gets the
+// WebSocket itself so that the close code (why the relay ended) can be read from it.
 import RFB from "/static/vendor/novnc/core/rfb.js";
+import * as ui from "/static/console-ui.js";
 
 const screen = document.getElementById("console-screen");
-const status = document.getElementById("console-status");
-const cad = document.getElementById("ctrl-alt-del");
-const again = document.getElementById("reconnect");
-
-function wsUrl(path) {
-  const url = new URL(path, window.location.href);
-  url.protocol = window.location.protocol === "https:" ? "wss:" : "ws:";
-  return url.href;
-}
+const KEYSYM = { esc: [0xff1b, "Escape"], tab: [0xff09, "Tab"], ctrl: [0xffe3, "ControlLeft"], c: [0x63, "KeyC"] };
+let rfb = null;
 
 function connect() {
-  status.textContent = status.dataset.connecting || status.textContent;
-  again.hidden = true;
-  const rfb = new RFB(screen, wsUrl(screen.dataset.ws), { wsProtocols: ["binary"], shared: true });
+  ui.connecting();
+  const socket = new WebSocket(ui.wsUrl(screen.dataset.ws), ["binary"]);
+  let close = null;
+  let wasConnected = false;
+  // Registered before noVNC attaches, so the close event is known when noVNC reports the disconnect.
+  socket.addEventListener("close", (e) => {
+    close = e;
+  });
+  rfb = new RFB(screen, socket, { shared: true });
   rfb.scaleViewport = true;
   rfb.addEventListener("connect", () => {
-    status.textContent = status.dataset.connected;
-    document.body.dataset.console = "connected";
-    cad.disabled = false;
+    wasConnected = true;
+    ui.connected();
+    rfb.focus({ preventScroll: true });
   });
-  rfb.addEventListener("disconnect", (e) => {
-    const ok = e.detail.clean && document.body.dataset.console === "connected";
-    status.textContent = ok ? status.dataset.disconnected : status.dataset.failed;
-    document.body.dataset.console = "disconnected";
-    cad.disabled = true;
-    again.hidden = false;
+  rfb.addEventListener("disconnect", () => {
+    ui.closed(close ? close.code : 1006, close ? close.reason : "", wasConnected);
   });
-  cad.onclick = () => rfb.sendCtrlAltDel();
   window.proxdeskConsole = rfb;
 }
 
-again.addEventListener("click", connect);
+ui.onKey((key) => {
+  if (!rfb) return;
+  if (key === "ctrl-alt-del") {
+    rfb.sendCtrlAltDel();
+  } else if (key === "ctrl-c") {
+    rfb.sendKey(...KEYSYM.ctrl, true);
+    rfb.sendKey(...KEYSYM.c);
+    rfb.sendKey(...KEYSYM.ctrl, false);
+  } else if (KEYSYM[key]) {
+    rfb.sendKey(...KEYSYM[key]);
+  }
+  rfb.focus({ preventScroll: true });
+});
+ui.onReconnect(connect);
 connect();

@@ -2,6 +2,7 @@
 //! `vncproxy`/`termproxy` + `vncwebsocket` with its own credentials. PVE tickets, passwords and ports
 //! stay on the server: proxdesk performs the VNC authentication (or the termproxy login) itself.
 
+pub mod close;
 pub mod relay;
 pub mod rfb;
 pub mod session;
@@ -12,7 +13,12 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::sync::watch;
+
+pub use close::CloseReason;
+
 use crate::config::{ConfigError, RawSettings};
+use crate::integrations::pve::PveError;
 
 /// Which console: the graphical one (noVNC) or the container's terminal (xterm.js).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +57,11 @@ impl ConsoleKind {
 /// Why a console could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum ConsoleError {
-    #[error("Proxmox VE: {0}")]
+    /// PVE refused to hand out a console (`vncproxy`/`termproxy` failed).
+    #[error("Proxmox VE refused the console: {0}")]
+    Refused(PveError),
+    /// The console websocket to PVE failed or broke during the handshake.
+    #[error("console websocket to Proxmox VE: {0}")]
     Upstream(String),
     #[error("console authentication failed: {0}")]
     Auth(String),
@@ -61,6 +71,36 @@ pub enum ConsoleError {
     BrowserGone,
     #[error("timed out opening the console")]
     Timeout,
+}
+
+impl ConsoleError {
+    /// What the browser is told.
+    pub fn close_reason(&self) -> CloseReason {
+        match self {
+            ConsoleError::Refused(e) => CloseReason::from_proxy_error(e),
+            ConsoleError::Timeout => CloseReason::RelayTimeout,
+            ConsoleError::Upstream(_)
+            | ConsoleError::Auth(_)
+            | ConsoleError::Protocol(_)
+            | ConsoleError::BrowserGone => CloseReason::RelayFailed,
+        }
+    }
+
+    /// PVE's own words for a refusal it decided, shown beside the translated message. Transport
+    /// failures carry addresses and error chains: those stay in the log.
+    pub fn pve_detail(&self) -> Option<String> {
+        let ConsoleError::Refused(e) = self else { return None };
+        match e {
+            PveError::PermissionDenied { message, .. }
+            | PveError::Locked { message, .. }
+            | PveError::NotFound(message)
+            | PveError::Busy(message)
+            | PveError::NotRunning(message) => Some(message.clone()),
+            PveError::Api { status, message } if !(595..=599).contains(status) => Some(message.clone()),
+            PveError::Parameters(_) => Some(e.to_string()),
+            _ => None,
+        }
+    }
 }
 
 /// Idle timeout and maximum length of one console session (`console_idle_secs`, `console_max_secs`).
@@ -112,9 +152,23 @@ pub struct LiveSession {
     pub user_id: i64,
     pub kind: ConsoleKind,
     pub counters: Arc<Counters>,
+    stop: Arc<watch::Sender<Option<CloseReason>>>,
 }
 
-/// The console sessions open in this process.
+impl LiveSession {
+    /// Tells the relay to end with `reason`, unless an earlier reason is already on its way.
+    fn ask_to_end(&self, reason: CloseReason) {
+        self.stop.send_if_modified(|r| {
+            if r.is_some() {
+                return false;
+            }
+            *r = Some(reason);
+            true
+        });
+    }
+}
+
+/// The console sessions open in this process, and the way to end them from outside the relay.
 #[derive(Debug, Default)]
 pub struct Registry {
     next: AtomicU64,
@@ -122,14 +176,48 @@ pub struct Registry {
 }
 
 impl Registry {
-    fn add(&self, session: LiveSession) -> u64 {
+    /// Registers a session; an older session of the same console of the same machine is ended (one
+    /// console, one viewer). The receiver learns when the session is to end and why.
+    fn add(
+        &self,
+        machine_id: i64,
+        user_id: i64,
+        kind: ConsoleKind,
+        counters: Arc<Counters>,
+    ) -> (u64, watch::Receiver<Option<CloseReason>>) {
+        let (tx, rx) = watch::channel(None);
+        let session = LiveSession { machine_id, user_id, kind, counters, stop: Arc::new(tx) };
         let id = self.next.fetch_add(1, Ordering::Relaxed);
-        self.live.lock().expect("registry").insert(id, session);
-        id
+        let mut live = self.live.lock().expect("registry");
+        for older in live.values().filter(|s| s.machine_id == machine_id && s.kind == kind) {
+            older.ask_to_end(CloseReason::TakenOver);
+        }
+        live.insert(id, session);
+        (id, rx)
     }
 
     fn remove(&self, id: u64) {
         self.live.lock().expect("registry").remove(&id);
+    }
+
+    /// Ends session `id` with `reason` (the first reason given wins).
+    fn end(&self, id: u64, reason: CloseReason) {
+        if let Some(s) = self.live.lock().expect("registry").get(&id) {
+            s.ask_to_end(reason);
+        }
+    }
+
+    /// Ends every session, telling each browser `reason`, and waits (up to `grace`) until they are
+    /// closed and audited.
+    pub async fn end_all(&self, reason: CloseReason, grace: Duration) {
+        let ids: Vec<u64> = self.live.lock().expect("registry").keys().copied().collect();
+        for id in ids {
+            self.end(id, reason);
+        }
+        let until = tokio::time::Instant::now() + grace;
+        while !self.live.lock().expect("registry").is_empty() && tokio::time::Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// A snapshot of the open sessions.

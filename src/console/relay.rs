@@ -10,20 +10,20 @@ use futures_util::{SinkExt, StreamExt};
 use poem::web::websocket::{Message as BrowserMessage, WebSocketStream};
 use tokio_tungstenite::tungstenite::Message;
 
-use super::{ConsoleKind, Counters, Limits};
+use tokio::sync::watch;
+
+use super::{CloseReason, ConsoleKind, Counters, Limits};
 use crate::integrations::pve::websocket::{ConsoleSocket, MAX_FRAME};
 
 /// Why a relayed session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EndReason {
-    /// The browser closed or went away.
+    /// The browser closed or went away: nobody is left to tell.
     Browser,
-    /// PVE closed (the guest's console ended).
-    Upstream,
-    /// Nothing moved either way for the idle timeout.
-    Idle,
-    /// The maximum session length was reached.
-    MaxLength,
+    /// The browser never completed its side of the RFB handshake.
+    BrowserHandshake,
+    /// Anything else; the browser is told with a close code.
+    Close(CloseReason),
 }
 
 impl EndReason {
@@ -31,18 +31,21 @@ impl EndReason {
     pub fn as_str(self) -> &'static str {
         match self {
             EndReason::Browser => "browser",
-            EndReason::Upstream => "upstream",
-            EndReason::Idle => "idle_timeout",
-            EndReason::MaxLength => "max_length",
+            EndReason::BrowserHandshake => "browser_handshake",
+            EndReason::Close(r) => r.name(),
         }
     }
 }
 
+/// The browser's sending half, handed back so the caller can send the close frame it decides on.
+pub type BrowserSink = futures_util::stream::SplitSink<WebSocketStream, BrowserMessage>;
+
 // termproxy wants a keep-alive now and then (pve-api.md §8.4); Proxmox's page sends one every 30 s.
 const KEEPALIVE: Duration = Duration::from_secs(30);
 
-/// Relays until one side ends, the idle timeout or the maximum length. `to_browser` is sent first
-/// (bytes PVE sent during the handshake), `to_upstream` likewise.
+/// Relays until one side ends, the idle timeout, the maximum length or `stop` says why to end.
+/// `to_browser` is sent first (bytes PVE sent during the handshake), `to_upstream` likewise. PVE's
+/// side is closed on return; the browser's is handed back unclosed.
 pub async fn pump(
     browser: WebSocketStream,
     upstream: ConsoleSocket,
@@ -50,7 +53,8 @@ pub async fn pump(
     first: (Vec<u8>, Vec<u8>),
     limits: Limits,
     counters: Arc<Counters>,
-) -> EndReason {
+    mut stop: watch::Receiver<Option<CloseReason>>,
+) -> (EndReason, BrowserSink) {
     let started = Instant::now();
     let (mut b_tx, mut b_rx) = browser.split();
     let (mut u_tx, mut u_rx) = upstream.split();
@@ -68,7 +72,9 @@ pub async fn pump(
             let data = match u_rx.next().await {
                 Some(Ok(Message::Binary(b))) => b.to_vec(),
                 Some(Ok(Message::Text(t))) => t.as_bytes().to_vec(),
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return EndReason::Upstream,
+                // An orderly close: the console program on PVE's side ended; anything else broke.
+                Some(Ok(Message::Close(_))) => return EndReason::Close(CloseReason::GuestClosed),
+                None | Some(Err(_)) => return EndReason::Close(CloseReason::PveClosed),
                 Some(Ok(_)) => continue,
             };
             let n = data.len();
@@ -85,7 +91,7 @@ pub async fn pump(
 
     let up = async {
         if !to_upstream.is_empty() && send_upstream(&mut u_tx, to_upstream, kind, &counters).await.is_err() {
-            return EndReason::Upstream;
+            return EndReason::Close(CloseReason::PveClosed);
         }
         let mut keepalive = tokio::time::interval_at(tokio::time::Instant::now() + KEEPALIVE, KEEPALIVE);
         loop {
@@ -93,7 +99,7 @@ pub async fn pump(
                 m = b_rx.next() => m,
                 _ = keepalive.tick(), if kind == ConsoleKind::Terminal => {
                     if u_tx.send(Message::binary(b"2".to_vec())).await.is_err() {
-                        return EndReason::Upstream;
+                        return EndReason::Close(CloseReason::PveClosed);
                     }
                     continue;
                 }
@@ -106,7 +112,7 @@ pub async fn pump(
             };
             touch(&counters);
             if send_upstream(&mut u_tx, data, kind, &counters).await.is_err() {
-                return EndReason::Upstream;
+                return EndReason::Close(CloseReason::PveClosed);
             }
         }
     };
@@ -118,12 +124,23 @@ pub async fn pump(
             let idle_at = tokio::time::Instant::from_std(started + last + limits.idle);
             if idle_at >= deadline {
                 tokio::time::sleep_until(deadline).await;
-                return EndReason::MaxLength;
+                return EndReason::Close(CloseReason::MaxLength);
             }
             tokio::time::sleep_until(idle_at).await;
             let now = started.elapsed();
             if now >= Duration::from_millis(counters.last_activity_ms.load(Ordering::Relaxed)) + limits.idle {
-                return EndReason::Idle;
+                return EndReason::Close(CloseReason::IdleTimeout);
+            }
+        }
+    };
+
+    let told = async {
+        loop {
+            if let Some(reason) = *stop.borrow_and_update() {
+                return EndReason::Close(reason);
+            }
+            if stop.changed().await.is_err() {
+                return std::future::pending().await;
             }
         }
     };
@@ -132,14 +149,11 @@ pub async fn pump(
         r = down => r,
         r = up => r,
         r = watchdog => r,
+        r = told => r,
     };
-    // Say goodbye to both sides, without waiting on one that no longer reads.
-    let close = async {
-        let _ = u_tx.send(Message::Close(None)).await;
-        let _ = b_tx.send(BrowserMessage::Close(None)).await;
-    };
-    let _ = tokio::time::timeout(Duration::from_secs(1), close).await;
-    reason
+    // Say goodbye to PVE, without waiting on a side that no longer reads.
+    let _ = tokio::time::timeout(Duration::from_secs(1), u_tx.send(Message::Close(None))).await;
+    (reason, b_tx)
 }
 
 type UpstreamSink = futures_util::stream::SplitSink<ConsoleSocket, Message>;

@@ -1,21 +1,29 @@
-//! One console session: ticket from PVE, authenticated upstream, browser handshake, relay, audit.
+//! One console session: ticket from PVE, authenticated upstream, browser handshake, relay, the close
+//! code that tells the browser why it ended, audit.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use chrono::Utc;
-use poem::web::websocket::WebSocketStream;
+use futures_util::SinkExt;
+use poem::web::websocket::{Message as BrowserMessage, WebSocketStream};
 use sea_orm::DatabaseConnection;
 use serde_json::json;
 
-use super::{ConsoleError, ConsoleKind, Counters, Limits, LiveSession, Registry, relay, rfb, terminal};
+use super::close::frame_reason;
+use super::relay::EndReason;
+use super::{CloseReason, ConsoleError, ConsoleKind, Counters, Limits, Registry, relay, rfb, terminal};
 use crate::integrations::pve::{self, websocket::ConsoleSocket};
-use crate::services::{Actor, audit};
+use crate::services::{self, Actor, audit};
 
 // vncproxy's worker waits 10 s for the connection and the ticket lives 40 s (pve-api.md §8.1).
 const OPEN_TIMEOUT: Duration = Duration::from_secs(15);
 const BROWSER_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
+// How often an open session checks that its machine was neither deleted nor lost meanwhile.
+const AVAILABILITY_CHECK: Duration = Duration::from_secs(3);
+// How long finding out why PVE closed may take before the plain reason is given.
+const END_CHECK_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// An authenticated connection to the guest's console on PVE, not yet joined to a browser.
 pub struct Upstream {
@@ -33,9 +41,12 @@ pub async fn open(client: &pve::Client, node: &str, vmid: u64, kind: ConsoleKind
             ConsoleKind::Vnc => client.lxc_vncproxy(node, vmid).await,
             ConsoleKind::Terminal => client.lxc_termproxy(node, vmid).await,
         }
-        .map_err(|e| ConsoleError::Upstream(e.to_string()))?;
+        .map_err(ConsoleError::Refused)?;
         let url = client.vncwebsocket_url(node, "lxc", vmid, &ticket);
-        let mut socket = client.open_console(&url).await.map_err(|e| ConsoleError::Upstream(e.to_string()))?;
+        let mut socket = client.open_console(&url).await.map_err(|e| match e {
+            pve::PveError::Timeout(_) => ConsoleError::Timeout,
+            e => ConsoleError::Upstream(e.to_string()),
+        })?;
         let first = match kind {
             ConsoleKind::Vnc => rfb::authenticate_upstream(&mut socket, rfb::vnc_password(&ticket)).await?,
             ConsoleKind::Terminal => terminal::login(&mut socket, &ticket).await?,
@@ -48,16 +59,27 @@ pub async fn open(client: &pve::Client, node: &str, vmid: u64, kind: ConsoleKind
 /// Everything [`serve`] needs besides the two sockets.
 pub struct Serve {
     pub db: DatabaseConnection,
+    pub pve: pve::Client,
     pub registry: Arc<Registry>,
     pub limits: Limits,
     pub actor: Actor,
-    pub machine_id: i64,
+    pub machine: entities::machine::Model,
 }
 
-/// Joins the browser to `upstream` until either ends, then writes `console.closed` to the audit log.
+/// Answers an upgraded browser socket that cannot have its console: closes it at once with `reason`'s
+/// code, so the page can say what happened (a failed upgrade would only tell it "1006").
+pub async fn refuse(mut browser: WebSocketStream, reason: CloseReason, detail: Option<String>) {
+    let text = frame_reason(detail.as_deref().unwrap_or(reason.name()));
+    let close = browser.send(BrowserMessage::close_with(reason.code(), text));
+    let _ = tokio::time::timeout(Duration::from_secs(1), close).await;
+}
+
+/// Joins the browser to `upstream` until either ends, tells the browser why with a close code, then
+/// writes `console.closed` to the audit log.
 pub async fn serve(ctx: Serve, upstream: Upstream, mut browser: WebSocketStream) {
     let started = Utc::now();
     let kind = upstream.kind;
+    let machine_id = ctx.machine.id;
     let counters = Arc::new(Counters::default());
     let to_upstream = match kind {
         ConsoleKind::Vnc => {
@@ -70,15 +92,27 @@ pub async fn serve(ctx: Serve, upstream: Upstream, mut browser: WebSocketStream)
     };
     let reason = match to_upstream {
         Some(to_upstream) => {
-            let live =
-                LiveSession { machine_id: ctx.machine_id, user_id: ctx.actor.id, kind, counters: counters.clone() };
-            let id = ctx.registry.add(live);
+            let (id, stop) = ctx.registry.add(machine_id, ctx.actor.id, kind, counters.clone());
             let first = (upstream.first, to_upstream);
-            let reason = relay::pump(browser, upstream.socket, kind, first, ctx.limits, counters.clone()).await;
+            let pump = relay::pump(browser, upstream.socket, kind, first, ctx.limits, counters.clone(), stop);
+            let (reason, mut sink) = tokio::select! {
+                ended = pump => ended,
+                never = watch_availability(&ctx, id) => match never {},
+            };
+            let reason = match reason {
+                EndReason::Close(r @ (CloseReason::GuestClosed | CloseReason::PveClosed)) => {
+                    EndReason::Close(why_pve_closed(&ctx).await.unwrap_or(r))
+                }
+                other => other,
+            };
+            if let EndReason::Close(r) = reason {
+                let close = sink.send(BrowserMessage::close_with(r.code(), r.name()));
+                let _ = tokio::time::timeout(Duration::from_secs(1), close).await;
+            }
             ctx.registry.remove(id);
-            reason.as_str()
+            reason
         }
-        None => "browser_handshake",
+        None => EndReason::BrowserHandshake,
     };
     let ended = Utc::now();
     let details = json!({
@@ -88,10 +122,35 @@ pub async fn serve(ctx: Serve, upstream: Upstream, mut browser: WebSocketStream)
         "duration_secs": (ended - started).num_seconds(),
         "bytes_to_browser": counters.to_browser.load(Ordering::Relaxed),
         "bytes_from_browser": counters.from_browser.load(Ordering::Relaxed),
-        "reason": reason,
+        "reason": reason.as_str(),
     });
-    if let Err(e) = audit::record(&ctx.db, Some(&ctx.actor), "console.closed", "machine", ctx.machine_id, details).await
-    {
-        tracing::error!(error = ?e, machine = ctx.machine_id, "console.closed not audited");
+    if let Err(e) = audit::record(&ctx.db, Some(&ctx.actor), "console.closed", "machine", machine_id, details).await {
+        tracing::error!(error = ?e, machine = machine_id, "console.closed not audited");
     }
+}
+
+/// Ends session `id` once its machine is deleted, being deleted or lost; never returns.
+async fn watch_availability(ctx: &Serve, id: u64) -> std::convert::Infallible {
+    let mut tick = tokio::time::interval(AVAILABILITY_CHECK);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        match services::consoles::still_available(&ctx.db, ctx.machine.id).await {
+            Ok(false) => ctx.registry.end(id, CloseReason::MachineGone),
+            Ok(true) => {}
+            Err(e) => tracing::warn!(error = %e, machine = ctx.machine.id, "console: machine not checked"),
+        }
+    }
+}
+
+/// When PVE closed the console, the machine itself may be the reason: deleted or lost, or stopped.
+async fn why_pve_closed(ctx: &Serve) -> Option<CloseReason> {
+    let check = async {
+        if !services::consoles::still_available(&ctx.db, ctx.machine.id).await.ok()? {
+            return Some(CloseReason::MachineGone);
+        }
+        let live = services::machines::live_status(Some(&ctx.pve), &ctx.machine).await;
+        (live.state == "stopped").then_some(CloseReason::MachineStoppedMeanwhile)
+    };
+    tokio::time::timeout(END_CHECK_TIMEOUT, check).await.ok().flatten()
 }

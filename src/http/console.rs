@@ -1,8 +1,9 @@
 //! The console websockets `/machines/{id}/console/ws` (VNC) and `/machines/{id}/terminal/ws`
-//! (termproxy). Each checks `Origin`, the session cookie (or a single-use console URL token), that
-//! the user owns the machine or is an admin, that its container still carries its marker and that it
-//! runs, then opens PVE's console with proxdesk's own credentials before upgrading the browser's
-//! connection.
+//! (termproxy). Each checks `Origin`, the session cookie (or a single-use console URL token) and that
+//! the user owns the machine or is an admin; those refusals are plain HTTP errors. For an allowed
+//! user it then checks that the container still carries its marker and runs, and opens PVE's console
+//! with proxdesk's own credentials. Whatever fails from there on is told through the websocket: it
+//! is upgraded and closed at once with a code of [`CloseReason`], which the page can translate.
 
 use poem::http::StatusCode;
 use poem::web::websocket::WebSocket;
@@ -11,7 +12,7 @@ use poem::{Body, FromRequest, IntoResponse, Request, RequestBody, Response, hand
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::console::{ConsoleKind, session};
+use crate::console::{CloseReason, ConsoleKind, session};
 use crate::http::auth;
 use crate::services::{self, Actor, ServiceError};
 use crate::startup::AppState;
@@ -67,44 +68,52 @@ async fn open(req: &Request, id: i64, q: WsQuery, kind: ConsoleKind) -> Result<R
     let m = match services::consoles::machine_for_console(&st.db, &actor, id).await {
         Ok(m) => m,
         Err(ServiceError::NotFound) => return Err(refuse(StatusCode::NOT_FOUND, "no such machine")),
-        Err(e @ (ServiceError::Conflict(_) | ServiceError::MachineLost { .. })) => {
-            return Err(refuse(StatusCode::CONFLICT, &e.to_string()));
+        Err(ServiceError::Conflict(_) | ServiceError::MachineLost { .. }) => {
+            return Ok(close_at_once(ws, CloseReason::MachineUnavailable, None));
         }
         Err(e) => return Err(internal(e)),
     };
     let Some(pve) = st.pve.clone() else {
-        return Err(refuse(StatusCode::SERVICE_UNAVAILABLE, "no Proxmox VE cluster is configured"));
+        return Ok(close_at_once(ws, CloseReason::NotConfigured, None));
     };
     // The VMID may name another guest by now: never open someone else's console.
     match services::lost_machines::verify(&st.db, &pve, &m, "console").await {
         Ok(()) => {}
-        Err(e @ (ServiceError::Conflict(_) | ServiceError::MachineLost { .. })) => {
-            return Err(refuse(StatusCode::CONFLICT, &e.to_string()));
+        Err(ServiceError::Conflict(_) | ServiceError::MachineLost { .. }) => {
+            return Ok(close_at_once(ws, CloseReason::MachineUnavailable, None));
         }
         Err(e) => return Err(internal(e)),
     }
     let live = services::machines::live_status(Some(&pve), &m).await;
     if live.state != "running" {
-        return Err(refuse(StatusCode::CONFLICT, "the machine is not running"));
+        return Ok(close_at_once(ws, CloseReason::MachineStopped, None));
     }
     let vmid = m.vmid.expect("checked") as u64;
-    let upstream = session::open(&pve, &m.node, vmid, kind).await.map_err(|e| {
-        tracing::warn!(machine = id, error = %e, "console could not be opened");
-        refuse(StatusCode::BAD_GATEWAY, "the console could not be opened")
-    })?;
+    let upstream = match session::open(&pve, &m.node, vmid, kind).await {
+        Ok(upstream) => upstream,
+        Err(e) => {
+            tracing::warn!(machine = id, error = %e, "console could not be opened");
+            return Ok(close_at_once(ws, e.close_reason(), e.pve_detail()));
+        }
+    };
     let details = json!({"kind": kind.as_str(), "node": m.node, "vmid": vmid, "via": if q.token.is_some() { "url" } else { "session" }});
     services::audit::record(&st.db, Some(&actor), "console.opened", "machine", id, details).await.map_err(internal)?;
     let ctx = session::Serve {
         db: st.db.clone(),
+        pve,
         registry: st.consoles.clone(),
         limits: st.console_limits,
         actor,
-        machine_id: id,
+        machine: m,
     };
-    let config = crate::integrations::pve::websocket::socket_config();
-    Ok(ws
-        .protocols(["binary"])
-        .config(config)
-        .on_upgrade(move |socket| session::serve(ctx, upstream, socket))
-        .into_response())
+    Ok(upgrade(ws).on_upgrade(move |socket| session::serve(ctx, upstream, socket)).into_response())
+}
+
+fn upgrade(ws: WebSocket) -> WebSocket {
+    ws.protocols(["binary"]).config(crate::integrations::pve::websocket::socket_config())
+}
+
+/// Accepts the upgrade only to close it with `reason` (and PVE's words, when it refused).
+fn close_at_once(ws: WebSocket, reason: CloseReason, detail: Option<String>) -> Response {
+    upgrade(ws).on_upgrade(move |socket| session::refuse(socket, reason, detail)).into_response()
 }

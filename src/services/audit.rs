@@ -1,6 +1,6 @@
 //! The append-only audit log.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use entities::audit_entry;
@@ -46,6 +46,12 @@ pub struct AuditFilter {
     pub subject_id: Option<i64>,
     /// Newest first: entries with an id below this.
     pub cursor: Option<i64>,
+    /// For [`browse`]: entries with an id above this (the page before, going back to newer ones).
+    pub after: Option<i64>,
+    /// Entries at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Entries before this time.
+    pub before: Option<DateTime<Utc>>,
     pub limit: Option<u64>,
 }
 
@@ -76,6 +82,114 @@ pub async fn list<C: ConnectionTrait>(
     let rows = q.limit(limit + 1).all(conn).await?;
     Ok(into_page(rows, limit, |r| r.id))
 }
+
+/// A page of the audit log, newest first, with cursors both ways.
+#[derive(Debug, Clone)]
+pub struct Browse {
+    pub items: Vec<audit_entry::Model>,
+    /// Pass as `cursor` for the older entries.
+    pub older: Option<i64>,
+    /// Pass as `after` for the newer entries.
+    pub newer: Option<i64>,
+}
+
+/// Lists entries newest first like [`list`], walking back (`cursor`) or forward (`after`). Admins only.
+pub async fn browse<C: ConnectionTrait>(conn: &C, actor: &Actor, f: AuditFilter) -> Result<Browse, ServiceError> {
+    actor.require_admin()?;
+    let limit = page_limit(f.limit);
+    let mut q = audit_entry::Entity::find();
+    if let Some(a) = f.actor.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        q = q.filter(audit_entry::Column::ActorName.eq(a));
+    }
+    if let Some(a) = f.action.as_deref().filter(|s| !s.is_empty()) {
+        q = q.filter(audit_entry::Column::Action.starts_with(a));
+    }
+    if let Some(t) = f.subject_type.as_deref().filter(|s| !s.is_empty()) {
+        q = q.filter(audit_entry::Column::SubjectType.eq(t));
+    }
+    if let Some(id) = f.subject_id {
+        q = q.filter(audit_entry::Column::SubjectId.eq(id));
+    }
+    if let Some(t) = f.since {
+        q = q.filter(audit_entry::Column::At.gte(t));
+    }
+    if let Some(t) = f.before {
+        q = q.filter(audit_entry::Column::At.lt(t));
+    }
+    if let Some(after) = f.after {
+        // Forward: the `limit` entries just above `after`, read upwards, then shown newest first.
+        let mut rows = q
+            .filter(audit_entry::Column::Id.gt(after))
+            .order_by_asc(audit_entry::Column::Id)
+            .limit(limit + 1)
+            .all(conn)
+            .await?;
+        let more_newer = rows.len() as u64 > limit;
+        rows.truncate(limit as usize);
+        rows.reverse();
+        let newer = if more_newer { rows.first().map(|r| r.id) } else { None };
+        let older = rows.last().map(|r| r.id);
+        return Ok(Browse { items: rows, older, newer });
+    }
+    let came_back = f.cursor.is_some();
+    if let Some(c) = f.cursor {
+        q = q.filter(audit_entry::Column::Id.lt(c));
+    }
+    let rows = q.order_by_desc(audit_entry::Column::Id).limit(limit + 1).all(conn).await?;
+    let page = into_page(rows, limit, |r| r.id);
+    let newer = if came_back { page.items.first().map(|r| r.id).or(f.cursor.map(|c| c - 1)) } else { None };
+    Ok(Browse { items: page.items, older: page.next_cursor, newer })
+}
+
+/// Every action proxdesk writes to the audit log, grouped by subject; the audit page offers them as a
+/// filter and shows each in words (`audit.<action>` in every catalog).
+pub const ACTIONS: &[&str] = &[
+    "request.created",
+    "request.approved",
+    "request.rejected",
+    "request.cancelled",
+    "request.provisioning",
+    "request.ready",
+    "request.failed",
+    "request.retried",
+    "request.deleting",
+    "request.deleted",
+    "request.delete_failed",
+    "request.lost",
+    "request.readopted",
+    "request.released",
+    "provision.cloned",
+    "provision.configured",
+    "provision.started",
+    "provision.address",
+    "provision.finished",
+    "provision.retrying",
+    "provision.rolled_back",
+    "provision.cleanup_retrying",
+    "provision.cleanup_failed",
+    "provision.recovered",
+    "machine.start",
+    "machine.shutdown",
+    "machine.reboot",
+    "machine.delete_failed",
+    "machine.recovered",
+    "machine.readopt_failed",
+    "console.opened",
+    "console.closed",
+    "console.url_issued",
+    "user.created",
+    "user.disabled",
+    "user.enabled",
+    "user.password_reset",
+    "user.password_changed",
+    "token.created",
+    "token.revoked",
+    "template.created",
+    "template.updated",
+    "quota.role_set",
+    "quota.user_set",
+    "guac.sync_requested",
+];
 
 /// The timeline of one subject, oldest first (no permission check: callers check the subject).
 /// A request's timeline: its own entries and its machine's (power actions, consoles), oldest first.
@@ -111,4 +225,23 @@ pub async fn timeline<C: ConnectionTrait>(
         .order_by_asc(audit_entry::Column::Id)
         .all(conn)
         .await?)
+}
+
+/// The request of each of `machine_ids` (a machine's page is its request's), for linking audit subjects.
+pub async fn machine_requests<C: ConnectionTrait>(
+    conn: &C,
+    machine_ids: Vec<i64>,
+) -> Result<std::collections::HashMap<i64, i64>, ServiceError> {
+    use entities::machine;
+    if machine_ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let rows: Vec<(i64, i64)> = machine::Entity::find()
+        .select_only()
+        .columns([machine::Column::Id, machine::Column::RequestId])
+        .filter(machine::Column::Id.is_in(machine_ids))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    Ok(rows.into_iter().collect())
 }

@@ -9,6 +9,7 @@ use entities::{console_token, machine, user};
 
 use super::{Actor, ServiceError, audit, machines};
 use crate::console::ConsoleKind;
+use crate::domain::request_status::RequestStatus;
 use crate::secrets::{Secret, random_token, sha256_hex};
 
 /// How long a console URL stays valid before its first (and only) use.
@@ -89,4 +90,15 @@ pub async fn redeem(
         Some(u) if !u.disabled => Ok(Some(u.try_into()?)),
         _ => Ok(None),
     }
+}
+
+/// Whether machine `machine_id` still has its container for a console: not deleted, not lost, and its
+/// request not being deleted. Open console sessions end once this turns false.
+pub async fn still_available(db: &DatabaseConnection, machine_id: i64) -> Result<bool, ServiceError> {
+    let Some(m) = machine::Entity::find_by_id(machine_id).one(db).await? else { return Ok(false) };
+    if m.deleted_at.is_some() || m.lost_at.is_some() || m.vmid.is_none() {
+        return Ok(false);
+    }
+    let status = entities::request::Entity::find_by_id(m.request_id).one(db).await?.map(|r| r.status);
+    Ok(status.as_deref() != Some(RequestStatus::Deleting.as_str()))
 }

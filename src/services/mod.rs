@@ -10,6 +10,7 @@ pub mod live;
 pub mod locks;
 pub mod lost_machines;
 pub mod machines;
+pub mod overview;
 pub mod quotas;
 pub mod requests;
 pub mod tokens;

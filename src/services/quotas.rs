@@ -117,7 +117,8 @@ pub async fn set_role_quota(db: &DatabaseConnection, actor: &Actor, role: Role, 
         "quota.role_set",
         "quota",
         0,
-        json!({"role": role.as_str(), "quota": format!("{q:?}")}),
+        json!({"role": role.as_str(), "max_machines": q.max_machines, "max_cores": q.max_cores,
+               "max_memory_mib": q.max_memory_mib, "max_disk_gib": q.max_disk_gib}),
     )
     .await?;
     txn.commit().await?;
@@ -150,7 +151,10 @@ pub async fn set_user_override(
         };
         user_quota::Entity::insert(row).exec(&txn).await?;
     }
-    audit::record(&txn, Some(actor), "quota.user_set", "user", user_id, json!({"override": format!("{o:?}")})).await?;
+    // One fact per limit, `null` where the role's value applies, so the audit page can list them.
+    let details = json!({"max_machines": o.max_machines, "max_cores": o.max_cores,
+                         "max_memory_mib": o.max_memory_mib, "max_disk_gib": o.max_disk_gib});
+    audit::record(&txn, Some(actor), "quota.user_set", "user", user_id, details).await?;
     txn.commit().await?;
     Ok(())
 }

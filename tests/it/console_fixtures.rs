@@ -251,3 +251,57 @@ pub async fn counting_rfb_backend() -> (std::net::SocketAddr, std::sync::Arc<std
     });
     (addr, count)
 }
+
+/// The close frame a console socket ends with: its code and reason. Data before it is skipped.
+pub async fn close_frame(ws: &mut Ws, within: Duration) -> (u16, String) {
+    let read = async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Close(Some(frame)))) => return (u16::from(frame.code), frame.reason.to_string()),
+                Some(Ok(Message::Close(None))) => panic!("closed without a code"),
+                Some(Ok(_)) => continue,
+                other => panic!("the socket ended without a close frame: {other:?}"),
+            }
+        }
+    };
+    tokio::time::timeout(within, read).await.expect("a close frame in time")
+}
+
+/// Opens a console socket that proxdesk accepts only to close: returns the close frame.
+pub async fn refused_with(r: Result<Ws, tokio_tungstenite::tungstenite::Error>) -> (u16, String) {
+    let mut ws = r.expect("the upgrade is answered so that the close code reaches the browser");
+    close_frame(&mut ws, Duration::from_secs(10)).await
+}
+
+/// A terminal backend under the test's control: each connection gets `greeting`, then stays open
+/// until [`Hangup::now`] closes every connection (as a shell that exits would).
+pub struct Hangup {
+    pub addr: std::net::SocketAddr,
+    notify: std::sync::Arc<tokio::sync::Notify>,
+}
+
+impl Hangup {
+    pub async fn start(greeting: &'static [u8]) -> Hangup {
+        use tokio::io::AsyncWriteExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let notify = std::sync::Arc::new(tokio::sync::Notify::new());
+        let hangup = notify.clone();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let hangup = hangup.clone();
+                tokio::spawn(async move {
+                    let _ = s.write_all(greeting).await;
+                    hangup.notified().await;
+                    let _ = s.shutdown().await;
+                });
+            }
+        });
+        Hangup { addr, notify }
+    }
+
+    /// Closes every open connection.
+    pub fn now(&self) {
+        self.notify.notify_waiters();
+    }
+}

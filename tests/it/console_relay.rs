@@ -112,7 +112,7 @@ async fn console_refusals() {
     let wrong_kind = url.replace("/console/ws", "/terminal/ws");
     assert_eq!(refused_status(connect(&app, &wrong_kind, None, None).await), 401, "a VNC URL on the terminal");
     // The simulator has no VNC backend here: the first use gets past authorization and fails upstream.
-    assert_eq!(refused_status(connect(&app, &url, None, None).await), 502, "first use");
+    assert_eq!(refused_with(connect(&app, &url, None, None).await).await.0, 4020, "first use");
     assert_eq!(refused_status(connect(&app, &url, None, None).await), 401, "a used console URL");
     let url3 = console_url(&app, &token, id, json!({})).await;
     expire_console_tokens(&app).await;
@@ -120,10 +120,11 @@ async fn console_refusals() {
     let r = app.post(&token, "/api/v1/machines/999/console", json!({})).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 
-    // Stopped machine: 409 before PVE is asked for a console.
+    // Stopped machine: told before PVE is asked for a console.
     let vmid = sim.state().containers().into_iter().find(|g| !g.is_template()).unwrap().vmid;
     sim.with_state(|s| s.guest_mut("pve1", GuestKind::Lxc, vmid).unwrap().running = false);
-    assert_eq!(refused_status(connect(&app, &path, Some(&cookie), origin).await), 409, "machine not running");
+    let (code, _) = refused_with(connect(&app, &path, Some(&cookie), origin).await).await;
+    assert_eq!(code, 4000, "machine not running");
 }
 
 /// `POST /api/v1/machines/{id}/console` → the path and query of the URL it returns.

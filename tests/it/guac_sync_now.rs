@@ -39,11 +39,13 @@ async fn an_admins_sync_now_queues_a_run_that_the_page_then_shows_with_its_count
     assert_eq!((run.desired, run.created, run.error_count, run.failure), (2, 2, 0, None), "{}", run.diagnostics);
     assert_eq!(desk.guac.state().connections.len(), 2);
     let html = b.get(PAGE).await.text().await.unwrap();
-    // Wanted, created, updated, deleted, permissions, errors.
-    assert!(html.contains("<td>2</td><td>2</td><td>0</td><td>0</td><td>0</td><td>0</td>"), "{html}");
+    // The last run in words, and the run in the history: wanted, created, updated, deleted, permissions.
+    assert!(html.contains("2 wanted") && html.contains("2 created, 0 updated, 0 removed"), "{html}");
+    let cells = ["Wanted\" class=\"num\">2<", "Created\" class=\"num\">2<", "Updated\" class=\"num\">0<"];
+    assert!(cells.iter().all(|c| html.contains(c)), "{html}");
     assert!(!html.contains("No sync has run yet."));
     let audit = b.get("/admin/audit?action=guac.sync_requested").await.text().await.unwrap();
-    assert!(audit.contains("guac.sync_requested") && audit.contains("root"), "{audit}");
+    assert!(audit.contains(">Guacamole sync requested</td>") && audit.contains("root"), "{audit}");
 }
 
 #[tokio::test]

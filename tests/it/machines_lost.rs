@@ -6,7 +6,7 @@ use proxdesk::integrations::pve::sim::{Endpoint, Fault, Guest, SimConfig};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::console_fixtures::{connect, refused_status};
+use crate::console_fixtures::{connect, refused_with};
 use crate::provision_faults::{Desk, actions, desk};
 
 /// A ready machine of alice's: (request id, machine id, VMID).
@@ -67,7 +67,8 @@ async fn a_vmid_reused_by_another_guest_makes_power_console_and_delete_refuse_an
     let url: Value = r.json().await.unwrap();
     let ws_base = d.app.address.replacen("http://", "ws://", 1);
     let path = url["url"].as_str().unwrap()[ws_base.len()..].to_owned();
-    assert_eq!(refused_status(connect(&d.app, &path, None, None).await), 409, "console refused");
+    let (code, _) = refused_with(connect(&d.app, &path, None, None).await).await;
+    assert_eq!(code, 4001, "console refused: the machine is lost");
 
     let r = d.app.api.delete(d.app.url(&format!("/api/v1/machines/{m3}"))).bearer_auth(&d.alice).send().await;
     assert_machine_lost(r.unwrap(), v3).await;

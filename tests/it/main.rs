@@ -1,11 +1,17 @@
 //! proxdesk's integration tests: one binary, one module per feature.
 
 mod a11y;
+mod admin_audit;
+mod admin_guacamole;
+mod admin_home;
+mod admin_queue;
+mod admin_users;
 mod approvals;
 mod auth;
 mod browser;
 mod cli;
 mod console_browser;
+mod console_close;
 mod console_fixtures;
 mod console_limits;
 mod console_relay;

@@ -271,6 +271,7 @@ impl AdminApi {
             subject_id: subject_id.0,
             cursor: cursor.0,
             limit: limit.0,
+            ..Default::default()
         };
         let page = services::audit::list(&state(req).db, auth.actor(), f).await?;
         Ok(Json(AuditPage { items: page.items.into_iter().map(Into::into).collect(), next_cursor: page.next_cursor }))

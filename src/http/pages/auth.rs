@@ -25,7 +25,8 @@ pub fn login_form(ctx: Ctx, Query(q): Query<Next>) -> Response {
     if ctx.actor.is_some() {
         return redirect("/");
     }
-    ctx.render("auth/login.html", context! { next => q.next.as_deref().map(safe_next).unwrap_or("/") })
+    // No `next`: the landing page depends on who logs in (admins start at their workspace).
+    ctx.render("auth/login.html", context! { next => q.next.as_deref().map(safe_next).unwrap_or("") })
 }
 
 #[tracing::instrument(skip_all)]
@@ -33,12 +34,16 @@ pub fn login_form(ctx: Ctx, Query(q): Query<Next>) -> Response {
 pub async fn login(ctx: Ctx, form: Form) -> Response {
     let username = form.get("username");
     let password = Secret::new(form.get("password").to_owned());
-    let next = safe_next(form.get("next")).to_owned();
+    let next = form.get("next").to_owned();
     let hours = ctx.state.settings.session_hours;
     match services::auth::login(&ctx.state.db, username, &password, &ctx.client_addr, hours).await {
         Ok(session) => {
             ctx.jar.add(make_cookie(SESSION_COOKIE, session.token.expose(), hours * 3600, ctx.secure));
-            redirect(&next)
+            match next.as_str() {
+                "" if session.actor.is_admin() => redirect("/admin"),
+                "" => redirect("/"),
+                next => redirect(safe_next(next)),
+            }
         }
         Err(e @ (ServiceError::Unauthenticated | ServiceError::Throttled { .. })) => {
             let (status, key) = match e {

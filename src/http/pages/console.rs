@@ -1,12 +1,13 @@
 //! The console page (noVNC) and the terminal page (xterm.js) of a machine. Both only load the
-//! browser library and point it at the relay's websocket; no PVE detail is on the page.
+//! browser library and point it at the relay's websocket; no PVE detail is on the page. A machine
+//! known to be stopped, or without its container, gets the reason and a way back instead.
 
 use minijinja::context;
 use poem::web::Path;
-use poem::{Response, handler, http::StatusCode};
+use poem::{Response, handler};
 
 use super::ctx::{Ctx, PageResult, respond};
-use crate::console::ConsoleKind;
+use crate::console::{CloseReason, ConsoleKind};
 use crate::services::{self, ServiceError};
 
 #[handler]
@@ -19,19 +20,51 @@ pub async fn terminal(ctx: Ctx, Path(id): Path<i64>) -> Response {
     respond(page(&ctx, id, ConsoleKind::Terminal).await)
 }
 
+/// Why the page offers no console at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Blocked {
+    Stopped,
+    Unavailable,
+}
+
+impl Blocked {
+    fn as_str(self) -> &'static str {
+        match self {
+            Blocked::Stopped => "stopped",
+            Blocked::Unavailable => "unavailable",
+        }
+    }
+}
+
 async fn page(ctx: &Ctx, id: i64, kind: ConsoleKind) -> PageResult {
     let user = ctx.user()?;
-    let m = match services::consoles::machine_for_console(&ctx.state.db, user, id).await {
-        Ok(m) => m,
-        Err(ServiceError::Conflict(_)) => return Err(ctx.error_page(StatusCode::CONFLICT, "console.failed")),
+    let db = &ctx.state.db;
+    let (m, blocked) = match services::consoles::machine_for_console(db, user, id).await {
+        Ok(m) => {
+            // Only a machine PVE reports stopped is blocked: when PVE cannot tell, the socket will.
+            let live = services::machines::live_status(ctx.state.pve.as_ref(), &m).await;
+            let blocked = (live.state == "stopped").then_some(Blocked::Stopped);
+            (m, blocked)
+        }
+        Err(ServiceError::Conflict(_) | ServiceError::MachineLost { .. }) => {
+            let m = services::machines::get(db, user, id).await.map_err(|e| ctx.service_error(&e))?;
+            (m, Some(Blocked::Unavailable))
+        }
         Err(e) => return Err(ctx.service_error(&e)),
     };
     let assets_missing = !crate::http::assets::vendor_installed(&crate::http::assets::static_dir(&ctx.state.settings));
+    // Each close code's translated message, for the page's `data-close-<code>` attributes.
+    let closes: Vec<minijinja::Value> = CloseReason::ALL
+        .iter()
+        .map(|r| context! { code => r.code(), text => ctx.t(&format!("console.close.{}", r.name())) })
+        .collect();
     Ok(ctx.render(
         "machines/console.html",
         context! {
             kind => kind.segment(),
             assets_missing => assets_missing,
+            blocked => blocked.map(Blocked::as_str),
+            closes => closes,
             machine => context! { id => m.id, hostname => m.hostname, request_id => m.request_id },
         },
     ))

@@ -5,8 +5,6 @@
 #![allow(clippy::result_large_err)]
 
 mod admin;
-mod admin_guacamole;
-mod admin_settings;
 mod auth;
 mod console;
 mod ctx;
@@ -35,27 +33,29 @@ pub fn routes() -> impl Endpoint {
         .at("/admin/live", get(live::admin))
         .at("/requests/:id/cancel", post(requests::cancel))
         .at("/machines/:id/action", post(requests::machine_power))
-        .at("/admin/guacamole", get(admin_guacamole::guacamole))
-        .at("/admin/guacamole/sync", post(admin_guacamole::sync_now))
+        .at("/admin", get(admin::home::home))
+        .at("/admin/guacamole", get(admin::guacamole::guacamole))
+        .at("/admin/guacamole/sync", post(admin::guacamole::sync_now))
         .at("/machines/:id/console", get(console::console))
         .at("/machines/:id/terminal", get(console::terminal))
-        .at("/admin/requests", get(admin::queue))
-        .at("/admin/requests/bulk", post(admin::bulk))
-        .at("/admin/requests/:id/approve", post(admin::approve))
-        .at("/admin/requests/:id/reject", post(admin::reject))
-        .at("/admin/requests/:id/retry", post(admin::retry))
+        .at("/admin/requests", get(admin::queue::queue))
+        .at("/admin/requests/bulk", post(admin::queue::bulk))
+        .at("/admin/requests/:id/approve", post(admin::queue::approve))
+        .at("/admin/requests/:id/reject", post(admin::queue::reject))
+        .at("/admin/requests/:id/retry", post(admin::queue::retry))
         .at("/admin/machines/:id/release", post(lost_machines::release))
         .at("/admin/machines/:id/readopt", post(lost_machines::readopt))
-        .at("/admin/users", get(admin_settings::users).post(admin_settings::create_user))
-        .at("/admin/users/:id/disable", post(admin_settings::disable_user))
-        .at("/admin/users/:id/enable", post(admin_settings::enable_user))
-        .at("/admin/users/:id/reset-password", post(admin_settings::reset_password))
-        .at("/admin/users/:id/quota", post(admin_settings::set_user_quota))
-        .at("/admin/catalog", get(admin_settings::catalog).post(admin_settings::create_template))
-        .at("/admin/catalog/:id", get(admin_settings::edit_template).post(admin_settings::update_template))
-        .at("/admin/quotas", get(admin_settings::quotas))
-        .at("/admin/quotas/:role", post(admin_settings::set_role_quota))
-        .at("/admin/audit", get(admin::audit))
+        .at("/admin/users", get(admin::users::users).post(admin::users::create_user))
+        .at("/admin/users/:id", get(admin::users::show))
+        .at("/admin/users/:id/disable", post(admin::users::disable_user))
+        .at("/admin/users/:id/enable", post(admin::users::enable_user))
+        .at("/admin/users/:id/reset-password", post(admin::users::reset_password))
+        .at("/admin/users/:id/quota", post(admin::users::set_user_quota))
+        .at("/admin/catalog", get(admin::catalog::catalog).post(admin::catalog::create_template))
+        .at("/admin/catalog/:id", get(admin::catalog::edit_template).post(admin::catalog::update_template))
+        .at("/admin/quotas", get(admin::quotas::quotas))
+        .at("/admin/quotas/:role", post(admin::quotas::set_role_quota))
+        .at("/admin/audit", get(admin::audit::audit))
         .at("/profile", get(profile::show))
         .at("/profile/password", post(profile::change_password))
         .at("/profile/language", post(profile::set_language))
@@ -66,6 +66,7 @@ pub fn routes() -> impl Endpoint {
 
 /// Every page route that only admins may see, for the role-matrix tests.
 pub const ADMIN_PAGES: &[(&str, &str)] = &[
+    ("GET", "/admin"),
     ("GET", "/admin/requests"),
     ("POST", "/admin/requests/bulk"),
     ("POST", "/admin/requests/1/approve"),
@@ -74,6 +75,7 @@ pub const ADMIN_PAGES: &[(&str, &str)] = &[
     ("POST", "/admin/machines/1/release"),
     ("POST", "/admin/machines/1/readopt"),
     ("GET", "/admin/users"),
+    ("GET", "/admin/users/1"),
     ("POST", "/admin/users"),
     ("POST", "/admin/users/1/disable"),
     ("POST", "/admin/users/1/enable"),

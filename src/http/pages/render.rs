@@ -23,6 +23,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("admin/_template_fields.html", include_str!("../../../templates/admin/_template_fields.html")),
     ("admin/quotas.html", include_str!("../../../templates/admin/quotas.html")),
     ("admin/audit.html", include_str!("../../../templates/admin/audit.html")),
+    ("admin/home.html", include_str!("../../../templates/admin/home.html")),
+    ("admin/user.html", include_str!("../../../templates/admin/user.html")),
     ("profile/profile.html", include_str!("../../../templates/profile/profile.html")),
     ("admin/guacamole.html", include_str!("../../../templates/admin/guacamole.html")),
     ("machines/console.html", include_str!("../../../templates/machines/console.html")),
@@ -37,6 +39,7 @@ const STATIC: &[(&str, &str, &str)] = &[
     ("request-form.js", "text/javascript; charset=utf-8", include_str!("../../../static/request-form.js")),
     ("console.js", "text/javascript; charset=utf-8", include_str!("../../../static/console.js")),
     ("terminal.js", "text/javascript; charset=utf-8", include_str!("../../../static/terminal.js")),
+    ("console-ui.js", "text/javascript; charset=utf-8", include_str!("../../../static/console-ui.js")),
 ];
 
 /// The template environment, built once.

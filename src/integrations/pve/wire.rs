@@ -84,6 +84,27 @@ pub struct ClusterResource {
     pub pool: Option<String>,
     #[serde(default)]
     pub storage: Option<String>,
+    /// CPU use as a fraction of `maxcpu` (0.0–1.0); guests and nodes (nodes only with `Sys.Audit`).
+    #[serde(default)]
+    pub cpu: Option<f64>,
+    /// CPUs: a node's cores, a guest's vCPUs (an LXC `cpulimit` may make it fractional).
+    #[serde(default)]
+    pub maxcpu: Option<f64>,
+    /// Memory used, bytes.
+    #[serde(default, deserialize_with = "lenient_opt_u64")]
+    pub mem: Option<u64>,
+    /// Memory size, bytes.
+    #[serde(default, deserialize_with = "lenient_opt_u64")]
+    pub maxmem: Option<u64>,
+    /// Disk used, bytes (a node's root file system, a storage's use, a guest's root disk).
+    #[serde(default, deserialize_with = "lenient_opt_u64")]
+    pub disk: Option<u64>,
+    /// Disk size, bytes.
+    #[serde(default, deserialize_with = "lenient_opt_u64")]
+    pub maxdisk: Option<u64>,
+    /// Seconds since start.
+    #[serde(default, deserialize_with = "lenient_opt_u64")]
+    pub uptime: Option<u64>,
 }
 
 /// A guest as listed by `GET /nodes/{node}/lxc` and by `status/current` (LXC and QEMU).

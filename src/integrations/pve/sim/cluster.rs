@@ -90,15 +90,32 @@ pub(crate) fn nodes(ctx: &Ctx) -> Result<Value, ApiError> {
         .map(|n| {
             let mut v = json!({"node": n, "id": format!("node/{n}"), "type": "node", "status": "online", "level": ""});
             if ctx.allowed(&format!("/nodes/{n}"), "Sys.Audit") {
-                v["cpu"] = json!(0.03);
-                v["maxcpu"] = json!(16);
-                v["mem"] = json!(8u64 << 30);
-                v["maxmem"] = json!(64u64 << 30);
-                v["uptime"] = json!(86400);
+                add_node_stats(&mut v, &state, n);
             }
             v
         })
         .collect())
+}
+
+/// A simulated node's capacity: 16 cores, 64 GiB of memory and a 100 GiB root disk; its use grows with
+/// the guests running on it (their memory, a share of CPU) and with every guest's disk on it.
+fn add_node_stats(v: &mut Value, state: &super::state::State, node: &str) {
+    const GIB: u64 = 1 << 30;
+    let here: Vec<_> = state.guests.values().filter(|g| g.node == node).collect();
+    let running: Vec<_> = here.iter().filter(|g| g.running).collect();
+    let config = |g: &super::state::Guest, key: &str, default: u64| -> u64 {
+        g.config.get(key).and_then(|v| v.parse().ok()).unwrap_or(default)
+    };
+    let busy_cores: u64 = running.iter().map(|g| config(g, "cores", 1)).sum();
+    let mem: u64 = 2 * GIB + running.iter().map(|g| config(g, "memory", 512) << 20).sum::<u64>();
+    let disk: u64 = 6 * GIB + here.iter().map(|g| g.rootfs_bytes() / 8).sum::<u64>();
+    v["cpu"] = json!((0.02 + busy_cores as f64 * 0.01).min(1.0));
+    v["maxcpu"] = json!(16);
+    v["mem"] = json!(mem.min(64 * GIB));
+    v["maxmem"] = json!(64 * GIB);
+    v["disk"] = json!(disk.min(100 * GIB));
+    v["maxdisk"] = json!(100 * GIB);
+    v["uptime"] = json!(86400);
 }
 
 /// `GET /cluster/resources`: guests filtered by `VM.Audit`, storages by `Datastore.Audit` (pve-api.md §5).
@@ -140,7 +157,13 @@ pub(crate) fn resources(ctx: &Ctx) -> Result<Value, ApiError> {
     }
     if filter.is_none() || filter == Some("node") {
         for n in &state.nodes {
-            out.push(json!({"id": format!("node/{n}"), "type": "node", "node": n, "status": "online", "level": ""}));
+            let mut v = json!({"id": format!("node/{n}"), "type": "node", "node": n, "status": "online", "level": "",
+                               "cgroup-mode": 2});
+            // Nodes are always listed; their figures only with `Sys.Audit` (pve-api.md §5).
+            if ctx.allowed(&format!("/nodes/{n}"), "Sys.Audit") {
+                add_node_stats(&mut v, &state, n);
+            }
+            out.push(v);
         }
     }
     if filter.is_none() || filter == Some("storage") {
