@@ -35,6 +35,8 @@ async fn the_admin_approves_a_ticked_request_from_the_queue_and_only_that_one() 
         let said = browser.eval(FEEDBACK).await;
         assert!(!said.as_str().unwrap_or_default().is_empty(), "{at}: the page said nothing after approving");
         browser.assert_clean(at);
+        // Leave the page before its server stops: a live page's refreshes would knock on a closed port.
+        browser.goto("about:blank").await;
     }
 }
 
@@ -53,6 +55,8 @@ async fn a_bulk_action_with_nothing_ticked_says_so_and_changes_nothing() {
         assert!(!said.is_empty(), "{at}: nothing said after a bulk approve with nothing ticked");
         assert!(!said.contains("were approved"), "{at}: claimed success with nothing ticked: {said}");
         browser.assert_clean(at);
+        // Leave the page before its server stops: a live page's refreshes would knock on a closed port.
+        browser.goto("about:blank").await;
     }
 }
 
@@ -81,5 +85,7 @@ async fn the_admin_home_shows_how_many_requests_wait_and_links_to_the_queue() {
         browser.click_and_wait("main a[href^='/admin/requests']").await;
         assert_eq!(browser.path().await, "/admin/requests", "{at}");
         browser.assert_clean(at);
+        // Leave the page before its server stops: a live page's refreshes would knock on a closed port.
+        browser.goto("about:blank").await;
     }
 }
