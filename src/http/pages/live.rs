@@ -14,8 +14,9 @@ use crate::services::live::{self, LivePage, Timing};
 /// How long browsers wait before reconnecting to a stream the server ended.
 const RECONNECT_AFTER_END_MS: u64 = 15_000;
 
-/// A comment this often keeps proxies from closing a quiet stream.
-const KEEP_ALIVE: Duration = Duration::from_secs(20);
+/// A comment this often keeps proxies from closing a quiet stream; a closed tab is noticed on the second
+/// write after it went, so its place under the per-user bound is back within about 20 s.
+const KEEP_ALIVE: Duration = Duration::from_secs(10);
 
 /// `?age=<ms>`: how long ago the page was loaded, by the browser's own clock (live.js).
 #[derive(serde::Deserialize)]
