@@ -105,6 +105,8 @@ const DELETE_WITHOUT_SCRIPT: &str = r#"(() => {
 
 /// Opens `p` in `browser` as its person; returns what is wrong with the way there, if anything.
 async fn reach(browser: &mut Chromium, base: &str, p: &Page) -> Option<String> {
+    // Leave the previous page first: a live page's stream would meet the cleared session with a 401.
+    browser.goto("about:blank").await;
     browser.call("Network.clearBrowserCookies", json!({})).await;
     if let Some(s) = &p.session {
         browser.set_session(base, s).await;
