@@ -5,8 +5,12 @@
 //!
 //! `cargo bench --bench live`. `BENCH_STEPS` (60) steps per phase, `BENCH_STREAMS` (200).
 
-#[path = "live_support/mod.rs"]
-mod support;
+#[allow(dead_code, unused_imports)]
+#[path = "../tests/it/browser/mod.rs"]
+mod browser;
+#[allow(dead_code)]
+#[path = "../tests/it/external.rs"]
+mod external;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -102,8 +106,9 @@ async fn browser_phase(
     request: i64,
     steps: usize,
 ) -> Option<Vec<f64>> {
-    let mut browser = support::Chromium::start().await?;
-    browser.open(base, session, &format!("/requests/{request}")).await;
+    let mut browser = browser::Chromium::start().await?;
+    browser.set_session(base, session).await;
+    browser.goto(&format!("{base}/requests/{request}")).await;
     let until = Instant::now() + Duration::from_secs(30);
     while browser.eval("document.documentElement.dataset.live || ''").await != "connected" {
         assert!(Instant::now() < until, "the page's stream did not connect");
