@@ -9,11 +9,15 @@ use serde_json::json;
 
 use entities::{request, template, user};
 
+mod check;
+
+pub use check::check;
+use check::{CheckedRequest, check_new};
+
 use super::{Actor, Page, ServiceError, audit, into_page, page_limit, quotas};
-use crate::domain::FieldErrors;
 use crate::domain::quota::{Resources, TemplateLimits, check_quota, check_template_limits};
 use crate::domain::request_status::{RequestEvent, RequestStatus};
-use crate::domain::values::{Hostname, SshPublicKey, bounded_text};
+use crate::domain::values::bounded_text;
 
 /// The job kind approval enqueues.
 pub const PROVISION_JOB: &str = "provision";
@@ -79,76 +83,6 @@ pub async fn create(db: &DatabaseConnection, actor: &Actor, input: NewRequest) -
     .await?;
     txn.commit().await?;
     Ok(row)
-}
-
-/// A request's parts once every check passed.
-struct CheckedRequest {
-    hostname: Hostname,
-    purpose: String,
-    ssh_key: Option<SshPublicKey>,
-    template: template::Model,
-}
-
-/// Every problem of `input` at once: its fields, the template's limits and the quota left (read without a
-/// lock, so `create` checks the quota again under one). Fields named in `unreadable` could not be read
-/// as numbers by the caller (which reports them) and are left out of the checks.
-pub async fn check(
-    db: &DatabaseConnection,
-    actor: &Actor,
-    input: &NewRequest,
-    unreadable: &[&str],
-) -> Result<FieldErrors, ServiceError> {
-    Ok(check_new(db, actor, input, unreadable).await?.1)
-}
-
-async fn check_new(
-    db: &DatabaseConnection,
-    actor: &Actor,
-    input: &NewRequest,
-    unreadable: &[&str],
-) -> Result<(Option<CheckedRequest>, FieldErrors), ServiceError> {
-    let mut errors = FieldErrors::default();
-    let hostname = errors.take(Hostname::parse(&input.hostname));
-    let purpose = errors.take(bounded_text("purpose", &input.purpose, 1, 1000));
-    let ssh_key = match input.ssh_public_key.as_deref().map(str::trim).filter(|k| !k.is_empty()) {
-        Some(k) => errors.take(SshPublicKey::parse(k)).map(Some),
-        None => Some(None),
-    };
-    // An unreadable number counts as 0 towards the quota: its own error is already reported.
-    let read = |field: &str, v: i32| if unreadable.contains(&field) { 0 } else { v };
-    let wanted = Resources {
-        cores: read("cores", input.cores),
-        memory_mib: read("memory_mib", input.memory_mib),
-        disk_gib: read("disk_gib", input.disk_gib),
-    };
-    let template = if unreadable.contains(&"template_id") {
-        None
-    } else {
-        let t = template::Entity::find_by_id(input.template_id).one(db).await?.filter(|t| t.enabled);
-        match &t {
-            Some(t) => {
-                let max = Resources { cores: t.max_cores, memory_mib: t.max_memory_mib, disk_gib: t.max_disk_gib };
-                let limits = check_template_limits(TemplateLimits { max }, wanted);
-                errors.0.extend(limits.0.into_iter().filter(|e| !unreadable.contains(&e.field)));
-            }
-            None => errors.push(crate::domain::FieldError::new("template_id", "error.template_unknown")),
-        }
-        t
-    };
-    let quota = quotas::effective(db, actor.id).await?;
-    let usage = quotas::usage(db, actor.id).await?;
-    for e in check_quota(quota, usage, wanted).0 {
-        if !unreadable.contains(&e.field) && !errors.0.iter().any(|x| x.field == e.field) {
-            errors.push(e);
-        }
-    }
-    let checked = match (hostname, purpose, ssh_key, template) {
-        (Some(hostname), Some(purpose), Some(ssh_key), Some(template)) if errors.is_empty() => {
-            Some(CheckedRequest { hostname, purpose, ssh_key, template })
-        }
-        _ => None,
-    };
-    Ok((checked, errors))
 }
 
 /// Takes the user's row lock: a no-op UPDATE, portable across SQLite and PostgreSQL.
