@@ -30,6 +30,30 @@
     if (here) here.prepend(node);
   }
 
+  // What the visitor changed in a region (a ticked box, a typed value, the focus) is carried over to
+  // its fresh copy, so a change arriving while they work does not undo their work.
+  function twin(node, el) {
+    if (el.id) return node.querySelector("#" + CSS.escape(el.id));
+    if (!el.name) return null;
+    var sel = '[name="' + CSS.escape(el.name) + '"]';
+    if (el.type === "checkbox" || el.type === "radio") sel += '[value="' + CSS.escape(el.value) + '"]';
+    return node.querySelector(sel);
+  }
+  function keepWork(old, node) {
+    old.querySelectorAll("input, select, textarea").forEach(function (el) {
+      if (el.type === "hidden") return;
+      var toggles = el.type === "checkbox" || el.type === "radio";
+      var changed = toggles ? el.checked !== el.defaultChecked
+        : el.tagName === "SELECT" ? Array.prototype.some.call(el.options, function (o) { return o.selected !== o.defaultSelected; })
+        : el.value !== el.defaultValue;
+      var other = (changed || el === document.activeElement) && twin(node, el);
+      if (!other) return;
+      if (changed && toggles) other.checked = el.checked;
+      else if (changed) other.value = el.value;
+      if (el === document.activeElement) other.setAttribute("data-live-focus", "");
+    });
+  }
+
   function swap(html) {
     var next = new DOMParser().parseFromString(html, "text/html");
     var fresh = regions(next), current = regions(document), changed = [];
@@ -45,7 +69,10 @@
       }
       if (old) {
         if (old.isEqualNode(node)) return;
+        keepWork(old, node);
         old.replaceWith(node);
+        var focus = node.querySelector("[data-live-focus]");
+        if (focus) { focus.removeAttribute("data-live-focus"); focus.focus(); }
       } else {
         place(fresh[id], node);
       }

@@ -1,6 +1,8 @@
 //! The admin in the browser: approving from the queue, a bulk action with nothing ticked, and the
 //! admin home's count of what waits. Desktop and phone.
 
+use std::time::Duration;
+
 use crate::browser::{Chromium, Viewport};
 use crate::ui_fixtures::{Desk, desk};
 
@@ -36,6 +38,30 @@ async fn the_admin_approves_a_ticked_request_from_the_queue_and_only_that_one() 
         assert!(!said.as_str().unwrap_or_default().is_empty(), "{at}: the page said nothing after approving");
         browser.assert_clean(at);
         // Leave the page before its server stops: a live page's refreshes would knock on a closed port.
+        browser.goto("about:blank").await;
+    }
+}
+
+#[tokio::test]
+async fn a_request_arriving_while_the_admin_ticks_keeps_the_ticks() {
+    let Some(mut browser) = Chromium::start().await else { return };
+    for viewport in Viewport::BOTH {
+        let at = viewport.name();
+        let d = desk().await;
+        let first = d.submit(&d.alice, "lab-a").await;
+        as_admin(&mut browser, &d, viewport).await;
+        browser.goto(&d.url("/admin/requests")).await;
+        browser
+            .wait_for("document.documentElement.dataset.live === 'connected' ? 'ok' : 'wait'", Duration::from_secs(10))
+            .await;
+        browser.click(&format!("input[name=ids][value='{first}']")).await;
+        // A new request changes the queue: its region is swapped while the tick is on.
+        let second = d.submit(&d.alice, "lab-b").await;
+        let row = format!("input[name=ids][value='{second}']");
+        browser.wait_for(&format!("document.querySelector(\"{row}\") ? 'ok' : 'wait'"), Duration::from_secs(10)).await;
+        let ticked = format!("document.querySelector(\"input[name=ids][value='{first}']\").checked");
+        assert_eq!(browser.eval(&ticked).await, true, "{at}: the live update undid the tick");
+        browser.assert_clean(at);
         browser.goto("about:blank").await;
     }
 }
