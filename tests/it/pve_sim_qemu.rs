@@ -165,10 +165,13 @@ async fn create_locks_at_once_and_writes_the_config_the_way_pve_does() {
     assert!(ifaces["result"].to_string().contains("\"ipv4\""), "a lease after the install: {ifaces}");
 }
 
+/// A create call's form, the status it gets and its text (`""`: any).
+type Case<'a> = (&'a [(&'a str, &'a str)], u16, &'a str);
+
 #[tokio::test]
 async fn create_refuses_what_pve_refuses() {
     let pve = Pve::start().await;
-    let cases: &[(&[(&str, &str)], u16, &str)] = &[
+    let cases: &[Case] = &[
         (&[("vmid", "100")], 500, "unable to create VM 100 - VM 100 already exists on node 'pve1'"),
         (&[("vmid", "9001")], 500, "unable to create VM 9001 - CT 9001 already exists on node 'pve2'"),
         (&[("vmid", "201"), ("scsi0", "local-lvm:32G")], 500, "unable to parse lvm volume name '32G'"),
