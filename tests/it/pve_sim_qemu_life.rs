@@ -2,6 +2,7 @@
 //! pending changes, ISO attach/detach, resize, the power table, delete and the serial terminal.
 
 use futures_util::{SinkExt, StreamExt};
+use proxdesk::integrations::pve::sim::{Endpoint, Fault};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -198,4 +199,66 @@ async fn qemu_vncproxy_hands_out_a_password_unless_the_display_is_a_serial_termi
     assert!(a.get("password").is_none() && a["ticket"].as_str().unwrap().starts_with("PVEVNC:"));
     let a = pve.ok("POST", "/nodes/pve1/qemu/100/vncproxy", &[("websocket", "1")]).await;
     assert!(a.get("password").is_some());
+}
+
+#[tokio::test]
+async fn a_failed_clone_removes_its_target_and_frees_the_template() {
+    let pve = Pve::start().await;
+    let fault = Fault::TaskError("no space left on device".into());
+    pve.sim.faults().inject_times(Endpoint::QemuClone, fault, 1);
+    let (exit, _) = pve.task("POST", "/nodes/pve1/qemu/9100/clone", &[("newid", "300")]).await;
+    assert_eq!(exit, "clone failed: no space left on device");
+    assert!(!pve.sim.state().guests.contains_key(&300));
+    assert!(pve.sim.state().flocks.is_empty(), "the worker's flock is given back");
+    assert_eq!(pve.task("DELETE", "/nodes/pve1/qemu/9100", &[]).await.0, "OK", "nothing holds the template");
+    assert_eq!(pve.sim.calls().get(Endpoint::QemuClone), 1);
+}
+
+#[tokio::test]
+async fn a_template_being_cloned_cannot_be_deleted_meanwhile() {
+    let pve = Pve::start().await;
+    pve.sim.faults().inject_times(Endpoint::QemuClone, Fault::TaskHang, 1);
+    let upid = pve.ok("POST", "/nodes/pve1/qemu/9100/clone", &[("newid", "300")]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let (exit, _) = pve.task("DELETE", "/nodes/pve1/qemu/9100", &[]).await;
+    assert_eq!(exit, "can't lock file '/var/lock/qemu-server/lock-9100.conf' - got timeout");
+    // Stopping the hung clone undoes it, as the worker's error path does.
+    let upid: proxdesk::integrations::pve::Upid = upid.as_str().unwrap().parse().unwrap();
+    pve.client.stop_task(&upid).await.unwrap();
+    assert_eq!(pve.wait(&upid.to_string()).await.0, "clone failed: received interrupt");
+    assert!(!pve.sim.state().guests.contains_key(&300) && pve.sim.state().flocks.is_empty());
+}
+
+#[tokio::test]
+async fn a_cloud_init_clone_on_dhcp_gets_a_lease_and_shows_in_cluster_resources() {
+    let pve = Pve::start().await;
+    pve.clone_template(300, "dhcp-vm").await;
+    pve.ok("PUT", "/nodes/pve1/qemu/300/config", &[("ipconfig0", "ip=dhcp")]).await;
+    assert_eq!(pve.task("POST", "/nodes/pve1/qemu/300/status/start", &[]).await.0, "OK");
+    let resources = pve.client.cluster_resources(Some("vm")).await.unwrap();
+    let listed = resources.iter().find(|r| r.vmid == Some(300)).expect("listed");
+    assert_eq!((listed.kind.as_str(), listed.node.as_deref()), ("qemu", Some("pve1")));
+    let mut address = None;
+    for _ in 0..100 {
+        let ifaces = pve.client.qemu_agent_interfaces("pve1", 300).await.unwrap();
+        address = proxdesk::integrations::pve::wire::first_ipv4(&ifaces);
+        if address.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(address.is_some_and(|a| a.octets()[0] == 10), "{address:?}");
+}
+
+#[tokio::test]
+async fn post_config_with_a_background_delay_answers_once_done() {
+    let pve = Pve::start().await;
+    let path = "/nodes/pve2/qemu/101/config";
+    assert_eq!(pve.ok("POST", path, &[("cores", "3"), ("background_delay", "5")]).await, serde_json::Value::Null);
+    assert_eq!(pve.config("pve2", 101).await["cores"], 3);
+    pve.sim.faults().inject_times(Endpoint::QemuConfigPost, Fault::TaskError("disk full".into()), 1);
+    let (s, t) = pve.err("POST", path, &[("cores", "4"), ("background_delay", "5")]).await;
+    assert_eq!((s, t.as_str()), (500, "failed to update VM 101: disk full"));
+    let (s, t) = pve.err("PUT", path, &[("boot", "order=scsi0;ide2")]).await;
+    assert_eq!((s, t.as_str()), (500, "invalid bootorder: device 'ide2' does not exist'"));
 }
