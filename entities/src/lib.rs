@@ -2,6 +2,7 @@
 //!
 //! Entities carry no API derives: the HTTP layer has its own schema types.
 
+pub mod address_lease;
 pub mod api_token;
 pub mod audit_entry;
 pub mod console_token;
@@ -18,6 +19,7 @@ pub mod user;
 pub mod user_quota;
 
 pub mod prelude {
+    pub use super::address_lease::Entity as AddressLease;
     pub use super::api_token::Entity as ApiToken;
     pub use super::audit_entry::Entity as AuditEntry;
     pub use super::console_token::Entity as ConsoleToken;

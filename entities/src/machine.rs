@@ -1,4 +1,4 @@
-//! A container proxdesk created for a request.
+//! A machine (container or VM) proxdesk created for a request.
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -9,6 +9,8 @@ pub struct Model {
     #[sea_orm(unique)]
     pub request_id: i64,
     pub user_id: i64,
+    /// `domain::guest::GuestType`: `lxc` or `qemu`.
+    pub kind: String,
     pub node: String,
     pub vmid: Option<i64>,
     pub hostname: String,
@@ -22,6 +24,8 @@ pub struct Model {
     /// Why its container no longer carries its marker (`replaced` or `gone`), while the machine is lost.
     pub lost_reason: Option<String>,
     pub lost_at: Option<DateTimeUtc>,
+    /// The installer ISO still in the VM's CD drive (ISO machines), until the owner detaches it.
+    pub install_media: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

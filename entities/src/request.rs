@@ -14,6 +14,12 @@ pub struct Model {
     pub disk_gib: i32,
     pub purpose: String,
     pub ssh_public_key: Option<String>,
+    /// The storage chosen among the entry's allowed ones (`None`: the entry allows no choice).
+    pub storage: Option<String>,
+    /// The bridge chosen for `net0` among the entry's allowed ones.
+    pub bridge: Option<String>,
+    /// The installer ISO chosen (ISO entries).
+    pub iso: Option<String>,
     /// One of the states of `domain::request_status`.
     pub status: String,
     /// Why an admin rejected it, or why provisioning failed.

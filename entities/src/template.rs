@@ -1,4 +1,5 @@
-//! The catalog: LXC templates users may request, with their resource bounds.
+//! The catalog: the kinds of machine users may request (an LXC template, a QEMU template with cloud-init,
+//! or a QEMU VM installed from an ISO), with their resource bounds and allowed choices.
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -8,10 +9,26 @@ pub struct Model {
     pub id: i64,
     pub name: String,
     pub description: String,
-    /// PVE node holding the template.
+    /// `domain::guest::MachineKind`: `lxc`, `qemu-cloudinit` or `qemu-iso`.
+    pub kind: String,
+    /// PVE node holding the template (ISO entries: the first of `nodes`).
     pub node: String,
-    /// VMID of the template container on `node`.
+    /// VMID of the template guest on `node` (unused by ISO entries).
     pub vmid: i64,
+    /// ISO entries: comma list of the nodes new VMs may be placed on (empty: `node`).
+    pub nodes: String,
+    /// Comma list of the storages a requester may pick (full clones, ISO VMs' disks); empty: the template's.
+    pub storages: String,
+    /// Comma list of the bridges a requester may pick for `net0`; empty: the template's.
+    pub bridges: String,
+    /// ISO entries: comma list of the installer ISOs a requester may pick (`local:iso/…`).
+    pub isos: String,
+    /// ISO entries: PVE's `ostype` of new VMs (`l26`, `win11`, …).
+    pub ostype: String,
+    /// Cloud-init entries: static addresses `first-last/prefix` handed out in order; `None`: DHCP.
+    pub ip_pool: Option<String>,
+    /// Cloud-init entries with a pool: the gateway written into `ipconfig0`.
+    pub gateway: Option<String>,
     pub default_cores: i32,
     pub max_cores: i32,
     pub default_memory_mib: i32,
@@ -20,11 +37,11 @@ pub struct Model {
     pub max_disk_gib: i32,
     pub full_clone: bool,
     pub enabled: bool,
-    /// `net0` of new containers, e.g. `name=eth0,bridge=vmbr0,ip=dhcp`.
+    /// `net0` of new containers, e.g. `name=eth0,bridge=vmbr0,ip=dhcp` (LXC entries).
     pub net0: String,
     /// Target storage of full clones; `None` keeps the template's.
     pub storage: Option<String>,
-    /// How containers are finished over SSH: `node` (`pct exec` on the node), `guest` or `none`.
+    /// How machines are finished over SSH: `node` (`pct exec` on the node, LXC only), `guest` or `none`.
     pub finish_mode: String,
     pub created_at: DateTimeUtc,
 }

@@ -13,6 +13,7 @@ mod m20261124_000007_create_named_locks;
 mod m20261124_000008_create_console_tokens;
 mod m20261203_110000_create_silent_guest_agents;
 mod m20261203_112300_add_machines_lost;
+mod m20261203_170000_add_qemu_kinds;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000008_create_console_tokens::Migration),
             Box::new(m20261203_110000_create_silent_guest_agents::Migration),
             Box::new(m20261203_112300_add_machines_lost::Migration),
+            Box::new(m20261203_170000_add_qemu_kinds::Migration),
         ]
     }
 }

@@ -131,7 +131,7 @@ pub async fn release(db: &DatabaseConnection, actor: &Actor, machine_id: i64) ->
 #[derive(Debug, Clone)]
 pub enum Readoption {
     /// The machine now points at the container's node and VMID, and is `ready` again.
-    Adopted(machine::Model),
+    Adopted(Box<machine::Model>),
     /// No guest in the cluster carries the request's marker: the machine stays lost.
     NoneFound { tag: String },
     /// Several guests carry it (`(node, vmid)`): nothing is changed until the extra ones are gone.
@@ -180,7 +180,7 @@ pub async fn readopt(
     requests::transition_in(&txn, Some(actor), m.request_id, RequestEvent::Readopt, extra, details).await?;
     repoint(&txn, m.id, &node, vmid, ipv4).await?;
     txn.commit().await?;
-    Ok(Readoption::Adopted(machines::get(db, actor, machine_id).await?))
+    Ok(Readoption::Adopted(Box::new(machines::get(db, actor, machine_id).await?)))
 }
 
 async fn repoint<C: ConnectionTrait>(

@@ -231,7 +231,7 @@ impl AdminApi {
             ApiError::Conflict(ProblemJson(Problem::new(poem::http::StatusCode::CONFLICT, kind, title, Some(detail))))
         };
         match services::lost_machines::readopt(&st.db, st.pve.as_ref(), auth.actor(), id.0).await? {
-            Readoption::Adopted(m) => Ok(Json(m.into())),
+            Readoption::Adopted(m) => Ok(Json((*m).into())),
             Readoption::NoneFound { tag } => Err(conflict(
                 "readopt-not-found",
                 "No container found",

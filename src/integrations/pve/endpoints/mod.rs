@@ -1,11 +1,16 @@
 //! One typed method per endpoint proxdesk uses.
 
+mod discovery;
+mod guest;
+mod qemu;
+
 use reqwest::Method;
 
 use super::client::{Client, Params, params};
 use super::error::PveError;
 use super::upid::Upid;
 use super::wire::*;
+use crate::domain::guest::GuestType;
 
 fn q(pairs: &[(&str, String)]) -> Params {
     pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
@@ -83,28 +88,28 @@ impl Client {
         self.get(&format!("/nodes/{node}/lxc/{vmid}/status/current"), vec![]).await
     }
 
-    async fn lxc_power(&self, node: &str, vmid: u64, action: &str) -> Result<Upid, PveError> {
-        upid(self.write(Method::POST, &format!("/nodes/{node}/lxc/{vmid}/status/{action}"), vec![]).await?)
+    async fn lxc_power(&self, node: &str, vmid: u64, cmd: PowerCommand) -> Result<Upid, PveError> {
+        self.guest_power(node, GuestType::Lxc, vmid, cmd).await
     }
 
     /// `POST …/status/start` → `vzstart`. A running CT is a synchronous error (`CT <id> already running`).
     pub async fn lxc_start(&self, node: &str, vmid: u64) -> Result<Upid, PveError> {
-        self.lxc_power(node, vmid, "start").await
+        self.lxc_power(node, vmid, PowerCommand::Start).await
     }
 
     /// `POST …/status/shutdown` → `vzshutdown`.
     pub async fn lxc_shutdown(&self, node: &str, vmid: u64) -> Result<Upid, PveError> {
-        self.lxc_power(node, vmid, "shutdown").await
+        self.lxc_power(node, vmid, PowerCommand::Shutdown).await
     }
 
     /// `POST …/status/stop` → `vzstop`.
     pub async fn lxc_stop(&self, node: &str, vmid: u64) -> Result<Upid, PveError> {
-        self.lxc_power(node, vmid, "stop").await
+        self.lxc_power(node, vmid, PowerCommand::Stop).await
     }
 
     /// `POST …/status/reboot` → `vzreboot`.
     pub async fn lxc_reboot(&self, node: &str, vmid: u64) -> Result<Upid, PveError> {
-        self.lxc_power(node, vmid, "reboot").await
+        self.lxc_power(node, vmid, PowerCommand::Reboot).await
     }
 
     /// `DELETE /nodes/{node}/lxc/{vmid}` → `vzdestroy`; `purge` also drops it from jobs and HA.

@@ -5,6 +5,14 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+mod discovery;
+mod qemu;
+
+pub use discovery::{NetworkInterface, StorageContentItem};
+pub use qemu::{
+    DeleteOptions, PowerCommand, QemuCloneRequest, QemuConfigUpdate, QemuCreateRequest, decode_sshkeys, encode_sshkeys,
+};
+
 /// Accepts `101` and `"101"` alike (vmid, port, pid: pve-api.md §1).
 pub fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     #[derive(Deserialize)]
@@ -232,28 +240,7 @@ pub struct LxcConfigUpdate {
     pub digest: Option<String>,
 }
 
-/// `PUT /nodes/{node}/qemu/{vmid}/config` (pve-api.md §7): the keys that apply at once even to a running
-/// VM. Unset fields are not sent.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct QemuConfigUpdate {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// The Notes; `""` removes them.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tags: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "bool01")]
-    pub onboot: Option<bool>,
-    /// Comma-separated keys to remove.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub delete: Option<String>,
-    /// Refuse the change if the config changed since this digest was read.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub digest: Option<String>,
-}
-
-/// `PUT /nodes/{node}/lxc/{vmid}/resize`: `size` like `+2G` (grow by) or `16G` (absolute).
+/// `PUT /nodes/{node}/{lxc|qemu}/{vmid}/resize`: `size` like `+2G` (grow by) or `16G` (absolute).
 #[derive(Debug, Clone, Serialize)]
 pub struct ResizeRequest {
     pub disk: String,
