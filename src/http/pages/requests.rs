@@ -70,6 +70,7 @@ pub fn row_view(r: &services::requests::RequestRow) -> minijinja::Value {
         id => q.id, hostname => q.hostname, status => q.status, cores => q.cores, memory_mib => q.memory_mib,
         disk_gib => q.disk_gib, purpose => q.purpose, reason => q.reason, username => username,
         template => template, created_at => q.created_at.to_rfc3339(), user_id => q.user_id,
+        storage => q.storage, bridge => q.bridge, iso => q.iso,
     }
 }
 
