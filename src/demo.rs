@@ -110,7 +110,11 @@ pub async fn run(guests: Option<usize>) -> Result<(), CliError> {
         for (name, value) in ssh.settings(&key_file) {
             raw.set(&name["PROXDESK_".len()..].to_ascii_lowercase(), value);
         }
-        println!("simulated Proxmox VE cluster on {} (LXC templates 9000-9002, VM template 9100, ISOs on local), SSH on {}", sim.url(), ssh.addr());
+        println!(
+            "simulated Proxmox VE cluster on {} (LXC templates 9000-9002, VM template 9100, ISOs on local), SSH on {}",
+            sim.url(),
+            ssh.addr()
+        );
         println!("  {}", sim.summary());
         Some((sim, ssh))
     } else {

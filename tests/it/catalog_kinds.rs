@@ -102,7 +102,8 @@ async fn admins_create_each_kind_from_what_the_cluster_offers() {
     assert_eq!(nodes, ["pve1", "pve2", "pve3"]);
 
     // A container entry; the ISO boxes a browser without JavaScript also sends are ignored.
-    let mut lxc = post_all_sections("lxc", &[("name", "Debian CT"), ("lxc_guest", "pve1/9000"), ("finish_mode", "node")]);
+    let mut lxc =
+        post_all_sections("lxc", &[("name", "Debian CT"), ("lxc_guest", "pve1/9000"), ("finish_mode", "node")]);
     lxc.extend([("isos", DEBIAN_ISO), ("bridges", "vmbr1"), ("full_clone", "on")]);
     let r = b.post_form("/admin/catalog", "/admin/catalog", &lxc).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER, "{}", r.text().await.unwrap());
@@ -136,30 +137,46 @@ async fn admins_create_each_kind_from_what_the_cluster_offers() {
     let list = entries(&app, &token).await;
     let by = |name: &str| list.iter().find(|t| t["name"] == name).unwrap().clone();
     let ct = by("Debian CT");
-    assert_eq!((ct["kind"].as_str(), ct["node"].as_str(), ct["vmid"].as_i64()), (Some("lxc"), Some("pve1"), Some(9000)));
+    assert_eq!(
+        (ct["kind"].as_str(), ct["node"].as_str(), ct["vmid"].as_i64()),
+        (Some("lxc"), Some("pve1"), Some(9000))
+    );
     assert_eq!((ct["isos"].clone(), ct["bridges"].clone()), (json!([]), json!(["vmbr1"])));
     let vm = by("Debian VM");
     assert_eq!(vm["kind"], "qemu-cloudinit");
-    assert_eq!((vm["ip_pool"].as_str(), vm["gateway"].as_str()), (Some("192.0.2.100-192.0.2.150/24"), Some("192.0.2.1")));
+    assert_eq!(
+        (vm["ip_pool"].as_str(), vm["gateway"].as_str()),
+        (Some("192.0.2.100-192.0.2.150/24"), Some("192.0.2.1"))
+    );
     assert_eq!((vm["storages"].clone(), vm["bridges"].clone()), (json!(["local-lvm"]), json!(["vmbr0", "vmbr1"])));
     assert_eq!(vm["finish_mode"], "none");
     let inst = by("Installer");
     assert_eq!(inst["kind"], "qemu-iso");
     assert_eq!((inst["node"].as_str(), inst["vmid"].as_i64()), (Some("pve1"), Some(0)));
-    assert_eq!((inst["nodes"].clone(), inst["isos"].clone()), (json!(["pve1", "pve2"]), json!([DEBIAN_ISO, ALPINE_ISO])));
+    assert_eq!(
+        (inst["nodes"].clone(), inst["isos"].clone()),
+        (json!(["pve1", "pve2"]), json!([DEBIAN_ISO, ALPINE_ISO]))
+    );
     assert_eq!((inst["ostype"].as_str(), inst["full_clone"].as_bool()), (Some("win11"), Some(false)));
 
     // The list shows each kind, translated; the edit form shows the entry's choices ticked.
     let page = b.client.get(app.url("/admin/catalog")).header("Accept-Language", "fr").send().await.unwrap();
     let page = page.text().await.unwrap();
-    for kind in ["Conteneur à partir d&#x27;un modèle LXC", "Machine virtuelle à partir d&#x27;un modèle cloud-init", "Machine virtuelle installée depuis une ISO"] {
+    for kind in [
+        "Conteneur à partir d&#x27;un modèle LXC",
+        "Machine virtuelle à partir d&#x27;un modèle cloud-init",
+        "Machine virtuelle installée depuis une ISO",
+    ] {
         assert!(page.contains(kind), "{kind} missing from the list");
     }
     let edit = unescaped(&b.get(&format!("/admin/catalog/{}", inst["id"])).await.text().await.unwrap());
     assert!(edit.contains("value=\"qemu-iso\" checked"));
     let ticked: Vec<String> = boxes(&edit, "isos").into_iter().filter(|b| b.1).map(|b| b.0).collect();
     assert_eq!(ticked, [ALPINE_ISO, DEBIAN_ISO]);
-    assert!(boxes(&edit, "nodes").contains(&("pve2".into(), true)) && boxes(&edit, "nodes").contains(&("pve3".into(), false)));
+    assert!(
+        boxes(&edit, "nodes").contains(&("pve2".into(), true))
+            && boxes(&edit, "nodes").contains(&("pve3".into(), false))
+    );
 }
 
 #[tokio::test]
@@ -189,7 +206,9 @@ async fn names_the_cluster_does_not_have_are_refused_with_the_fields_marked_and_
     }
     // What was ticked is still ticked, the unknown names too (marked), and the name as typed.
     assert!(html.contains("value=\"Stale installer\""));
-    for (name, value) in [("nodes", "pve9"), ("storages", "nfs-gone"), ("bridges", "vmbr7"), ("isos", "local:iso/windows-11.iso")] {
+    for (name, value) in
+        [("nodes", "pve9"), ("storages", "nfs-gone"), ("bridges", "vmbr7"), ("isos", "local:iso/windows-11.iso")]
+    {
         assert!(boxes(&html, name).contains(&(value.to_owned(), true)), "{name} {value} kept");
     }
     assert!(boxes(&html, "storages").contains(&("local-lvm".to_owned(), true)));

@@ -174,18 +174,77 @@ async fn through_the_api_a_choice_outside_the_entry_is_422_naming_the_field_and_
     let r = app.post(&token, "/api/v1/requests", request(iso, json!({"bridge": "vmbr0"}))).await;
     assert_eq!(r.status(), StatusCode::OK);
     let made: Value = r.json().await.unwrap();
-    assert_eq!((made["storage"].as_str(), made["bridge"].as_str(), made["iso"].as_str()), (Some("local-lvm"), Some("vmbr0"), Some(DEBIAN_ISO)));
+    assert_eq!(
+        (made["storage"].as_str(), made["bridge"].as_str(), made["iso"].as_str()),
+        (Some("local-lvm"), Some("vmbr0"), Some(DEBIAN_ISO))
+    );
     let read: Value = app.get(&token, &format!("/api/v1/requests/{}", made["id"])).await.json().await.unwrap();
     assert_eq!((read["bridge"].as_str(), read["iso"].as_str()), (Some("vmbr0"), Some(DEBIAN_ISO)));
     let row = entities::request::Entity::find_by_id(made["id"].as_i64().unwrap()).one(&app.db).await.unwrap().unwrap();
-    assert_eq!((row.storage.as_deref(), row.bridge.as_deref(), row.iso.as_deref()), (Some("local-lvm"), Some("vmbr0"), Some(DEBIAN_ISO)));
+    assert_eq!(
+        (row.storage.as_deref(), row.bridge.as_deref(), row.iso.as_deref()),
+        (Some("local-lvm"), Some("vmbr0"), Some(DEBIAN_ISO))
+    );
 
     // An entry without lists records none, and refuses a choice it does not offer.
     let r = app.post(&token, "/api/v1/requests", request(plain, json!({"hostname": "ct-1"}))).await;
     assert_eq!(r.status(), StatusCode::OK);
     let made: Value = r.json().await.unwrap();
-    assert_eq!((made["storage"].clone(), made["bridge"].clone(), made["iso"].clone()), (Value::Null, Value::Null, Value::Null));
+    assert_eq!(
+        (made["storage"].clone(), made["bridge"].clone(), made["iso"].clone()),
+        (Value::Null, Value::Null, Value::Null)
+    );
     let r = app.post(&token, "/api/v1/requests", request(plain, json!({"hostname": "ct-2", "bridge": "vmbr0"}))).await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(error_fields(&r.json().await.unwrap()), [("bridge".to_owned(), "error.bridge_not_allowed".to_owned())]);
+}
+
+/// Per choice field: whether it shows, the options one can pick, and the one picked.
+const CHOICES: &str = r##"JSON.stringify(Object.fromEntries(["iso", "storage", "bridge"].map(name => {
+  const field = document.querySelector("[data-choice=" + name + "]");
+  const select = field.querySelector("select");
+  const usable = [...select.options].filter(o => !o.hidden && !o.disabled &&
+    !(o.parentNode.tagName === "OPTGROUP" && (o.parentNode.hidden || o.parentNode.disabled)));
+  return [name, {shown: !field.hidden && !select.disabled, options: usable.map(o => o.value), value: select.value}];
+})))"##;
+
+#[tokio::test]
+async fn in_the_browser_the_lists_follow_the_chosen_entry() {
+    let Some(mut browser) = crate::browser::Chromium::start().await else { return };
+    let app = spawn_app().await;
+    let plain = app.template("Debian").await;
+    let iso = iso_entry(&app).await;
+    let (_, pw) = app.user("alice", Role::User).await;
+    browser.login(&app.address, "alice", &pw).await;
+    browser.goto(&app.url("/requests/new")).await;
+    let read = async |browser: &mut crate::browser::Chromium| -> Value {
+        serde_json::from_str(browser.eval(CHOICES).await.as_str().unwrap()).unwrap()
+    };
+    // The container entry comes first and offers no choice: the fields hide.
+    let shown = read(&mut browser).await;
+    for name in ["iso", "storage", "bridge"] {
+        assert_eq!(shown[name]["shown"], false, "{name} shown for the container entry: {shown}");
+    }
+    let pick = format!(
+        "(() => {{ const s = document.getElementById('f-template_id'); s.value = '{iso}'; \
+         s.dispatchEvent(new Event('change')); return document.getElementById('template-kind').textContent; }})()"
+    );
+    assert_eq!(browser.eval(&pick).await, "VM · ISO", "the kind sign follows the entry");
+    let shown = read(&mut browser).await;
+    assert_eq!(shown["iso"]["options"], json!([DEBIAN_ISO, ALPINE_ISO]));
+    assert_eq!(shown["storage"]["options"], json!(["local-lvm"]));
+    assert_eq!(shown["bridge"]["options"], json!(["vmbr1", "vmbr0"]));
+    assert_eq!((shown["iso"]["value"].as_str(), shown["bridge"]["value"].as_str()), (Some(DEBIAN_ISO), Some("vmbr1")));
+    browser.eval("document.getElementById('f-bridge').value = 'vmbr0'").await;
+    for (name, value) in [("hostname", "vm-9"), ("purpose", "an install")] {
+        browser.type_into(&format!("[name={name}]"), value).await;
+    }
+    browser.click_and_wait("#request-form button[type=submit]").await;
+    let path = browser.path().await;
+    let id: i64 = path.trim_start_matches("/requests/").parse().unwrap_or_else(|_| panic!("landed on {path}"));
+    let row = entities::request::Entity::find_by_id(id).one(&app.db).await.unwrap().unwrap();
+    assert_eq!((row.template_id, row.iso.as_deref(), row.bridge.as_deref()), (iso, Some(DEBIAN_ISO), Some("vmbr0")));
+    assert_ne!(row.template_id, plain);
+    browser.assert_clean("request choices");
+    browser.goto("about:blank").await;
 }

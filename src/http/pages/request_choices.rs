@@ -22,15 +22,16 @@ fn placement(t: &template::Model) -> Vec<String> {
 /// Free space and ISO sizes for the entries' lists, read only when some entry has a list.
 async fn facts(ctx: &Ctx, templates: &[template::Model]) -> ChoiceFacts {
     let Some(pve) = ctx.state.pve.as_ref() else { return ChoiceFacts::default() };
-    let mut nodes: Vec<String> =
-        templates.iter().filter(|t| !t.storages.is_empty()).flat_map(placement).collect();
+    let mut nodes: Vec<String> = templates.iter().filter(|t| !t.storages.is_empty()).flat_map(placement).collect();
     nodes.sort();
     nodes.dedup();
     let mut iso_storages: Vec<(String, String)> = templates
         .iter()
         .flat_map(|t| {
             let node = t.node.clone();
-            split_list(&t.isos).into_iter().filter_map(move |v| v.split_once(':').map(|(s, _)| (node.clone(), s.to_owned())))
+            split_list(&t.isos)
+                .into_iter()
+                .filter_map(move |v| v.split_once(':').map(|(s, _)| (node.clone(), s.to_owned())))
         })
         .collect();
     iso_storages.sort();

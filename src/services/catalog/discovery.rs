@@ -152,10 +152,8 @@ pub async fn discover_node(pve: &pve::Client, node: &str) -> Result<NodeOffer, P
         .map(|(ty, g)| TemplateGuest { vmid: g.vmid, name: g.name.unwrap_or_default(), ty })
         .collect();
     templates.sort_by_key(|t| t.vmid);
-    let mut bridges: Vec<BridgeOffer> = bridges
-        .into_iter()
-        .map(|b| BridgeOffer { iface: b.iface, kind: b.kind, cidr: b.cidr })
-        .collect();
+    let mut bridges: Vec<BridgeOffer> =
+        bridges.into_iter().map(|b| BridgeOffer { iface: b.iface, kind: b.kind, cidr: b.cidr }).collect();
     bridges.sort_by(|a, b| a.iface.cmp(&b.iface));
     Ok(NodeOffer { node: node.to_owned(), online: true, problem: None, storages, isos, bridges, templates })
 }
@@ -182,15 +180,14 @@ async fn disk_storages(pve: &pve::Client, node: &str) -> Result<Vec<StorageOffer
 /// The ISO images of every storage of `node` that holds `iso`.
 async fn isos(pve: &pve::Client, node: &str) -> Result<Vec<IsoImage>, PveError> {
     let stores = pve.storage(node, Some("iso")).await?;
-    let lists = join_all(
-        stores.iter().filter(|s| s.active != Some(0)).map(|s| pve.storage_content(node, &s.storage, "iso")),
-    )
-    .await;
+    let lists =
+        join_all(stores.iter().filter(|s| s.active != Some(0)).map(|s| pve.storage_content(node, &s.storage, "iso")))
+            .await;
     let mut out = Vec::new();
     for list in lists {
         out.extend(list?.into_iter().map(|i| IsoImage { size: i.bytes(), volid: i.volid }));
     }
-    out.sort_by(|a, b| a.volid.to_lowercase().cmp(&b.volid.to_lowercase()));
+    out.sort_by_key(|i| i.volid.to_lowercase());
     Ok(out)
 }
 
@@ -217,8 +214,7 @@ pub async fn choice_facts(
         iso_storages.iter().map(|(n, s)| async move { pve.storage_content(n, s, "iso").await.unwrap_or_default() }),
     );
     let mut facts = ChoiceFacts::default();
-    let Ok((storages, contents)) = tokio::time::timeout(wait, async { tokio::join!(storages, contents) }).await
-    else {
+    let Ok((storages, contents)) = tokio::time::timeout(wait, async { tokio::join!(storages, contents) }).await else {
         tracing::warn!("storage figures not read in time");
         return facts;
     };

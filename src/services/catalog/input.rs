@@ -155,7 +155,9 @@ fn list(
 }
 
 fn node_name(errors: &mut FieldErrors, field: &'static str, raw: &str) -> Option<String> {
-    errors.take(Hostname::parse(raw).map(|h| h.as_str().to_owned()).map_err(|_| FieldError::new(field, "error.node_invalid")))
+    errors.take(
+        Hostname::parse(raw).map(|h| h.as_str().to_owned()).map_err(|_| FieldError::new(field, "error.node_invalid")),
+    )
 }
 
 /// Every problem of `input` that can be seen without asking PVE, all at once.
@@ -339,7 +341,10 @@ mod tests {
             ]
         );
         let wrong = TemplateInput { ostype: "linux".into(), finish_mode: "guest".into(), ..iso() };
-        assert_eq!(codes(validate(&wrong)), [("finish_mode", "error.finish_iso_none"), ("ostype", "error.choice_invalid")]);
+        assert_eq!(
+            codes(validate(&wrong)),
+            [("finish_mode", "error.finish_iso_none"), ("ostype", "error.choice_invalid")]
+        );
     }
 
     #[test]

@@ -51,8 +51,9 @@ async fn check_template(
     let vmid = t.vmid as u64;
     let wanted = t.kind.guest_type();
     match offer.template(vmid) {
-        None => errors
-            .push(FieldError::new("vmid", "error.pve_template_missing").with("vmid", vmid).with("node", &t.node)),
+        None => {
+            errors.push(FieldError::new("vmid", "error.pve_template_missing").with("vmid", vmid).with("node", &t.node))
+        }
         Some(g) if g.ty != wanted => errors.push(
             FieldError::new("vmid", "error.pve_template_wrong_type")
                 .with("vmid", vmid)
@@ -91,9 +92,8 @@ fn check_choices(t: &ValidTemplate, found: &Discovery, errors: &mut FieldErrors)
         let node = offer.node.as_str();
         for id in &t.storages {
             match offer.storage(id) {
-                None => errors.push(
-                    FieldError::new("storages", "error.pve_storage_missing").with("name", id).with("node", node),
-                ),
+                None => errors
+                    .push(FieldError::new("storages", "error.pve_storage_missing").with("name", id).with("node", node)),
                 Some(s) if !s.holds(content) => errors.push(
                     FieldError::new("storages", "error.pve_storage_content")
                         .with("name", id)

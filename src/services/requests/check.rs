@@ -5,9 +5,9 @@ use sea_orm::{DatabaseConnection, EntityTrait};
 use entities::template;
 
 use super::NewRequest;
-use crate::domain::{FieldError, FieldErrors};
 use crate::domain::quota::{Resources, TemplateLimits, check_quota, check_template_limits};
 use crate::domain::values::{Hostname, SshPublicKey, bounded_text};
+use crate::domain::{FieldError, FieldErrors};
 use crate::services::{Actor, ServiceError, quotas};
 
 /// A request's parts once every check passed.

@@ -73,7 +73,10 @@ impl Typed {
             ("default_disk_gib", t.default_disk_gib.to_string()),
             ("max_disk_gib", t.max_disk_gib.to_string()),
             // A VM entry keeps no `net0`; should it become a container entry, start from the default.
-            ("net0", if t.net0.is_empty() { crate::services::catalog::DEFAULT_NET0.to_owned() } else { t.net0.clone() }),
+            (
+                "net0",
+                if t.net0.is_empty() { crate::services::catalog::DEFAULT_NET0.to_owned() } else { t.net0.clone() },
+            ),
             ("ostype", t.ostype.clone()),
             ("ip_pool", t.ip_pool.clone().unwrap_or_default()),
             ("gateway", t.gateway.clone().unwrap_or_default()),
@@ -88,10 +91,12 @@ impl Typed {
             }
         }
         let nodes = if kind == MachineKind::QemuIso { split_list(&t.nodes) } else { vec![] };
-        let lists = [("nodes", nodes), ("storages", split_list(&t.storages)), ("bridges", split_list(&t.bridges)), (
-            "isos",
-            split_list(&t.isos),
-        )]
+        let lists = [
+            ("nodes", nodes),
+            ("storages", split_list(&t.storages)),
+            ("bridges", split_list(&t.bridges)),
+            ("isos", split_list(&t.isos)),
+        ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
@@ -243,7 +248,8 @@ pub fn offers(ctx: &Ctx, found: Option<&Discovery>, typed: &Typed) -> Value {
         with_kept(items, &seen, &[typed.get(field).to_owned()])
     };
 
-    let mut storage_ids: Vec<String> = found.nodes.iter().flat_map(|n| n.storages.iter().map(|s| s.id.clone())).collect();
+    let mut storage_ids: Vec<String> =
+        found.nodes.iter().flat_map(|n| n.storages.iter().map(|s| s.id.clone())).collect();
     storage_ids.sort();
     storage_ids.dedup();
     let picked = typed.list("storages");
@@ -273,7 +279,8 @@ pub fn offers(ctx: &Ctx, found: Option<&Discovery>, typed: &Typed) -> Value {
         })
         .collect();
 
-    let mut bridge_names: Vec<String> = found.nodes.iter().flat_map(|n| n.bridges.iter().map(|b| b.iface.clone())).collect();
+    let mut bridge_names: Vec<String> =
+        found.nodes.iter().flat_map(|n| n.bridges.iter().map(|b| b.iface.clone())).collect();
     bridge_names.sort();
     bridge_names.dedup();
     let picked_bridges = typed.list("bridges");
@@ -302,16 +309,15 @@ pub fn offers(ctx: &Ctx, found: Option<&Discovery>, typed: &Typed) -> Value {
         .map(|volid| {
             let iso = found.nodes.iter().find_map(|n| n.isos.iter().find(|i| &i.volid == volid)).expect("listed");
             let size = iso.size.map(|b| crate::http::i18n::format::size_mib(ctx.lang, mib(b))).unwrap_or_default();
-            let text = if size.is_empty() { iso.file_name().to_owned() } else { format!("{} ({size})", iso.file_name()) };
+            let text =
+                if size.is_empty() { iso.file_name().to_owned() } else { format!("{} ({size})", iso.file_name()) };
             let hint = format!("{volid} · {}", nodes_of(&|n| n.isos.iter().any(|i| &i.volid == volid)));
             item(volid, picked_isos.contains(volid), false, context! { text => text, hint => hint })
         })
         .collect();
 
-    let ostypes: Vec<Value> = OSTYPES
-        .iter()
-        .map(|o| context! { value => *o, text => ctx.t(&format!("catalog.qemu.ostype.{o}")) })
-        .collect();
+    let ostypes: Vec<Value> =
+        OSTYPES.iter().map(|o| context! { value => *o, text => ctx.t(&format!("catalog.qemu.ostype.{o}")) }).collect();
     context! {
         nodes => with_kept(nodes, &node_names, &picked_nodes),
         lxc_guests => guest_list("lxc_guest"),

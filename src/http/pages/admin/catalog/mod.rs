@@ -71,8 +71,8 @@ async fn catalog_page(ctx: &Ctx, notice: Option<String>, typed: &Typed, refusal:
             let kind = services::catalog::kind_of(t);
             let nodes = if kind.is_cloned() { t.node.clone() } else { t.nodes.replace(',', ", ") };
             context! { id => t.id, name => t.name.clone(), kind => kind.as_str(), nodes => nodes,
-                vmid => kind.is_cloned().then_some(t.vmid), enabled => t.enabled,
-                max_cores => t.max_cores, max_memory_mib => t.max_memory_mib, max_disk_gib => t.max_disk_gib }
+            vmid => kind.is_cloned().then_some(t.vmid), enabled => t.enabled,
+            max_cores => t.max_cores, max_memory_mib => t.max_memory_mib, max_disk_gib => t.max_disk_gib }
         })
         .collect();
     Ok(ctx.render_status(status, "admin/catalog.html", context! { flash => notice, templates => templates, ..view }))
