@@ -35,6 +35,7 @@ mod provision_crash;
 mod provision_faults;
 mod provision_lost_replies;
 mod provision_qemu;
+mod provision_qemu_crash;
 mod provision_qemu_faults;
 mod provision_workers;
 mod pve_client;
