@@ -13,6 +13,7 @@ mod lost_machines;
 mod not_found;
 mod profile;
 mod render;
+mod request_choices;
 mod requests;
 
 use poem::{Endpoint, EndpointExt, Route, get, post};
