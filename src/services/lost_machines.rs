@@ -123,6 +123,8 @@ pub async fn release(db: &DatabaseConnection, actor: &Actor, machine_id: i64) ->
         .filter(machine::Column::Id.eq(m.id))
         .exec(&txn)
         .await?;
+    // Its guest is gone or someone else's: a static address it held goes back to the pool.
+    super::addresses::release_in(&txn, m.request_id).await?;
     txn.commit().await?;
     Ok(())
 }
