@@ -1,4 +1,4 @@
-//! Access, version, nodes, cluster resources, nextid, pools, storage and task endpoints.
+//! Access, version, nodes, cluster resources, nextid, pools and task endpoints.
 
 use serde_json::{Value, json};
 
@@ -132,8 +132,10 @@ pub(crate) fn resources(ctx: &Ctx) -> Result<Value, ApiError> {
                 json!({"id": format!("{}/{}", g.kind.as_str(), g.vmid), "type": g.kind.as_str(), "vmid": g.vmid,
                        "node": g.node, "status": "unknown"})
             } else {
-                let number =
-                    |key: &str, default: u64| g.config.get(key).and_then(|v| v.parse().ok()).unwrap_or(default);
+                // QEMU `memory` may be written `current=2048`.
+                let number = |key: &str, default: u64| {
+                    g.config.get(key).and_then(|v| v.trim_start_matches("current=").parse().ok()).unwrap_or(default)
+                };
                 json!({
                 "id": format!("{}/{}", g.kind.as_str(), g.vmid), "type": g.kind.as_str(), "vmid": g.vmid,
                 "node": g.node, "status": if g.running { "running" } else { "stopped" }, "name": g.name(),
@@ -219,32 +221,6 @@ pub(crate) fn pools(ctx: &Ctx) -> Result<Value, ApiError> {
         .filter(|(id, _)| ctx.params.get("poolid").is_none_or(|p| p == *id))
         .filter(|(id, _)| ctx.allowed(&format!("/pool/{id}"), "Pool.Audit"))
         .map(|(id, comment)| json!({"poolid": id, "comment": comment}))
-        .collect())
-}
-
-/// `GET /nodes/{node}/storage`: storages with `Datastore.Audit` or `Datastore.AllocateSpace`.
-pub(crate) fn storage(ctx: &Ctx) -> Result<Value, ApiError> {
-    params::check(
-        &ctx.params,
-        &[("content", Ty::Str(64), false), ("enabled", Ty::Bool, false), ("storage", Ty::StorageId, false)],
-    )?;
-    let state = ctx.sim.state.lock().expect("state");
-    Ok(state
-        .storages
-        .iter()
-        .filter(|s| {
-            let path = format!("/storage/{}", s.id);
-            ctx.allowed(&path, "Datastore.Audit") || ctx.allowed(&path, "Datastore.AllocateSpace")
-        })
-        .filter(|s| ctx.params.get("content").is_none_or(|c| s.content.split(',').any(|x| x == c)))
-        .filter(|s| ctx.params.get("storage").is_none_or(|id| *id == s.id))
-        .map(|s| {
-            json!({
-                "storage": s.id, "type": s.kind, "content": s.content, "active": 1, "enabled": 1, "shared": 0,
-                "total": s.total, "used": s.used, "avail": s.total - s.used,
-                "used_fraction": s.used as f64 / s.total as f64,
-            })
-        })
         .collect())
 }
 

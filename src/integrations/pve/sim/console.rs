@@ -27,7 +27,9 @@ const MAX_CLIENT_FRAME: usize = 128 * 1024;
 pub(crate) fn proxy(ctx: &Ctx, terminal: bool) -> Result<Value, ApiError> {
     ctx.require(&format!("/vms/{}", ctx.vmid_raw), &["VM.Console"])?;
     let vmid = ctx.vmid()?;
-    let schema: params::Schema = if terminal {
+    let schema: params::Schema = if terminal && ctx.kind == GuestKind::Qemu {
+        &[("serial", Ty::Enum(&["serial0", "serial1", "serial2", "serial3"]), false)]
+    } else if terminal {
         &[]
     } else {
         &[
@@ -41,7 +43,9 @@ pub(crate) fn proxy(ctx: &Ctx, terminal: bool) -> Result<Value, ApiError> {
     let authid = ctx.authid();
     let upid = tasks::new_upid(&ctx.sim, &ctx.node, "vncproxy", &vmid.to_string(), &authid);
     let mut state = ctx.sim.state.lock().expect("state");
-    state.guest(&ctx.node, ctx.kind, vmid)?;
+    let g = state.guest(&ctx.node, ctx.kind, vmid)?;
+    // A QEMU display that is a serial terminal (`vga: serialN`) needs no VNC password (pve-api.md §7).
+    let serial_vga = g.config.get("vga").and_then(|v| v.split(',').next()).is_some_and(|v| v.starts_with("serial"));
     state.consoles.retain(|_, s| s.created.elapsed() < CONNECT_WINDOW);
     let port = (5900u16..=5999)
         .find(|p| !state.consoles.contains_key(p))
@@ -52,7 +56,13 @@ pub(crate) fn proxy(ctx: &Ctx, terminal: bool) -> Result<Value, ApiError> {
     if !terminal {
         answer["cert"] = json!(ctx.sim.cert_pem);
         let mut vnc_password = ticket.clone();
-        if websocket && !ctx.sim.cfg.legacy_vnc_tickets {
+        let generate = ctx.params.get("generate-password").is_some_and(|g| g == "1");
+        let wants_password = match (ctx.kind, ctx.sim.cfg.legacy_vnc_tickets) {
+            (_, true) => generate && ctx.kind == GuestKind::Qemu,
+            (GuestKind::Lxc, false) => websocket,
+            (GuestKind::Qemu, false) => generate || websocket || !serial_vga,
+        };
+        if wants_password {
             // 8 characters from `!` to `` ` ``, prefixed to the ticket (pve-api.md §8.1).
             let mut rng = ctx.sim.rng.lock().expect("rng");
             let password: String = (0..8).map(|_| rng.random_range(0x21u8..=0x60) as char).collect();
@@ -71,7 +81,16 @@ pub(crate) fn proxy(ctx: &Ctx, terminal: bool) -> Result<Value, ApiError> {
         .insert(upid.to_string(), super::state::Task { upid: upid.clone(), state: TaskState::Running, log: vec![] });
     state.consoles.insert(
         port,
-        ConsoleSession { authid, vmid, ticket, terminal, created: Instant::now(), upid: upid.to_string() },
+        ConsoleSession {
+            authid,
+            vmid,
+            ticket,
+            terminal,
+            created: Instant::now(),
+            upid: upid.to_string(),
+            kind: ctx.kind,
+            serial: ctx.params.get("serial").cloned(),
+        },
     );
     drop(state);
     let sim = ctx.sim.clone();
@@ -166,6 +185,12 @@ async fn bridge(sim: &Sim, session: &ConsoleSession, socket: poem::web::websocke
     if terminal && tx.send(Message::Binary(b"OK".to_vec())).await.is_err() {
         return "OK".into();
     }
+    // `qm terminal` refuses before anything is bridged; termproxy shows its message, then closes.
+    if let Err(e) = qemu_terminal(sim, session) {
+        let _ = tx.send(Message::Binary(format!("{e}\r\n").into_bytes())).await;
+        let _ = tx.close().await;
+        return format!("command 'qm terminal {} -escape 0' failed: exit code 255 ({e})", session.vmid);
+    }
     let Some(stream) = stream else {
         // No terminal backend: a line echo, enough to see input arrive.
         while let Some(Ok(msg)) = rx.next().await {
@@ -220,6 +245,34 @@ async fn bridge(sim: &Sim, session: &ConsoleSession, socket: poem::web::websocke
         _ = downstream => {},
     }
     "OK".into()
+}
+
+/// `qm terminal <vmid> [-iface serialN]`'s checks (qemu-server `src/PVE/CLI/qm.pm`, terminal): the
+/// interface configured and a socket, else the first socket one; the VM running.
+fn qemu_terminal(sim: &Sim, session: &ConsoleSession) -> Result<(), String> {
+    if !session.terminal || session.kind != GuestKind::Qemu {
+        return Ok(());
+    }
+    let state = sim.state.lock().expect("state");
+    let g = state.guests.get(&session.vmid).ok_or_else(|| format!("VM {} does not exist", session.vmid))?;
+    let vga_serial = g.config.get("vga").and_then(|v| v.split(',').next()).filter(|v| v.starts_with("serial"));
+    match session.serial.as_deref().or(vga_serial) {
+        Some(iface) => match g.config.get(iface).map(String::as_str) {
+            None => return Err(format!("serial interface '{iface}' is not configured")),
+            Some(v) if v != "socket" => return Err(format!("wrong serial type on interface '{iface}'")),
+            Some(_) => {}
+        },
+        None => {
+            let any = (0..4).any(|i| g.config.get(&format!("serial{i}")).is_some_and(|v| v == "socket"));
+            if !any {
+                return Err("unable to find a serial interface".into());
+            }
+        }
+    }
+    if !g.running {
+        return Err(format!("VM {} not running", session.vmid));
+    }
+    Ok(())
 }
 
 /// termproxy framing: `0:<len>:<data>` is input, `1:<cols>:<rows>:` resize and `2` keep-alive (§8.4).

@@ -1,5 +1,5 @@
 //! A generated inventory of N guests mixed like a real cluster's, deterministic by seed
-//! ([`GeneratedInventory`]); it replaces the default inventory's sample VMs (templates 9000–9002 stay).
+//! ([`GeneratedInventory`]); it replaces the default inventory's sample VMs (templates 9000–9002 and 9100 stay).
 //!
 //! The mix, each drawn independently per guest (percentages of the population named):
 //! - kind: 70 % QEMU, 30 % LXC; 20 % of all guests stopped; nodes `pve1…pveK`, K = max(3, N / 400);
@@ -43,7 +43,7 @@ impl GeneratedInventory {
         (1..=(self.guests / 400).max(3)).map(|i| format!("pve{i}")).collect()
     }
 
-    /// The guests, placed on [`GeneratedInventory::node_names`]; VMIDs skip the templates 9000–9002.
+    /// The guests, placed on [`GeneratedInventory::node_names`]; VMIDs skip the templates 9000–9002, 9100.
     pub fn guests(&self) -> Vec<Guest> {
         let mut rng = StdRng::seed_from_u64(self.seed);
         let nodes = self.node_names();
@@ -57,6 +57,9 @@ impl GeneratedInventory {
                 }
                 if (9000..=9002).contains(&vmid) {
                     vmid = 9003;
+                }
+                if vmid == 9100 {
+                    vmid = 9101;
                 }
                 let node = nodes[rng.random_range(0..nodes.len())].clone();
                 let g = guest(&mut rng, &mut names, vmid, node, i as u32, now);

@@ -1,4 +1,4 @@
-//! Config GET and PUT (LXC and QEMU) and LXC resize (pve-api.md §6.3, §6.3a, §7, §9).
+//! LXC config GET and PUT and LXC resize (pve-api.md §6.3, §6.3a, §9); QEMU's are in `qemu_config.rs`.
 
 use serde_json::{Map, Value, json};
 
@@ -12,7 +12,6 @@ use super::tasks::{self, Work};
 // Config keys of integer/boolean schema type come back as JSON numbers; the rest as strings (§1, §9).
 const LXC_NUMBERS: &[&str] =
     &["cores", "memory", "swap", "onboot", "template", "unprivileged", "protection", "tty", "cpuunits"];
-const QEMU_NUMBERS: &[&str] = &["cores", "sockets", "onboot", "template", "protection"];
 
 /// `GET …/{vmid}/config` with `digest`.
 pub(crate) fn config_get(ctx: &Ctx) -> Result<Value, ApiError> {
@@ -21,7 +20,7 @@ pub(crate) fn config_get(ctx: &Ctx) -> Result<Value, ApiError> {
     params::check(&ctx.params, &[("current", Ty::Bool, false), ("snapshot", Ty::Str(40), false)])?;
     let state = ctx.sim.state.lock().expect("state");
     let g = state.guest(&ctx.node, ctx.kind, vmid)?;
-    let numbers = if g.kind == GuestKind::Lxc { LXC_NUMBERS } else { QEMU_NUMBERS };
+    let numbers = LXC_NUMBERS;
     let mut out = Map::new();
     for (k, v) in &g.config {
         if k == "description" {
@@ -64,24 +63,6 @@ const LXC_PUT: params::Schema = &[
     ("digest", Ty::Str(40), false),
 ];
 
-// The QEMU keys proxdesk and the tests touch; `net0` is QEMU's `<model>=<mac>,bridge=…`, kept as sent.
-const QEMU_PUT: params::Schema = &[
-    ("cores", Ty::Int(1, 8192), false),
-    ("sockets", Ty::Int(1, 16), false),
-    ("memory", Ty::Str(64), false),
-    ("name", Ty::DnsName, false),
-    ("description", Ty::Str(8192), false),
-    ("tags", Ty::Tags, false),
-    ("onboot", Ty::Bool, false),
-    ("protection", Ty::Bool, false),
-    ("agent", Ty::Str(255), false),
-    ("net0", Ty::Str(255), false),
-    ("startup", Ty::Str(64), false),
-    ("delete", Ty::Str(4096), false),
-    ("revert", Ty::Str(4096), false),
-    ("digest", Ty::Str(40), false),
-];
-
 fn key_privilege(key: &str) -> &'static str {
     match key {
         "cores" | "sockets" | "cpulimit" | "cpuunits" => "VM.Config.CPU",
@@ -93,7 +74,7 @@ fn key_privilege(key: &str) -> &'static str {
     }
 }
 
-/// `PUT …/{vmid}/config` (LXC or QEMU) → `null`, synchronous. A running guest takes every change at once
+/// `PUT …/lxc/{vmid}/config` → `null`, synchronous. A running guest takes every change at once
 /// here (the simulator has no pending section). A `digest` that is not the current one refuses the whole
 /// change (pve-api.md §6.3, §3.2).
 pub(crate) fn config_put(ctx: &Ctx) -> Result<Value, ApiError> {
@@ -101,7 +82,7 @@ pub(crate) fn config_put(ctx: &Ctx) -> Result<Value, ApiError> {
     let any = ["VM.Config.Disk", "VM.Config.CPU", "VM.Config.Memory", "VM.Config.Network", "VM.Config.Options"];
     ctx.require(&path, &any)?;
     let vmid = ctx.vmid()?;
-    params::check(&ctx.params, if ctx.kind == GuestKind::Lxc { LXC_PUT } else { QEMU_PUT })?;
+    params::check(&ctx.params, LXC_PUT)?;
     let deletes: Vec<String> = ctx
         .params
         .get("delete")
@@ -129,20 +110,19 @@ pub(crate) fn config_put(ctx: &Ctx) -> Result<Value, ApiError> {
     if ctx.params.contains_key("unprivileged") {
         return Err(ApiError::internal("unable to modify read-only option: 'unprivileged'"));
     }
-    let required = |k: &str| ctx.kind == GuestKind::Lxc && matches!(k, "memory" | "rootfs" | "ostype");
+    let required = |k: &str| matches!(k, "memory" | "rootfs" | "ostype");
     if let Some(k) = deletes.iter().find(|k| required(k)) {
         return Err(ApiError::internal(format!("unable to delete required option '{k}'")));
     }
     let mut rng = ctx.sim.rng.lock().expect("rng");
     for (k, v) in values {
         let stored = match k.as_str() {
-            k if k.starts_with("net") && ctx.kind == GuestKind::Lxc => normalise_net(v, || random_mac(&mut rng)),
+            k if k.starts_with("net") => normalise_net(v, || random_mac(&mut rng)),
             "tags" => normalise_tags(v),
             _ => v.clone(),
         };
-        // Empty notes remove the key; QEMU also treats `0` as empty (Perl-false, pve-api.md §9).
-        let no_notes = v.is_empty() || (ctx.kind == GuestKind::Qemu && v == "0");
-        if k == "description" && no_notes {
+        // Empty notes remove the key (pve-api.md §9).
+        if k == "description" && v.is_empty() {
             g.config.remove(k);
         } else {
             g.config.insert(k.clone(), stored);

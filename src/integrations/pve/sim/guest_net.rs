@@ -89,7 +89,9 @@ impl Guest {
         if !self.running {
             return None;
         }
-        if let Some(cidr) = self.static_cidr() {
+        // A cloud-init VM uses what its image says, which may lag behind a changed config.
+        let image = self.cloudinit.as_ref().map(|c| c.ipconfig0.as_deref().and_then(super::cloudinit::static_cidr));
+        if let Some(cidr) = image.unwrap_or_else(|| self.static_cidr()) {
             return Some(cidr);
         }
         if self.dhcp == Dhcp::NeverAnswers {

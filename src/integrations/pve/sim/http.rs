@@ -13,7 +13,9 @@ use super::faults::{Endpoint, Fault};
 use super::params::Params;
 use super::reply::{self, ApiError};
 use super::state::GuestKind;
-use super::{Sim, cluster, console, lxc, qemu, tasks};
+use super::routes::route;
+use super::{Sim, cluster, console, discovery, lxc, qemu, qemu_clone, qemu_config, qemu_create, qemu_destroy, tasks};
+use super::qemu_power::{self, Power};
 
 /// Everything a handler needs about one request.
 pub(crate) struct Ctx {
@@ -24,6 +26,8 @@ pub(crate) struct Ctx {
     pub kind: GuestKind,
     pub vmid_raw: String,
     pub upid_raw: String,
+    /// The `{storage}` path parameter.
+    pub storage_raw: String,
     pub faults: Vec<Fault>,
 }
 
@@ -61,62 +65,6 @@ impl Ctx {
 
 pub(crate) fn app(sim: Arc<Sim>) -> impl poem::Endpoint<Output = Response> {
     poem::endpoint::make(move |req: Request| handle(sim.clone(), req)).map_to_response()
-}
-
-struct Route {
-    endpoint: Endpoint,
-    node: Option<String>,
-    kind: GuestKind,
-    vmid: String,
-    upid: String,
-}
-
-fn route(method: &Method, segs: &[&str]) -> Option<Route> {
-    use Endpoint as E;
-    let r =
-        |endpoint| Some(Route { endpoint, node: None, kind: GuestKind::Lxc, vmid: String::new(), upid: String::new() });
-    let on = |endpoint, node: &str, kind, vmid: &str, upid: &str| {
-        Some(Route { endpoint, node: Some(node.to_owned()), kind, vmid: vmid.to_owned(), upid: upid.to_owned() })
-    };
-    let (get, post, put, delete) =
-        (method == Method::GET, method == Method::POST, method == Method::PUT, method == Method::DELETE);
-    let (lxc, qm) = (GuestKind::Lxc, GuestKind::Qemu);
-    match segs {
-        ["version"] if get => r(E::Version),
-        ["nodes"] if get => r(E::Nodes),
-        ["cluster", "resources"] if get => r(E::ClusterResources),
-        ["cluster", "nextid"] if get => r(E::ClusterNextId),
-        ["pools"] if get => r(E::Pools),
-        ["access", "permissions"] if get => r(E::AccessPermissions),
-        ["access", "ticket"] if get || post => r(E::AccessTicket),
-        ["nodes", n, "storage"] if get => on(E::Storage, n, lxc, "", ""),
-        ["nodes", n, "lxc"] if get => on(E::LxcList, n, lxc, "", ""),
-        ["nodes", n, "lxc", v] if delete => on(E::LxcDelete, n, lxc, v, ""),
-        ["nodes", n, "lxc", v, "clone"] if post => on(E::LxcClone, n, lxc, v, ""),
-        ["nodes", n, "lxc", v, "config"] if get => on(E::LxcConfigGet, n, lxc, v, ""),
-        ["nodes", n, "lxc", v, "config"] if put => on(E::LxcConfigPut, n, lxc, v, ""),
-        ["nodes", n, "lxc", v, "resize"] if put => on(E::LxcResize, n, lxc, v, ""),
-        ["nodes", n, "lxc", v, "status", "current"] if get => on(E::LxcStatusCurrent, n, lxc, v, ""),
-        ["nodes", n, "lxc", v, "status", "start"] if post => on(E::LxcStart, n, lxc, v, ""),
-        ["nodes", n, "lxc", v, "status", "shutdown"] if post => on(E::LxcShutdown, n, lxc, v, ""),
-        ["nodes", n, "lxc", v, "status", "stop"] if post => on(E::LxcStop, n, lxc, v, ""),
-        ["nodes", n, "lxc", v, "status", "reboot"] if post => on(E::LxcReboot, n, lxc, v, ""),
-        ["nodes", n, "lxc", v, "interfaces"] if get => on(E::LxcInterfaces, n, lxc, v, ""),
-        ["nodes", n, "lxc", v, "vncproxy"] if post => on(E::LxcVncProxy, n, lxc, v, ""),
-        ["nodes", n, "lxc", v, "termproxy"] if post => on(E::LxcTermProxy, n, lxc, v, ""),
-        ["nodes", n, "lxc", v, "vncwebsocket"] if get => on(E::VncWebsocket, n, lxc, v, ""),
-        ["nodes", n, "qemu", v, "vncwebsocket"] if get => on(E::VncWebsocket, n, qm, v, ""),
-        ["nodes", n, "qemu", v, "status", "current"] if get => on(E::QemuStatusCurrent, n, qm, v, ""),
-        ["nodes", n, "qemu", v, "config"] if get => on(E::QemuConfigGet, n, qm, v, ""),
-        ["nodes", n, "qemu", v, "config"] if put => on(E::QemuConfigPut, n, qm, v, ""),
-        ["nodes", n, "qemu", v, "agent", "network-get-interfaces"] if get => on(E::QemuAgentInterfaces, n, qm, v, ""),
-        ["nodes", n, "qemu", v, "vncproxy"] if post => on(E::QemuVncProxy, n, qm, v, ""),
-        ["nodes", n, "tasks"] if get => on(E::TaskList, n, lxc, "", ""),
-        ["nodes", n, "tasks", u, "status"] if get => on(E::TaskStatus, n, lxc, "", u),
-        ["nodes", n, "tasks", u, "log"] if get => on(E::TaskLog, n, lxc, "", u),
-        ["nodes", n, "tasks", u] if delete => on(E::TaskStop, n, lxc, "", u),
-        _ => None,
-    }
 }
 
 /// Query, then form or JSON body; the query overrides the body (pve-api.md §1).
@@ -295,6 +243,7 @@ async fn handle(sim: Arc<Sim>, mut req: Request) -> Response {
         kind: route.kind,
         vmid_raw: route.vmid,
         upid_raw: route.upid,
+        storage_raw: route.storage,
         faults,
     };
     use Endpoint as E;
@@ -312,13 +261,30 @@ async fn handle(sim: Arc<Sim>, mut req: Request) -> Response {
         E::ClusterResources => cluster::resources(&ctx).map(reply::ok),
         E::ClusterNextId => cluster::next_id(&ctx).map(reply::ok),
         E::Pools => cluster::pools(&ctx).map(reply::ok),
-        E::Storage => cluster::storage(&ctx).map(reply::ok),
+        E::Storage => discovery::storage(&ctx).map(reply::ok),
+        E::StorageContent => discovery::content(&ctx, &ctx.storage_raw).map(reply::ok),
+        E::Network => discovery::network(&ctx).map(reply::ok),
         E::TaskStatus => cluster::task_status(&ctx).map(reply::ok),
         E::TaskStop => tasks::stop(&ctx).map(reply::ok),
         E::LxcList => lxc::list(&ctx).map(reply::ok),
         E::LxcClone => lxc::clone(&ctx).map(reply::ok),
-        E::LxcConfigGet | E::QemuConfigGet => lxc::config_get(&ctx).map(reply::ok),
-        E::LxcConfigPut | E::QemuConfigPut => lxc::config_put(&ctx).map(reply::ok),
+        E::LxcConfigGet => lxc::config_get(&ctx).map(reply::ok),
+        E::LxcConfigPut => lxc::config_put(&ctx).map(reply::ok),
+        E::QemuList => qemu::list(&ctx).map(reply::ok),
+        E::QemuCreate => qemu_create::create(&ctx).map(reply::ok),
+        E::QemuClone => qemu_clone::clone(&ctx).map(reply::ok),
+        E::QemuConfigGet => qemu_config::get(&ctx).map(reply::ok),
+        E::QemuConfigPut => qemu_config::put(&ctx).map(reply::ok),
+        E::QemuConfigPost => qemu_config::post(&ctx).await.map(reply::ok),
+        E::QemuPending => qemu_config::pending(&ctx).map(reply::ok),
+        E::QemuResize => qemu_destroy::resize(&ctx).map(reply::ok),
+        E::QemuDelete => qemu_destroy::delete(&ctx).map(reply::ok),
+        E::QemuStart => qemu_power::power(&ctx, Power::Start).map(reply::ok),
+        E::QemuStop => qemu_power::power(&ctx, Power::Stop).map(reply::ok),
+        E::QemuShutdown => qemu_power::power(&ctx, Power::Shutdown).map(reply::ok),
+        E::QemuReboot => qemu_power::power(&ctx, Power::Reboot).map(reply::ok),
+        E::QemuReset => qemu_power::power(&ctx, Power::Reset).map(reply::ok),
+        E::QemuTermProxy => console::proxy(&ctx, true).map(reply::ok),
         E::LxcResize => lxc::resize(&ctx).map(reply::ok),
         E::LxcStatusCurrent | E::QemuStatusCurrent => lxc::status_current(&ctx).map(reply::ok),
         E::LxcStart => lxc::power(&ctx, "start").map(reply::ok),

@@ -1,6 +1,8 @@
-//! The default inventory: nodes pve1–pve3, storages, LXC templates 9000–9002 (proxdesk's demo catalog)
-//! and three QEMU VMs with notes: 100 running with a responsive agent, 101 stopped, 102 without an
-//! `agent` key. With [`SimConfig::generated`] the VMs give way to generated guests (`generate.rs`).
+//! The default inventory: nodes pve1–pve3, storages (ISOs on `local`), bridges `vmbr0`/`vmbr1` and the
+//! SDN vnet `lab10` on every node, LXC templates 9000–9002 (proxdesk's demo catalog), the cloud-init VM
+//! template 9100, and three QEMU VMs with notes: 100 running with a responsive agent, 101 stopped, 102
+//! without an `agent` key. With [`SimConfig::generated`] the VMs give way to generated guests
+//! (`generate.rs`); the templates stay.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -9,7 +11,7 @@ use rand::Rng;
 use rand::rngs::StdRng;
 
 use super::SimConfig;
-use super::state::{Guest, GuestKind, State, StorageDef};
+use super::state::{Guest, GuestKind, NetworkDef, State, StorageDef, StorageFile};
 
 /// A MAC with Proxmox's default prefix `BC:24:11` (pve-api.md §6.2).
 pub(crate) fn random_mac(rng: &mut StdRng) -> String {
@@ -38,6 +40,47 @@ fn template(vmid: u64, node: &str, host: &str, ostype: &str, notes: &str, rng: &
     cfg.insert("rootfs".into(), format!("local-lvm:base-{vmid}-disk-0,size=8G"));
     cfg.insert("net0".into(), format!("name=eth0,bridge=vmbr0,firewall=1,hwaddr={mac},ip=dhcp,type=veth"));
     Guest::new(vmid, GuestKind::Lxc, node, cfg)
+}
+
+/// VM template 9100 `debian-12-cloud`: a cloud image with the agent, a cloud-init drive and a serial
+/// console (the contract's QEMU catalog entry).
+fn cloud_template(rng: &mut StdRng) -> Guest {
+    let mac = random_mac(rng);
+    let mut cfg = config(&[
+        ("name", "debian-12-cloud"),
+        ("template", "1"),
+        ("agent", "1"),
+        ("cores", "1"),
+        ("sockets", "1"),
+        ("memory", "1024"),
+        ("ostype", "l26"),
+        ("scsihw", "virtio-scsi-single"),
+        ("scsi0", "local-lvm:base-9100-disk-0,size=2G"),
+        ("ide2", "local-lvm:vm-9100-cloudinit,media=cdrom"),
+        ("serial0", "socket"),
+        ("boot", "order=scsi0"),
+        ("smbios1", "uuid=5f8e1a7c-3b2d-4c6e-9a1f-0d7b3c5e9a21"),
+        ("vmgenid", "b4c1d2e3-7f60-4a8b-9c0d-1e2f3a4b5c6d"),
+        ("meta", "creation-qemu=10.1.2,ctime=1733330000"),
+        ("description", "Debian 12 cloud image (genericcloud)\nManaged by: infra"),
+    ]);
+    cfg.insert("net0".into(), format!("virtio={mac},bridge=vmbr0"));
+    Guest::new(9100, GuestKind::Qemu, "pve1", cfg)
+}
+
+fn iso(name: &str, mib: u64, ctime: i64) -> StorageFile {
+    StorageFile { volid: format!("local:iso/{name}"), content: "iso".into(), size: mib << 20, ctime }
+}
+
+fn bridge(iface: &str, ports: &str, cidr: Option<&str>, gateway: Option<&str>) -> NetworkDef {
+    NetworkDef {
+        iface: iface.into(),
+        kind: "bridge".into(),
+        ports: ports.into(),
+        cidr: cidr.map(str::to_owned),
+        gateway: gateway.map(str::to_owned),
+        zone: None,
+    }
 }
 
 fn vm(vmid: u64, node: &str, name: &str, notes: &str, running: bool, agent: bool, rng: &mut StdRng) -> Guest {
@@ -89,6 +132,23 @@ pub(crate) fn build(cfg: &SimConfig, rng: &mut StdRng) -> State {
                 used: 60 << 30,
             },
         ],
+        files: vec![
+            iso("alpine-virt-3.20.3-x86_64.iso", 63, 1_726_000_000),
+            iso("debian-12.8.0-amd64-netinst.iso", 631, 1_731_700_000),
+            iso("ubuntu-24.04.1-live-server-amd64.iso", 2_694, 1_724_900_000),
+        ],
+        networks: vec![
+            bridge("vmbr0", "eno1", Some("192.0.2.10/24"), Some("192.0.2.1")),
+            bridge("vmbr1", "", None, None),
+            NetworkDef {
+                iface: "lab10".into(),
+                kind: "vnet".into(),
+                ports: String::new(),
+                cidr: None,
+                gateway: None,
+                zone: Some("lab".into()),
+            },
+        ],
         next_pid: 100_000 + rng.random_range(0..50_000),
         ..State::default()
     };
@@ -100,6 +160,7 @@ pub(crate) fn build(cfg: &SimConfig, rng: &mut StdRng) -> State {
         template(9000, "pve1", "debian-12", "debian", "Debian 12 base template\nManaged by: infra", rng),
         template(9001, "pve2", "ubuntu-2404", "ubuntu", "Ubuntu 24.04 base template", rng),
         template(9002, "pve3", "alpine-320", "alpine", "Alpine 3.20 base template", rng),
+        cloud_template(rng),
     ];
     let guests = match &cfg.generated {
         Some(generated) => generated.guests(),

@@ -17,12 +17,12 @@ use super::tasks::{self, Work};
 
 pub(crate) use super::guest_config::{config_get, config_put, resize};
 
-fn status_json(g: &Guest, with_ha: bool) -> Value {
+pub(crate) fn status_json(g: &Guest, with_ha: bool) -> Value {
     let running = g.running;
     let mut v = json!({
         "vmid": g.vmid, "status": if running { "running" } else { "stopped" }, "name": g.name(),
         "cpus": g.config.get("cores").and_then(|c| c.parse::<u64>().ok()).unwrap_or(16),
-        "maxmem": g.config.get("memory").and_then(|m| m.parse::<u64>().ok()).unwrap_or(512) << 20,
+        "maxmem": g.config.get("memory").and_then(|m| m.trim_start_matches("current=").parse::<u64>().ok()).unwrap_or(512) << 20,
         "maxdisk": g.rootfs_bytes(), "disk": if running { 1_234_567 } else { 0 },
         "mem": if running { 45_678_901 } else { 0 },
         "uptime": g.started_at.filter(|_| running).map_or(0, |s| s.elapsed().as_secs()),

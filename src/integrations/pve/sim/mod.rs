@@ -10,8 +10,11 @@
 //! ```
 
 mod auth;
+mod cloudinit;
 mod cluster;
 mod console;
+mod discovery;
+mod drive;
 mod faults;
 mod generate;
 mod guest_config;
@@ -22,12 +25,23 @@ mod inventory;
 mod lxc;
 mod params;
 mod qemu;
+mod qemu_checks;
+mod qemu_clone;
+mod qemu_config;
+mod qemu_create;
+mod qemu_destroy;
+mod qemu_power;
+mod qemu_schema;
+mod qemu_update;
 mod reply;
+mod routes;
 mod server;
+mod shacrypt;
 mod ssh;
 mod state;
 mod summary;
 mod tasks;
+mod volumes;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -38,11 +52,20 @@ use rand::rngs::StdRng;
 use tokio::sync::oneshot;
 
 pub use auth::{Acl, SimIdentity, admin_acl};
+pub use cloudinit::CloudInitImage;
 pub use faults::{CallCounter, Endpoint, Fault, Faults};
 pub use generate::GeneratedInventory;
 pub use guest_net::{AgentState, Dhcp, DockerBridge, GuestOs};
 pub use ssh::{RecordedCommand, SimSsh, SimSshConfig, SimSshHandle, write_client_key};
-pub use state::{ConsoleSession, FinishRecord, Guest, GuestKind, State, StorageDef, Task, TaskState};
+pub use state::{
+    ConsoleSession, FinishRecord, Guest, GuestKind, NetworkDef, State, StorageDef, StorageFile, Task, TaskState,
+};
+
+/// SHA-256-crypt (`$5$`) as PVE stores `cipassword`: hash and check, for tests comparing what a guest
+/// received with what was asked.
+pub mod sha256_crypt {
+    pub use super::shacrypt::{hash, verify};
+}
 pub use summary::InventorySummary;
 
 /// How the simulator behaves. `Default` is for humans (PVE-like timings); see [`SimConfig::for_tests`].
@@ -79,10 +102,10 @@ pub struct SimConfig {
     /// Behave like PVE before April 2026: no `password` in `vncproxy` answers, the ticket is the
     /// VNC password (its first 8 bytes count).
     pub legacy_vnc_tickets: bool,
-    /// Start with the default inventory (3 nodes, templates 9000–9002, a few VMs); else empty nodes.
+    /// Start with the default inventory (3 nodes, templates 9000–9002 and 9100, a few VMs); else empty nodes.
     pub default_inventory: bool,
     /// Instead of the default inventory's sample VMs, N generated guests mixed like a real cluster's
-    /// (see [`GeneratedInventory`]), on nodes `pve1…pveK`; templates 9000–9002 stay.
+    /// (see [`GeneratedInventory`]), on nodes `pve1…pveK`; the templates stay.
     pub generated: Option<GeneratedInventory>,
     /// How long PVE waits for a hung guest agent's ping before `QEMU guest agent is not running` (3 s).
     pub agent_timeout: Duration,
@@ -254,6 +277,23 @@ impl SimHandle {
     /// Calls received per endpoint.
     pub fn calls(&self) -> &CallCounter {
         &self.sim.calls
+    }
+    /// Marks the OS of VM `vmid` installed (an ISO VM after its installer ran): its guest agent answers
+    /// and its NIC gets a DHCP lease, at once when it is running. Returns whether the VM exists.
+    pub fn install_os(&self, vmid: u64) -> bool {
+        let lease = {
+            let mut rng = self.sim.rng.lock().expect("rng");
+            std::net::Ipv4Addr::new(10, 30, (vmid % 250) as u8, rand::Rng::random_range(&mut *rng, 2..250))
+        };
+        let mut state = self.sim.state.lock().expect("state");
+        let Some(g) = state.guests.get_mut(&vmid) else { return false };
+        g.agent = AgentState::Responsive;
+        g.dhcp = Dhcp::Answers;
+        if g.running {
+            g.ip = Some(g.ip.unwrap_or(lease));
+            g.ip_ready_at = Some(std::time::Instant::now());
+        }
+        true
     }
     /// Invalidates every ticket issued so far (as if the auth key had been rotated twice and the old
     /// tickets had expired), so a client must log in again.

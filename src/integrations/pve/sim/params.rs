@@ -20,6 +20,18 @@ pub(crate) enum Ty {
     Net,
     Size,
     Enum(&'static [&'static str]),
+    /// A QEMU drive property string (`scsi0`, `ide2`…).
+    Drive,
+    /// A QEMU `netN`.
+    QemuNet,
+    /// A cloud-init `ipconfigN`.
+    Ipconfig,
+    /// JSONSchema's `urlencoded` format (`sshkeys`).
+    Urlencoded,
+    /// QEMU `boot`.
+    Boot,
+    /// QEMU `memory`: `[current=]<MiB>`, at least 16.
+    Memory,
 }
 
 /// `(name, type, required)`.
@@ -38,7 +50,7 @@ fn dns_name(v: &str) -> bool {
         })
 }
 
-fn check_value(ty: Ty, v: &str) -> Result<(), String> {
+fn check_value(key: &str, ty: Ty, v: &str) -> Result<(), String> {
     let int = |v: &str| -> Result<i64, String> {
         let digits = v.strip_prefix(['+', '-']).unwrap_or(v);
         if digits.is_empty() || !digits.bytes().all(|c| c.is_ascii_digit()) {
@@ -104,6 +116,32 @@ fn check_value(ty: Ty, v: &str) -> Result<(), String> {
             return Err(format!("value '{v}' does not have a value in the enumeration '{}'", values.join(", ")));
         }
         Ty::Enum(_) => {}
+        Ty::Drive => {
+            super::drive::Drive::parse(key, v)?;
+        }
+        Ty::QemuNet => {
+            super::drive::Nic::parse(key, v)?;
+        }
+        Ty::Ipconfig => super::cloudinit::check_ipconfig(key, v)?,
+        Ty::Urlencoded => super::cloudinit::check_urlencoded(v)?,
+        Ty::Boot => {
+            super::drive::parse_boot(v)?;
+        }
+        Ty::Memory => {
+            let current = v.strip_prefix("current=").unwrap_or(v);
+            let path = format!("{key}.current");
+            match int(current) {
+                Err(_) => {
+                    return Err(format!(
+                        "invalid format - format error\n{path}: type check ('integer') failed - got '{current}'\n"
+                    ));
+                }
+                Ok(n) if n < 16 => {
+                    return Err(format!("invalid format - format error\n{path}: value must have a minimum value of 16\n"));
+                }
+                Ok(_) => {}
+            }
+        }
     }
     Ok(())
 }
@@ -150,7 +188,7 @@ pub(crate) fn check(params: &Params, schema: Schema) -> Result<(), ApiError> {
                 errors.insert(k.clone(), NOT_IN_SCHEMA.to_owned());
             }
             Some((_, ty, _)) => {
-                if let Err(e) = check_value(*ty, v) {
+                if let Err(e) = check_value(k, *ty, v) {
                     errors.insert(k.clone(), e);
                 }
             }
@@ -160,6 +198,28 @@ pub(crate) fn check(params: &Params, schema: Schema) -> Result<(), ApiError> {
         if *required && !params.contains_key(*name) {
             errors.insert(name.to_string(), "property is missing and it is not optional".into());
         }
+    }
+    if errors.is_empty() { Ok(()) } else { Err(ApiError::params(errors)) }
+}
+
+/// [`check`] for schemas whose keys follow patterns (`scsi0`…`scsi30`, `net0`…): `lookup` gives a
+/// key's type, `None` for keys outside the schema.
+pub(crate) fn check_by(params: &Params, lookup: impl Fn(&str) -> Option<Ty>, required: &[&str]) -> Result<(), ApiError> {
+    let mut errors = BTreeMap::new();
+    for (k, v) in params {
+        match lookup(k) {
+            None => {
+                errors.insert(k.clone(), NOT_IN_SCHEMA.to_owned());
+            }
+            Some(ty) => {
+                if let Err(e) = check_value(k, ty, v) {
+                    errors.insert(k.clone(), e);
+                }
+            }
+        }
+    }
+    for name in required.iter().filter(|n| !params.contains_key(**n)) {
+        errors.insert(name.to_string(), "property is missing and it is not optional".into());
     }
     if errors.is_empty() { Ok(()) } else { Err(ApiError::params(errors)) }
 }

@@ -1,4 +1,4 @@
-//! QEMU guest agent interfaces (pve-api.md §7). Status, config and vncproxy share LXC's code.
+//! QEMU VM list and guest agent interfaces (pve-api.md §7). Status and vncproxy share LXC's code.
 
 use std::time::Instant;
 
@@ -37,4 +37,23 @@ pub(crate) async fn agent_interfaces(ctx: &Ctx) -> Result<Value, ApiError> {
     }
     tokio::time::sleep(ctx.sim.cfg.agent_timeout).await;
     Err(ApiError::internal(NOT_RUNNING))
+}
+
+/// `GET /nodes/{node}/qemu`: the node's VMs (templates included) the caller may audit.
+pub(crate) fn list(ctx: &Ctx) -> Result<Value, ApiError> {
+    params::check(&ctx.params, &[("full", super::params::Ty::Bool, false)])?;
+    let state = ctx.sim.state.lock().expect("state");
+    Ok(state
+        .guests
+        .values()
+        .filter(|g| g.node == ctx.node && g.kind == GuestKind::Qemu)
+        .filter(|g| ctx.allowed(&format!("/vms/{}", g.vmid), "VM.Audit"))
+        .map(|g| {
+            let mut v = super::lxc::status_json(g, false);
+            if let Some(o) = v.as_object_mut() {
+                o.remove("qmpstatus");
+            }
+            v
+        })
+        .collect())
 }

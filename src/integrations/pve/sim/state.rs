@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use sha1::{Digest, Sha1};
 
+use super::cloudinit::CloudInitImage;
 use super::guest_net::{AgentState, Dhcp, DockerBridge, GuestOs};
 use super::reply::ApiError;
 use crate::integrations::pve::Upid;
@@ -60,6 +61,13 @@ pub struct Guest {
     pub docker: DockerBridge,
     /// Whether a DHCP lease ever arrives (static addresses do not ask).
     pub dhcp: Dhcp,
+    /// QEMU `[PENDING]` values: changes a running VM takes at its next start (pve-qemu-day2.md §2.6).
+    pub pending: BTreeMap<String, String>,
+    /// QEMU `[PENDING]` `delete:` keys.
+    pub pending_delete: Vec<String>,
+    /// The cloud-init data the VM booted with, rebuilt from the config at each start (QEMU with a
+    /// `vm-<vmid>-cloudinit` drive only).
+    pub cloudinit: Option<CloudInitImage>,
 }
 
 /// The result of the finishing script (`ssh::finish_command`) run in a container through the simulated
@@ -95,6 +103,9 @@ impl Guest {
             os: GuestOs::default(),
             docker: DockerBridge::default(),
             dhcp: Dhcp::default(),
+            pending: BTreeMap::new(),
+            pending_delete: vec![],
+            cloudinit: None,
         }
     }
     /// The `lock` config key, if any.
@@ -151,13 +162,22 @@ impl Guest {
         for (k, v) in self.config.iter().filter(|(k, _)| *k != "description") {
             text.push_str(&format!("{k}: {v}\n"));
         }
+        if !self.pending.is_empty() || !self.pending_delete.is_empty() {
+            text.push_str("\n[PENDING]\n");
+            if !self.pending_delete.is_empty() {
+                text.push_str(&format!("delete: {}\n", self.pending_delete.join(",")));
+            }
+            for (k, v) in &self.pending {
+                text.push_str(&format!("{k}: {v}\n"));
+            }
+        }
         hex::encode(Sha1::digest(text.as_bytes()))
     }
-    /// The rootfs size in bytes (`size=8G`).
+    /// The rootfs size in bytes (`size=8G`); for QEMU the first disk of the boot order.
     pub fn rootfs_bytes(&self) -> u64 {
-        let key = if self.kind == GuestKind::Lxc { "rootfs" } else { "scsi0" };
+        let key = if self.kind == GuestKind::Lxc { "rootfs".to_owned() } else { super::drive::boot_disk(&self.config) };
         self.config
-            .get(key)
+            .get(&key)
             .and_then(|r| r.split(',').find_map(|kv| kv.strip_prefix("size=")))
             .and_then(parse_size)
             .unwrap_or(4 << 30)
@@ -211,6 +231,32 @@ pub struct StorageDef {
     pub used: u64,
 }
 
+/// A file on a storage that is not a guest's volume: an ISO image or a container template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageFile {
+    /// `local:iso/debian-12.iso`.
+    pub volid: String,
+    /// `iso` or `vztmpl`.
+    pub content: String,
+    pub size: u64,
+    pub ctime: i64,
+}
+
+/// A network interface every node has: a Linux bridge or an SDN vnet (pve-qemu-day2.md §7.4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkDef {
+    pub iface: String,
+    /// `bridge` or `vnet`.
+    pub kind: String,
+    /// `bridge_ports` of a bridge (`""` for a port-less one).
+    pub ports: String,
+    /// `a.b.c.d/len` of a bridge with an address.
+    pub cidr: Option<String>,
+    pub gateway: Option<String>,
+    /// The SDN zone of a vnet (its ACL path is `/sdn/zones/<zone>/<vnet>`).
+    pub zone: Option<String>,
+}
+
 /// A console session opened by vncproxy/termproxy, waiting for its websocket.
 #[derive(Debug, Clone)]
 pub struct ConsoleSession {
@@ -220,6 +266,10 @@ pub struct ConsoleSession {
     pub terminal: bool,
     pub created: Instant,
     pub upid: String,
+    /// LXC or QEMU.
+    pub kind: GuestKind,
+    /// A QEMU terminal's `serial` parameter (`serial0`…), if given.
+    pub serial: Option<String>,
 }
 
 /// The whole simulated cluster.
@@ -227,12 +277,22 @@ pub struct ConsoleSession {
 pub struct State {
     pub nodes: Vec<String>,
     pub storages: Vec<StorageDef>,
+    /// ISO images and templates, by storage.
+    pub files: Vec<StorageFile>,
+    /// Bridges and vnets, the same on every node.
+    pub networks: Vec<NetworkDef>,
     pub guests: BTreeMap<u64, Guest>,
     pub tasks: BTreeMap<String, Task>,
     pub pools: BTreeMap<String, String>,
     pub consoles: BTreeMap<u16, ConsoleSession>,
     pub next_pid: u32,
+    /// QEMU config flocks held by running workers, by VMID: the number of shared holders (clones of a
+    /// stopped source), or [`EXCLUSIVE`] (a clone of a running one).
+    pub flocks: BTreeMap<u64, u32>,
 }
+
+/// The [`State::flocks`] value of an exclusive flock.
+pub const EXCLUSIVE: u32 = u32::MAX;
 
 impl State {
     /// The guest `vmid` of `kind` on `node`, or PVE's "does not exist" text (pve-api.md §3.2).
@@ -249,6 +309,14 @@ impl State {
             .get_mut(&vmid)
             .filter(|g| g.node == node && g.kind == kind)
             .ok_or_else(|| missing_config(node, kind, vmid))
+    }
+
+    /// Fails like `lock_config` after its wait when a worker holds the VM's config flock (pve-api.md §3.2).
+    pub(crate) fn config_flock_free(&self, vmid: u64) -> Result<(), String> {
+        match self.flocks.get(&vmid) {
+            Some(_) => Err(format!("can't lock file '/var/lock/qemu-server/lock-{vmid}.conf' - got timeout")),
+            None => Ok(()),
+        }
     }
 
     /// The LXC containers (templates included), for test assertions.

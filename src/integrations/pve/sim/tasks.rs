@@ -30,20 +30,50 @@ pub(crate) fn spawn(
     work: Work,
     on_error: Option<Work>,
 ) -> String {
+    spawn_phased(sim, faults, upid, None, duration, work, on_error)
+}
+
+/// [`spawn`] with a first step the worker takes as soon as it runs, before its `duration` (a clone
+/// writing its target's `lock: clone` file): its log lines open the task's log; its error ends the task.
+pub(crate) fn spawn_phased(
+    sim: &Arc<Sim>,
+    faults: &[Fault],
+    upid: Upid,
+    begin: Option<Work>,
+    duration: Duration,
+    work: Work,
+    on_error: Option<Work>,
+) -> String {
     let text = upid.to_string();
     sim.state.lock().expect("state").tasks.insert(text.clone(), Task { upid, state: TaskState::Running, log: vec![] });
     if let Some(cleanup) = on_error {
         sim.stoppers.lock().expect("stoppers").insert(text.clone(), cleanup);
     }
-    if faults.contains(&Fault::TaskHang) {
-        return text;
-    }
+    let hang = faults.contains(&Fault::TaskHang);
     let injected = faults.iter().find_map(|f| match f {
         Fault::TaskError(m) => Some(m.clone()),
         _ => None,
     });
     let (sim, key) = (sim.clone(), text.clone());
     tokio::spawn(async move {
+        if let Some(begin) = begin {
+            let mut state = sim.state.lock().expect("state");
+            match begin(&mut state) {
+                Ok(lines) => {
+                    if let Some(t) = state.tasks.get_mut(&key) {
+                        t.log = lines;
+                    }
+                }
+                Err(e) => {
+                    sim.stoppers.lock().expect("stoppers").remove(&key);
+                    finish(&mut state, &key, Err(e));
+                    return;
+                }
+            }
+        }
+        if hang {
+            return;
+        }
         tokio::time::sleep(duration).await;
         let mut state = sim.state.lock().expect("state");
         // Stopped meanwhile: its clean-up already ran.
@@ -60,24 +90,28 @@ pub(crate) fn spawn(
             }
             None => work(&mut state),
         };
-        let (mut log, exit) = match result {
-            Ok(log) => (log, "OK".to_owned()),
-            Err(e) => (vec![], e.replace('\n', " ")),
-        };
-        let warnings = log.iter().filter(|l| l.starts_with("WARN: ")).count();
-        let last = match (&exit[..], warnings) {
-            ("OK", 0) => "TASK OK".to_owned(),
-            ("OK", n) => format!("TASK WARNINGS: {n}"),
-            (e, _) => format!("TASK ERROR: {e}"),
-        };
-        let exit_status = if exit == "OK" && warnings > 0 { format!("WARNINGS: {warnings}") } else { exit };
-        log.push(last);
-        if let Some(task) = state.tasks.get_mut(&key) {
-            task.log = log;
-            task.state = TaskState::Stopped { exit_status };
-        }
+        finish(&mut state, &key, result);
     });
     text
+}
+
+/// Appends the worker's lines and the final `TASK OK` / `TASK WARNINGS: n` / `TASK ERROR: …` line.
+fn finish(state: &mut State, key: &str, result: Result<Vec<String>, String>) {
+    let (lines, exit) = match result {
+        Ok(log) => (log, "OK".to_owned()),
+        Err(e) => (vec![], e.replace('\n', " ")),
+    };
+    let Some(task) = state.tasks.get_mut(key) else { return };
+    task.log.extend(lines);
+    let warnings = task.log.iter().filter(|l| l.starts_with("WARN: ")).count();
+    let last = match (&exit[..], warnings) {
+        ("OK", 0) => "TASK OK".to_owned(),
+        ("OK", n) => format!("TASK WARNINGS: {n}"),
+        (e, _) => format!("TASK ERROR: {e}"),
+    };
+    let exit_status = if exit == "OK" && warnings > 0 { format!("WARNINGS: {warnings}") } else { exit };
+    task.log.push(last);
+    task.state = TaskState::Stopped { exit_status };
 }
 
 /// A new UPID for a task of `task_type` on `node` about `id`, started by `authid`.
