@@ -43,6 +43,7 @@ fn machine(id: i64, vmid: u32, owner: &str) -> ProvisionedMachine {
         owner_username: owner.into(),
         login_user: owner.into(),
         password: Some(Secret::new("pw".into())),
+        address_required: false,
     }
 }
 

@@ -30,7 +30,8 @@ pub(crate) fn storage(ctx: &Ctx) -> Result<Value, ApiError> {
             ("format", Ty::Bool, false),
         ],
     )?;
-    let wanted: Vec<&str> = ctx.params.get("content").map(|c| c.split(',').filter(|x| !x.is_empty()).collect()).unwrap_or_default();
+    let wanted: Vec<&str> =
+        ctx.params.get("content").map(|c| c.split(',').filter(|x| !x.is_empty()).collect()).unwrap_or_default();
     if let Some(bad) = wanted.iter().find(|c| !CONTENT_TYPES.contains(c)) {
         return Err(ApiError::param("content", format!("invalid format - invalid content type '{bad}'\n")));
     }
@@ -56,7 +57,10 @@ pub(crate) fn storage(ctx: &Ctx) -> Result<Value, ApiError> {
             if with_format {
                 let supported: &[&str] = if file_based(s) { &["raw", "qcow2", "vmdk"] } else { &["raw"] };
                 v["formats"] = json!({"supported": supported, "default": "raw"});
-                v["format"] = json!([supported.iter().map(|f| (f.to_string(), 1)).collect::<std::collections::BTreeMap<_, _>>(), "raw"]);
+                v["format"] = json!([
+                    supported.iter().map(|f| (f.to_string(), 1)).collect::<std::collections::BTreeMap<_, _>>(),
+                    "raw"
+                ]);
             }
             v
         })
@@ -99,7 +103,9 @@ pub(crate) fn content(ctx: &Ctx, storage_id: &str) -> Result<Value, ApiError> {
     if vmid.is_none() {
         for f in state.files.iter().filter(|f| f.volid.starts_with(&format!("{storage_id}:")) && wants(&f.content)) {
             let format = file_format(&f.volid, &f.content);
-            items.push(json!({"volid": f.volid, "content": f.content, "format": format, "size": f.size, "ctime": f.ctime}));
+            items.push(
+                json!({"volid": f.volid, "content": f.content, "format": format, "size": f.size, "ctime": f.ctime}),
+            );
         }
     }
     let may_see_all = ctx.allowed(&path, "Datastore.Allocate");
@@ -120,7 +126,9 @@ pub(crate) fn content(ctx: &Ctx, storage_id: &str) -> Result<Value, ApiError> {
                                   "size": d.size().unwrap_or(4 << 20), "vmid": g.vmid, "ctime": ctime});
             if file_based(s) {
                 item["used"] = item["size"].clone();
-                if let Some((base, _)) = d.volume.split_once(':').and_then(|(_, n)| n.rsplit_once('/')).filter(|(b, _)| b.contains("base-")) {
+                if let Some((base, _)) =
+                    d.volume.split_once(':').and_then(|(_, n)| n.rsplit_once('/')).filter(|(b, _)| b.contains("base-"))
+                {
                     item["parent"] = json!(base);
                 }
             }

@@ -261,7 +261,9 @@ impl Nic {
             }
         }
         let Some(model) = model else {
-            return Err(format!("invalid format - format error\n{key}.model: property is missing and it is not optional\n"));
+            return Err(format!(
+                "invalid format - format error\n{key}.model: property is missing and it is not optional\n"
+            ));
         };
         if !NET_MODELS.contains(&model.as_str()) {
             let allowed = NET_MODELS.join(", ");
@@ -312,7 +314,9 @@ pub(crate) fn parse_boot(value: &str) -> Result<String, FormatError> {
             || is_net_key(d)
             || d.strip_prefix("usb").or(d.strip_prefix("hostpci")).is_some_and(|n| n.parse::<u32>().is_ok());
         if !bootable {
-            return Err(format!("invalid format - format error\nboot.order: invalid format - invalid boot device '{d}'\n\n"));
+            return Err(format!(
+                "invalid format - format error\nboot.order: invalid format - invalid boot device '{d}'\n\n"
+            ));
         }
     }
     Ok(format!("order={}", devs.join(";")))

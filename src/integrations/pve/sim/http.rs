@@ -11,11 +11,11 @@ use serde_json::json;
 use super::auth::{Caller, acl_allows};
 use super::faults::{Endpoint, Fault};
 use super::params::Params;
-use super::reply::{self, ApiError};
-use super::state::GuestKind;
-use super::routes::route;
-use super::{Sim, cluster, console, discovery, lxc, qemu, qemu_clone, qemu_config, qemu_create, qemu_destroy, tasks};
 use super::qemu_power::{self, Power};
+use super::reply::{self, ApiError};
+use super::routes::route;
+use super::state::GuestKind;
+use super::{Sim, cluster, console, discovery, lxc, qemu, qemu_clone, qemu_config, qemu_create, qemu_destroy, tasks};
 
 /// Everything a handler needs about one request.
 pub(crate) struct Ctx {

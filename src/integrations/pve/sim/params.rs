@@ -137,7 +137,9 @@ fn check_value(key: &str, ty: Ty, v: &str) -> Result<(), String> {
                     ));
                 }
                 Ok(n) if n < 16 => {
-                    return Err(format!("invalid format - format error\n{path}: value must have a minimum value of 16\n"));
+                    return Err(format!(
+                        "invalid format - format error\n{path}: value must have a minimum value of 16\n"
+                    ));
                 }
                 Ok(_) => {}
             }
@@ -204,7 +206,11 @@ pub(crate) fn check(params: &Params, schema: Schema) -> Result<(), ApiError> {
 
 /// [`check`] for schemas whose keys follow patterns (`scsi0`…`scsi30`, `net0`…): `lookup` gives a
 /// key's type, `None` for keys outside the schema.
-pub(crate) fn check_by(params: &Params, lookup: impl Fn(&str) -> Option<Ty>, required: &[&str]) -> Result<(), ApiError> {
+pub(crate) fn check_by(
+    params: &Params,
+    lookup: impl Fn(&str) -> Option<Ty>,
+    required: &[&str],
+) -> Result<(), ApiError> {
     let mut errors = BTreeMap::new();
     for (k, v) in params {
         match lookup(k) {

@@ -86,7 +86,8 @@ fn load_and_check(state: &State, r: &Request) -> Result<Plan, ApiError> {
     let mut config = BTreeMap::from([("lock".to_owned(), "clone".to_owned())]);
     let mut drives = vec![];
     for (key, value) in &source.config {
-        let skip = ["parent", "snaptime", "vmstate", "snapstate", "runningcpu", "runningmachine", "running-nets-host-mtu"];
+        let skip =
+            ["parent", "snaptime", "vmstate", "snapstate", "runningcpu", "runningmachine", "running-nets-host-mtu"];
         if skip.contains(&key.as_str()) || key.starts_with("unused") {
             continue;
         }
@@ -94,7 +95,8 @@ fn load_and_check(state: &State, r: &Request) -> Result<Plan, ApiError> {
             config.insert(key.clone(), value.clone());
             continue;
         }
-        let drive = Drive::parse(key, value).map_err(|_| ApiError::internal(format!("unable to parse drive options for '{key}'")))?;
+        let drive = Drive::parse(key, value)
+            .map_err(|_| ApiError::internal(format!("unable to parse drive options for '{key}'")))?;
         if drive.is_cdrom() && !drive.is_cloudinit() {
             config.insert(key.clone(), value.clone());
             continue;
@@ -104,9 +106,13 @@ fn load_and_check(state: &State, r: &Request) -> Result<Plan, ApiError> {
             return Err(ApiError::forbidden(&format!("/storage/{sid}"), "Datastore.AllocateSpace"));
         }
         // lvm-thin and dir storages clone only base (template) volumes; copying works everywhere.
-        let base = drive.volume.split_once(':').is_some_and(|(_, n)| n.rsplit('/').next().unwrap_or(n).starts_with("base-"));
+        let base =
+            drive.volume.split_once(':').is_some_and(|(_, n)| n.rsplit('/').next().unwrap_or(n).starts_with("base-"));
         if !full && !drive.is_cloudinit() && !base {
-            return Err(ApiError::internal(format!("Linked clone feature is not supported for '{}' ({key})", drive.volume)));
+            return Err(ApiError::internal(format!(
+                "Linked clone feature is not supported for '{}' ({key})",
+                drive.volume
+            )));
         }
         drives.push((key.clone(), drive));
     }
@@ -137,7 +143,12 @@ pub(crate) fn clone(ctx: &Ctx) -> Result<Value, ApiError> {
     let target = p("target").filter(|t| *t != ctx.node && t != "localhost");
     let allocatable = {
         let state = ctx.sim.state.lock().expect("state");
-        state.storages.iter().filter(|s| ctx.allowed(&format!("/storage/{}", s.id), "Datastore.AllocateSpace")).map(|s| s.id.clone()).collect()
+        state
+            .storages
+            .iter()
+            .filter(|s| ctx.allowed(&format!("/storage/{}", s.id), "Datastore.AllocateSpace"))
+            .map(|s| s.id.clone())
+            .collect()
     };
     let r = Request {
         node: ctx.node.clone(),
@@ -232,12 +243,16 @@ pub(crate) fn clone(ctx: &Ctx) -> Result<Value, ApiError> {
             config.insert("vmgenid".into(), vmgenid);
         }
         config.remove("template");
-        config.insert("name".into(), name.unwrap_or_else(|| format!("Copy-of-VM-{}", config.get("name").cloned().unwrap_or(vmid.to_string()))));
+        config.insert(
+            "name".into(),
+            name.unwrap_or_else(|| format!("Copy-of-VM-{}", config.get("name").cloned().unwrap_or(vmid.to_string()))),
+        );
         if let Some(d) = description {
             config.insert("description".into(), d);
         }
         config.remove("lock");
-        let pending: Vec<String> = state.guests.get(&vmid).map(|s| s.pending.keys().cloned().collect()).unwrap_or_default();
+        let pending: Vec<String> =
+            state.guests.get(&vmid).map(|s| s.pending.keys().cloned().collect()).unwrap_or_default();
         if !pending.is_empty() {
             log.push(format!("WARN: found pending changes for '{}', discarding for clone", pending.join(",")));
         }

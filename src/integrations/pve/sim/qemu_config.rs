@@ -118,7 +118,9 @@ fn prepare(ctx: &Ctx, post: bool) -> Result<(u64, Update), ApiError> {
         return Err(ApiError::param("skiplock", "Only root may use this option."));
     }
     let list = |k: &str| -> Vec<String> {
-        p.get(k).map(|d| d.split([',', ';', ' ']).filter(|x| !x.is_empty()).map(str::to_owned).collect()).unwrap_or_default()
+        p.get(k)
+            .map(|d| d.split([',', ';', ' ']).filter(|x| !x.is_empty()).map(str::to_owned).collect())
+            .unwrap_or_default()
     };
     let (deletes, reverts) = (list("delete"), list("revert"));
     let digest = p.get("digest").cloned();
@@ -148,7 +150,10 @@ fn prepare(ctx: &Ctx, post: bool) -> Result<(u64, Update), ApiError> {
             return Err(ApiError::param("delete", format!("you can't use '-{d}' and -delete {d}' at the same time")));
         }
         if reverts.contains(d) {
-            return Err(ApiError::param("revert", format!("you can't use '-delete {d}' and -revert {d}' at the same time")));
+            return Err(ApiError::param(
+                "revert",
+                format!("you can't use '-delete {d}' and -revert {d}' at the same time"),
+            ));
         }
         if qemu_schema::config_key(d).is_none() {
             return Err(ApiError::param("delete", format!("unknown option '{d}'")));

@@ -27,7 +27,8 @@ use super::volumes;
 pub(crate) const QEMU_VERSION: &str = "10.1.2";
 
 // The call's own parameters, not config keys. Restores (`archive`) are not simulated.
-const CALL_PARAMS: &[&str] = &["vmid", "storage", "pool", "start", "unique", "force", "ha-managed", "live-restore", "bwlimit"];
+const CALL_PARAMS: &[&str] =
+    &["vmid", "storage", "pool", "start", "unique", "force", "ha-managed", "live-restore", "bwlimit"];
 
 pub(crate) fn create(ctx: &Ctx) -> Result<Value, ApiError> {
     // `user => 'all'`: the schema is checked first, every permission inside.
@@ -104,8 +105,7 @@ pub(crate) fn create(ctx: &Ctx) -> Result<Value, ApiError> {
         };
         state.guests.insert(vmid, g);
     }
-    let config: BTreeMap<String, String> =
-        config_keys.iter().map(|k| (k.clone(), p[k].clone())).collect();
+    let config: BTreeMap<String, String> = config_keys.iter().map(|k| (k.clone(), p[k].clone())).collect();
     let (smbios, vmgenid) = {
         let mut rng = ctx.sim.rng.lock().expect("rng");
         (volumes::uuid(&mut *rng), volumes::uuid(&mut *rng))

@@ -88,8 +88,12 @@ pub(crate) fn resize(ctx: &Ctx) -> Result<Value, ApiError> {
     let vmid = ctx.vmid()?;
     let disks: Vec<String> = drive_keys().collect();
     let disk_ok = |v: &String| disks.contains(v);
-    let schema: params::Schema =
-        &[("size", Ty::Size, true), ("digest", Ty::Str(40), false), ("skiplock", Ty::Bool, false), ("disk", Ty::Str(16), true)];
+    let schema: params::Schema = &[
+        ("size", Ty::Size, true),
+        ("digest", Ty::Str(40), false),
+        ("skiplock", Ty::Bool, false),
+        ("disk", Ty::Str(16), true),
+    ];
     params::check(&ctx.params, schema)?;
     if let Some(d) = ctx.params.get("disk").filter(|d| !disk_ok(d)) {
         let text = format!("value '{d}' does not have a value in the enumeration '{}'", disks.join(", "));
@@ -104,7 +108,12 @@ pub(crate) fn resize(ctx: &Ctx) -> Result<Value, ApiError> {
     // Checked by the worker, so it is taken now from the caller's privileges.
     let storage_allowed = {
         let state = ctx.sim.state.lock().expect("state");
-        state.storages.iter().filter(|s| ctx.allowed(&format!("/storage/{}", s.id), "Datastore.AllocateSpace")).map(|s| s.id.clone()).collect::<Vec<_>>()
+        state
+            .storages
+            .iter()
+            .filter(|s| ctx.allowed(&format!("/storage/{}", s.id), "Datastore.AllocateSpace"))
+            .map(|s| s.id.clone())
+            .collect::<Vec<_>>()
     };
     let node = ctx.node.clone();
     let work: Work = Box::new(move |state| {

@@ -141,7 +141,8 @@ pub(crate) fn power(ctx: &Ctx, cmd: Power) -> Result<Value, ApiError> {
     if matches!(cmd, Power::Reboot | Power::Reset) {
         // check_running: the config must be on this node, the VM running.
         let state = ctx.sim.state.lock().expect("state");
-        let g = state.guest(&ctx.node, GuestKind::Qemu, vmid).map_err(|_| ApiError::internal(missing(&ctx.node, vmid)))?;
+        let g =
+            state.guest(&ctx.node, GuestKind::Qemu, vmid).map_err(|_| ApiError::internal(missing(&ctx.node, vmid)))?;
         if !g.running {
             return Err(ApiError::internal(format!("VM {vmid} not running")));
         }

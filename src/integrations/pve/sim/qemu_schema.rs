@@ -114,9 +114,7 @@ pub(crate) fn privilege(key: &str) -> &'static str {
     match key {
         "cores" | "sockets" | "cpu" | "cpulimit" | "cpuunits" | "numa" | "vcpus" => "VM.Config.CPU",
         "memory" | "balloon" | "shares" => "VM.Config.Memory",
-        "scsihw" | "vga" | "machine" | "tablet" | "acpi" | "kvm" | "hotplug" | "smbios1" | "bios" => {
-            "VM.Config.HWType"
-        }
+        "scsihw" | "vga" | "machine" | "tablet" | "acpi" | "kvm" | "hotplug" | "smbios1" | "bios" => "VM.Config.HWType",
         "boot" | "bootdisk" => "VM.Config.Disk",
         k if is_net_key(k) => "VM.Config.Network",
         k if is_cloudinit_key(k) => "VM.Config.Cloudinit",

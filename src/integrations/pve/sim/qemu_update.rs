@@ -94,8 +94,8 @@ pub(crate) fn apply(state: &mut State, node: &str, vmid: u64, u: Update) -> Resu
     let drives: BTreeMap<String, String> =
         u.values.iter().filter(|(k, _)| is_drive_key(k)).map(|(k, v)| (k.clone(), v.clone())).collect();
     let current = state.guest(node, GuestKind::Qemu, vmid)?.config.clone();
-    let (created, lines) = qemu_checks::create_disks(state, vmid, &current, &drives, None, &mut taken)
-        .map_err(ApiError::internal)?;
+    let (created, lines) =
+        qemu_checks::create_disks(state, vmid, &current, &drives, None, &mut taken).map_err(ApiError::internal)?;
     log.extend(lines);
     let g = state.guest_mut(node, GuestKind::Qemu, vmid)?;
     let mut order = drive::boot_order(&g.config);
@@ -163,7 +163,8 @@ pub(crate) fn apply(state: &mut State, node: &str, vmid: u64, u: Update) -> Resu
         g.pending_delete.retain(|d| d != key);
     }
     // cleanup_pending: values equal to the current ones are no change.
-    let same: Vec<String> = g.pending.iter().filter(|(k, v)| g.config.get(*k) == Some(*v)).map(|(k, _)| k.clone()).collect();
+    let same: Vec<String> =
+        g.pending.iter().filter(|(k, v)| g.config.get(*k) == Some(*v)).map(|(k, _)| k.clone()).collect();
     for k in same {
         g.pending.remove(&k);
     }

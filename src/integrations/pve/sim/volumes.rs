@@ -19,7 +19,11 @@ pub(crate) enum VolType {
 
 /// The storage `id`, or 500 `storage '<id>' does not exist`.
 pub(crate) fn storage<'a>(state: &'a State, id: &str) -> Result<&'a StorageDef, ApiError> {
-    state.storages.iter().find(|s| s.id == id).ok_or_else(|| ApiError::internal(format!("storage '{id}' does not exist")))
+    state
+        .storages
+        .iter()
+        .find(|s| s.id == id)
+        .ok_or_else(|| ApiError::internal(format!("storage '{id}' does not exist")))
 }
 
 /// Whether the storage holds `content` (`images`, `iso`…).
@@ -52,7 +56,9 @@ pub(crate) fn vtype(s: &StorageDef, name: &str) -> Result<VolType, ApiError> {
         if typed("dump/").is_some() {
             return Ok(VolType::Backup);
         }
-        let image = name.split_once('/').is_some_and(|(id, rest)| id.bytes().all(|b| b.is_ascii_digit()) && guest_volume(rest.rsplit('/').next().unwrap_or(rest)));
+        let image = name.split_once('/').is_some_and(|(id, rest)| {
+            id.bytes().all(|b| b.is_ascii_digit()) && guest_volume(rest.rsplit('/').next().unwrap_or(rest))
+        });
         if image {
             return Ok(VolType::Images);
         }
@@ -84,7 +90,11 @@ pub(crate) fn alloc_disk(s: &StorageDef, vmid: u64, format: Option<&str>, templa
 
 /// The cloud-init volume of `vmid` on `s` (§2.5).
 pub(crate) fn cloudinit_volid(s: &StorageDef, vmid: u64) -> String {
-    if file_based(s) { format!("{}:{vmid}/vm-{vmid}-cloudinit.qcow2", s.id) } else { format!("{}:vm-{vmid}-cloudinit", s.id) }
+    if file_based(s) {
+        format!("{}:{vmid}/vm-{vmid}-cloudinit.qcow2", s.id)
+    } else {
+        format!("{}:vm-{vmid}-cloudinit", s.id)
+    }
 }
 
 /// Every volume id the guests' configs (and pending sections) reference.
