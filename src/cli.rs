@@ -221,6 +221,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
 }
 
 async fn check() -> Result<(), CliError> {
+    use crate::domain::guest::{MachineKind, split_list};
     use crate::integrations::pve::{self, check::CatalogTemplate};
     use sea_orm::EntityTrait;
     let settings = load_settings()?;
@@ -233,7 +234,14 @@ async fn check() -> Result<(), CliError> {
         .all(&db)
         .await?
         .into_iter()
-        .map(|t| CatalogTemplate { name: t.name, node: t.node, vmid: t.vmid as u64 })
+        .map(|t| CatalogTemplate {
+            kind: MachineKind::parse(&t.kind).unwrap_or(MachineKind::Lxc),
+            nodes: split_list(&t.nodes),
+            isos: split_list(&t.isos),
+            name: t.name,
+            node: t.node,
+            vmid: t.vmid as u64,
+        })
         .collect();
     let report = pve::check::run(&client, &catalog).await?;
     println!("{report}");

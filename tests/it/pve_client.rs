@@ -412,6 +412,7 @@ async fn notes_written_with_a_stale_digest_are_refused_on_both_guest_kinds() {
 
 #[tokio::test]
 async fn check_reports_templates_and_missing_privileges() {
+    use proxdesk::domain::guest::MachineKind;
     use proxdesk::integrations::pve::check::{self, CatalogTemplate, TemplateState};
     let acl = vec![("/vms".to_owned(), vec!["VM.Audit".to_owned(), "VM.Clone".to_owned()])];
     let sim = Simulator::start(config().with_token("narrow@pve!t", "s", acl)).await.unwrap();
@@ -423,7 +424,14 @@ async fn check_reports_templates_and_missing_privileges() {
     .await
     .unwrap();
     let catalog = [("debian", "pve1", 9000), ("gone", "pve1", 9999), ("plain", "pve1", 700)]
-        .map(|(name, node, vmid)| CatalogTemplate { name: name.into(), node: node.into(), vmid });
+        .map(|(name, node, vmid)| CatalogTemplate {
+            name: name.into(),
+            kind: MachineKind::Lxc,
+            node: node.into(),
+            vmid,
+            nodes: vec![],
+            isos: vec![],
+        });
     let report = check::run(&pve, &catalog).await.unwrap();
     let states: Vec<_> = report.templates.iter().map(|(_, s)| s.clone()).collect();
     assert_eq!(states, [TemplateState::Ok, TemplateState::Missing, TemplateState::NotATemplate]);
