@@ -142,7 +142,8 @@ async fn a_silent_agent_is_not_asked_again_until_its_recheck_and_is_forgotten_on
 async fn no_pve_call_is_repeated_for_a_permanent_error_and_transient_ones_are() {
     let desk = desk().await;
     desk.set_notes("pve1", NOTED_VM, NOTES).await;
-    let qemu_guests = desk.pve.state().guests.values().filter(|g| g.kind == GuestKind::Qemu).count() as u64;
+    let qemu_guests =
+        desk.pve.state().guests.values().filter(|g| g.kind == GuestKind::Qemu && !g.is_template()).count() as u64;
     let status = |code: u16, message: &str| Fault::Status { code, message: message.into() };
 
     desk.pve.faults().inject(Endpoint::QemuAgentInterfaces, status(500, "Agent error: Guest agent command failed"));

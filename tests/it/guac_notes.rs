@@ -141,7 +141,11 @@ async fn notes_edited_in_pve_meanwhile_are_not_overwritten() {
     });
     let done = migration.await.unwrap();
     assert_eq!(done.errors.len(), 1, "{:?}", done.errors);
-    assert!(done.errors[0].message.contains("detected modified configuration"), "{}", done.errors[0].message);
+    assert!(
+        done.errors[0].message.contains("checksum mismatch (file change by other user?)"),
+        "{}",
+        done.errors[0].message
+    );
     assert_eq!(notes(&desk.pve, NOTED_VM), "edited again");
 }
 

@@ -39,6 +39,8 @@ mod pve_client;
 mod pve_console;
 mod pve_sim_agents;
 mod pve_sim_generated;
+mod pve_sim_qemu;
+mod pve_sim_qemu_life;
 mod pve_sim_ssh;
 mod pve_sim_tasks;
 mod pve_sim_wire;

@@ -389,7 +389,11 @@ async fn notes_written_with_a_stale_digest_are_refused_on_both_guest_kinds() {
     assert_ne!(after.digest, read.digest);
     let stale = QemuConfigUpdate { description: Some("theirs".into()), ..mine };
     let e = pve.qemu_update_config("pve1", 100, &stale).await.unwrap_err();
-    assert!(matches!(e, PveError::ConfigChanged(ref m) if m.starts_with("detected modified configuration")), "{e:?}");
+    // QEMU words it differently from LXC (pve-qemu-day2.md §11).
+    assert!(
+        matches!(e, PveError::ConfigChanged(ref m) if m == "checksum mismatch (file change by other user?)"),
+        "{e:?}"
+    );
     assert_eq!(pve.qemu_config("pve1", 100).await.unwrap().description.as_deref(), Some("mine\n\nkept"));
     // "0" is Perl-false: QEMU drops the notes.
     pve.qemu_update_config("pve1", 100, &QemuConfigUpdate { description: Some("0".into()), ..Default::default() })

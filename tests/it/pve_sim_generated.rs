@@ -57,7 +57,7 @@ async fn a_generated_inventory_has_the_documented_mix_within_a_few_points() {
     let state = sim.state();
     assert_eq!(state.nodes.len(), 12, "max(3, 5000 / 400)");
     let templates: Vec<u64> = state.guests.values().filter(|g| g.is_template()).map(|g| g.vmid).collect();
-    assert_eq!(templates, [9000, 9001, 9002]);
+    assert_eq!(templates, [9000, 9001, 9002, 9100]);
     assert_ne!(state.guests[&100].name(), "web-legacy", "the sample VMs gave way");
     let all: Vec<&Guest> = state.guests.values().filter(|g| !g.is_template()).collect();
     let count = |gs: &[&Guest], f: &dyn Fn(&Guest) -> bool| gs.iter().filter(|g| f(g)).count();
@@ -113,7 +113,7 @@ async fn generated_guests_are_listed_and_read_as_pve_serves_guests() {
     let state = sim.state();
     let pve = token_client(&sim);
     let listed = pve.cluster_resources(Some("vm")).await.unwrap();
-    assert_eq!(listed.len(), 1503);
+    assert_eq!(listed.len(), 1504);
     for r in &listed {
         let g = &state.guests[&r.vmid.unwrap()];
         assert_eq!(r.kind, g.kind.as_str());
@@ -205,7 +205,7 @@ async fn sim_pve_with_guests_prints_the_mix_and_serves_that_inventory() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let stats: serde_json::Value = http.get(format!("{url}/_sim/stats")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(stats["guests"].as_array().unwrap().len(), 2003);
+    assert_eq!(stats["guests"].as_array().unwrap().len(), 2004);
     let silent = expected.iter().find(|g| g.running && g.agent_enabled() && g.agent == AgentState::Silent).unwrap();
     let path = format!("{url}/api2/json/nodes/{}/qemu/{}/agent/network-get-interfaces", silent.node, silent.vmid);
     let started = Instant::now();

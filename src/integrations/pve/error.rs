@@ -175,7 +175,8 @@ fn classify_text(status: u16, message: String) -> PveError {
     if message.contains("already exists") {
         return PveError::AlreadyExists(message);
     }
-    if message.starts_with("detected modified configuration") {
+    // LXC's text, then QEMU's (config PUT/POST and resize, pve-qemu-day2.md §11).
+    if message.starts_with("detected modified configuration") || message.starts_with("checksum mismatch (file change") {
         return PveError::ConfigChanged(message);
     }
     if let Some(rest) = message.split_once("is locked (").map(|(_, r)| r) {
@@ -316,6 +317,7 @@ mod tests {
                 |e| matches!(e, PveError::ConfigChanged(_)),
                 Permanent,
             ),
+            ("checksum mismatch (file change by other user?)", |e| matches!(e, PveError::ConfigChanged(_)), Permanent),
             ("no options specified", |e| matches!(e, PveError::Api { status: 500, .. }), Permanent),
             (
                 "can't lock file '/run/lock/lxc/pve-config-101.lock' - got timeout",

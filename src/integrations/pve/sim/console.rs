@@ -173,6 +173,14 @@ async fn bridge(sim: &Sim, session: &ConsoleSession, socket: poem::web::websocke
             return "authentication failed".into();
         }
     }
+    // `qm vncproxy` finds no VNC socket of a stopped VM: the worker fails and the websocket closes.
+    if !terminal && session.kind == GuestKind::Qemu {
+        let running = sim.state.lock().expect("state").guests.get(&session.vmid).is_some_and(|g| g.running);
+        if !running {
+            let _ = tx.close().await;
+            return "Failed to run vncproxy.".into();
+        }
+    }
     let backend = if terminal { sim.cfg.term_backend } else { sim.cfg.vnc_backend };
     let stream = match backend {
         Some(addr) => match TcpStream::connect(addr).await {

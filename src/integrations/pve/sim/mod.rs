@@ -23,6 +23,7 @@ mod http;
 mod interfaces;
 mod inventory;
 mod lxc;
+mod nic;
 mod params;
 mod qemu;
 mod qemu_checks;
