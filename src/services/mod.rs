@@ -1,5 +1,6 @@
 //! Use cases. Each public function is one transaction; state changes write their audit entry in it.
 
+pub mod addresses;
 pub mod audit;
 pub mod auth;
 pub mod catalog;

@@ -11,12 +11,13 @@ use serde_json::json;
 
 use entities::{machine, request};
 
-use super::provision::{destroy_container, note_recovery};
+use super::provision::{destroy_guest, note_recovery};
 use super::{Deps, StepError, timeline};
+use crate::domain::guest::GuestType;
 use crate::domain::lost::LostReason;
 use crate::domain::request_status::{RequestEvent, RequestStatus};
 use crate::services::lost_machines::{self, GuestCheck};
-use crate::services::{ServiceError, requests};
+use crate::services::{ServiceError, addresses, requests};
 
 #[derive(Deserialize)]
 struct Payload {
@@ -43,7 +44,10 @@ impl Handler for Destroy {
         if let Some((m, vmid)) = m.as_ref().and_then(|m| Some((m, m.vmid?))) {
             // Never stop or delete a guest that is not this machine's: its VMID may name another by now.
             let removed = match lost_machines::check(&self.deps.pve, m).await {
-                Ok(GuestCheck::Ours) => destroy_container(&self.deps, &m.node, vmid as u64).await,
+                Ok(GuestCheck::Ours) => {
+                    let ty = GuestType::parse(&m.kind).unwrap_or(GuestType::Lxc);
+                    destroy_guest(&self.deps, &m.node, ty, vmid as u64).await
+                }
                 Ok(GuestCheck::Gone) => Ok(vec![]),
                 Ok(GuestCheck::Replaced) => {
                     lost_machines::mark_lost(db, m, LostReason::Replaced, "delete").await?;
@@ -76,6 +80,8 @@ impl Handler for Destroy {
             row.deleted_at = Set(Some(chrono::Utc::now()));
             machine::Entity::update(row).exec(&txn).await?;
         }
+        // The machine's static address is free for the next one.
+        addresses::release_in(&txn, request_id).await?;
         requests::transition_in(&txn, None, request_id, RequestEvent::Deleted, vec![], json!({})).await?;
         txn.commit().await?;
         Ok(Outcome::Done)

@@ -1,5 +1,5 @@
-//! The `provision-cleanup` job: removes the container a provisioning job left behind when it died
-//! without rolling back itself. That happens when its worker crashes during the last attempt: the lease
+//! The `provision-cleanup` job: removes the guest a provisioning job left behind when it died without
+//! rolling back itself, and gives its static address back. That happens when its worker crashes during the last attempt: the lease
 //! expires, the queue gives up on the job, and only [`super::Provision`]'s `on_give_up` hook runs.
 
 use std::sync::Arc;
@@ -12,6 +12,7 @@ use serde_json::json;
 use entities::{machine, request, template};
 
 use super::{Progress, teardown};
+use crate::domain::guest::MachineKind;
 use crate::workflows::{Deps, StepError, timeline};
 
 /// The job kind.
@@ -53,7 +54,7 @@ impl Handler for Cleanup {
         let Payload { request_id, node, progress } = ctx.payload_as()?;
         let Some(vmid) = progress.vmid else { return Ok(Outcome::Done) };
         let db = &self.deps.db;
-        // An admin's retry may have been quicker and made this very container the request's machine.
+        // An admin's retry may have been quicker and made this very guest the request's machine.
         let adopted = machine::Entity::find()
             .filter(machine::Column::RequestId.eq(request_id))
             .filter(machine::Column::Vmid.eq(vmid as i64))
@@ -63,12 +64,14 @@ impl Handler for Cleanup {
         if adopted.is_some() {
             return Ok(Outcome::Done);
         }
-        // The clone's source, so a clone whose task id was lost can be found and stopped.
+        // The entry's kind, and the clone's source, so a clone whose task id was lost can be found and stopped.
         let template = match request::Entity::find_by_id(request_id).one(db).await? {
-            Some(r) => template::Entity::find_by_id(r.template_id).one(db).await?.map(|t| t.vmid as u64),
+            Some(r) => template::Entity::find_by_id(r.template_id).one(db).await?,
             None => None,
         };
-        match teardown::rollback_container(&self.deps, request_id, &node, template, &progress).await {
+        let kind = template.as_ref().and_then(|t| MachineKind::parse(&t.kind)).unwrap_or(MachineKind::Lxc);
+        let source = template.filter(|_| kind.is_cloned()).map(|t| t.vmid as u64);
+        match teardown::rollback_guest(&self.deps, request_id, &node, kind, source, &progress).await {
             Ok(()) => Ok(Outcome::Done),
             Err(e) => {
                 let last = ctx.is_last_attempt() || matches!(e, StepError::Fatal(_));

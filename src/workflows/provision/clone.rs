@@ -1,5 +1,6 @@
-//! The clone step: pick a VMID, clone the template, wait for the clone; and, when the clone's answer
-//! was lost (or proxdesk crashed before saving it), find out from PVE what became of it.
+//! The clone step, for containers and cloud-init VMs alike: pick a VMID, clone the template, wait for
+//! the clone; and, when the clone's answer was lost (or proxdesk crashed before saving it), find out
+//! from PVE what became of it.
 
 use std::time::{Duration, Instant};
 
@@ -9,38 +10,36 @@ use jobs::JobContext;
 
 use super::recovery::{self, LostCall, Path, Recovery};
 use super::steps::wait_options;
+use super::target::{self, Making, Target};
 use super::{Progress, Subject};
+use crate::domain::guest::GuestType;
 use crate::domain::guest_marker::GuestMarker;
-use crate::integrations::pve::wire::CloneRequest;
+use crate::integrations::pve::wire::{CloneRequest, QemuCloneRequest};
 use crate::integrations::pve::{PveError, Upid};
 use crate::services::locks;
 use crate::workflows::{Deps, StepError};
 
-/// Allocates a VMID and clones the template, one clone per template at a time. A clone whose answer
-/// was lost keeps its VMID: the guest found there decides whether the clone is adopted or sent again.
+/// Allocates a VMID and clones the template. Containers are cloned one per template at a time (PVE
+/// locks the source for the whole clone); VM clones of one template run side by side (a stopped source
+/// is only share-locked). A clone whose answer was lost keeps its VMID: the guest found there decides
+/// whether the clone is adopted or sent again.
 pub async fn clone(deps: &Deps, ctx: &JobContext, s: &Subject, p: &mut Progress) -> Result<(), StepError> {
     let t = &s.template;
-    let _one_clone = deps.limits.templates.acquire(&format!("{}/{}", t.node, t.vmid)).await;
+    let ty = s.kind.guest_type();
+    let _one_clone = match ty {
+        GuestType::Lxc => Some(deps.limits.templates.acquire(&format!("{}/{}", t.node, t.vmid)).await),
+        GuestType::Qemu => None,
+    };
     let marker = GuestMarker::for_request(s.request.id);
     let mut lost_answer: Option<String> = None;
     loop {
         if p.clone_upid.is_none()
             && let Some(vmid) = p.vmid
         {
-            let found = settle_target(deps, &t.node, Some(t.vmid as u64), marker, vmid).await?;
-            let path = match found {
-                Target::Ours => Path::Adopted,
-                Target::Absent => Path::Absent,
-                Target::Foreign => Path::Foreign,
-                Target::Removed => Path::Removed,
-            };
-            recovery::note(deps, s.request.id, "provision.recovered", vmid, Recovery::new(LostCall::Clone, path)).await;
-            if found == Target::Ours {
-                p.cloned = true;
-                return Ok(ctx.checkpoint(p).await?);
+            let found = target::settle(deps, &t.node, Making::of(ty, Some(t.vmid as u64)), marker, vmid).await?;
+            if adopt_or_forget(deps, ctx, s.request.id, p, vmid, found, LostCall::Clone).await? {
+                return Ok(());
             }
-            p.vmid = None;
-            ctx.checkpoint(p).await?;
             // One clone per attempt: the next attempt clones afresh.
             if let Some(error) = lost_answer.take() {
                 return Err(StepError::Retry(format!("{error}; no clone was made at VMID {vmid}")));
@@ -65,19 +64,53 @@ pub async fn clone(deps: &Deps, ctx: &JobContext, s: &Subject, p: &mut Progress)
             }
         }
     }
-    let upid = p.clone_upid.clone().expect("the clone was sent");
+    wait_made(deps, ctx, p, "clone").await
+}
+
+/// After a lost answer: records what the VMID held, and either adopts the guest (`true`: the step is
+/// done) or forgets the VMID so the step is taken afresh.
+pub(crate) async fn adopt_or_forget(
+    deps: &Deps,
+    ctx: &JobContext,
+    request_id: i64,
+    p: &mut Progress,
+    vmid: u64,
+    found: Target,
+    call: LostCall,
+) -> Result<bool, StepError> {
+    let path = match found {
+        Target::Ours => Path::Adopted,
+        Target::Absent => Path::Absent,
+        Target::Foreign => Path::Foreign,
+        Target::Removed => Path::Removed,
+    };
+    recovery::note(deps, request_id, "provision.recovered", vmid, Recovery::new(call, path)).await;
+    if found == Target::Ours {
+        p.cloned = true;
+        ctx.checkpoint(p).await?;
+        return Ok(true);
+    }
+    p.vmid = None;
+    ctx.checkpoint(p).await?;
+    Ok(false)
+}
+
+/// Waits for the clone or create task in the checkpoint. A task past the deadline is stopped (PVE then
+/// removes its target); a failed one left nothing. Either way the next attempt starts afresh.
+pub(crate) async fn wait_made(deps: &Deps, ctx: &JobContext, p: &mut Progress, what: &str) -> Result<(), StepError> {
+    let upid = p.clone_upid.clone().expect("the task was sent");
     let upid: Upid = upid.parse().map_err(|_| StepError::Fatal(format!("stored task id {upid} is not a UPID")))?;
     let outcome = match deps.pve.wait_task(&upid, wait_options(deps)).await {
-        Err(PveError::TaskRunning { waited, .. }) => match stop_clone(deps, &upid).await? {
+        Err(PveError::TaskRunning { waited, .. }) => match target::stop_task(deps, &upid).await? {
             Ok(()) => Ok(()),
-            Err(_) => Err(StepError::Retry(format!("clone task still running after {waited:?}; stopped it"))),
+            Err(_) => Err(StepError::Retry(format!("{what} task still running after {waited:?}; stopped it"))),
         },
         Err(e @ PveError::TaskFailed { .. }) => Err(e.into()),
         Err(e) => return Err(e.into()),
         Ok(_) => Ok(()),
     };
     if let Err(e) = outcome {
-        // PVE removes the target of a failed or stopped clone; the next attempt starts afresh.
+        // PVE removes the target of a failed or stopped clone or create; the next attempt starts afresh.
         p.vmid = None;
         p.clone_upid = None;
         ctx.checkpoint(p).await?;
@@ -87,81 +120,10 @@ pub async fn clone(deps: &Deps, ctx: &JobContext, s: &Subject, p: &mut Progress)
     Ok(ctx.checkpoint(p).await?)
 }
 
-/// What is at the VMID a clone was sent to, once any clone into it has ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Target {
-    /// The request's container, unlocked: the clone completed.
-    Ours,
-    /// Nothing: the clone never ran, or failed and PVE removed its target.
-    Absent,
-    /// Another guest has the VMID.
-    Foreign,
-    /// The clone outlived the task deadline and was stopped; PVE removed its target.
-    Removed,
-}
-
-/// Looks at `vmid` on `node` after a clone whose task id is unknown. A target carrying `marker` and
-/// locked `create` is still being cloned: its task is found among the node's running `vzclone` tasks
-/// of `template` and waited for (stopped past the deadline, which makes PVE remove the target). PVE
-/// locks the template (`disk`) for a whole clone, and only that clone's worker unlocks it, so the one
-/// running clone of the template is the one making this target. A `create` lock with no clone running
-/// (its worker died) is waited for, then reported: only `pct unlock` on the node lifts it.
-pub(crate) async fn settle_target(
-    deps: &Deps,
-    node: &str,
-    template: Option<u64>,
-    marker: GuestMarker,
-    vmid: u64,
-) -> Result<Target, StepError> {
-    let until = Instant::now() + deps.timing.task;
-    let mut stopped = false;
-    loop {
-        let config = match deps.pve.lxc_config(node, vmid).await {
-            Ok(c) => c,
-            Err(PveError::NotFound(_)) if stopped => return Ok(Target::Removed),
-            Err(PveError::NotFound(_)) => return Ok(Target::Absent),
-            Err(e) => return Err(e.into()),
-        };
-        if !marker.is_carried_by(config.description.as_deref(), config.tags.as_deref()) {
-            return Ok(Target::Foreign);
-        }
-        let Some(lock) = config.lock else { return Ok(Target::Ours) };
-        if lock == "create"
-            && let Some(template) = template
-            && let Some(upid) = recovery::running_task(deps, node, "vzclone", template).await?
-        {
-            match deps.pve.wait_task(&upid, wait_options(deps)).await {
-                Ok(_) | Err(PveError::TaskFailed { .. }) => {}
-                Err(PveError::TaskRunning { .. }) => stopped = stop_clone(deps, &upid).await?.is_err(),
-                Err(e) => return Err(e.into()),
-            }
-            continue;
-        }
-        if Instant::now() >= until {
-            let hint = if lock == "create" { "; no clone task runs for it: `pct unlock` it on the node" } else { "" };
-            return Err(StepError::Retry(format!("CT {vmid} stayed locked ({lock}){hint}")));
-        }
-        tokio::time::sleep(deps.timing.poll).await;
-    }
-}
-
-/// Stops a clone task that outlived its deadline. While it runs, PVE keeps the template locked (`disk`)
-/// and the target locked (`create`) and deletes neither; a stopped clone dies in its error path, which
-/// removes the target and releases both locks (pve-api.md §4.5, §6.2). Answers how the task ended:
-/// `Ok` if it finished just before the stop arrived, `Err` with its exit status once it is gone.
-pub(crate) async fn stop_clone(deps: &Deps, upid: &Upid) -> Result<Result<(), String>, StepError> {
-    deps.pve.stop_task(upid).await?;
-    match deps.pve.wait_task(upid, wait_options(deps)).await {
-        Ok(_) => Ok(Ok(())),
-        Err(PveError::TaskFailed { exit_status, .. }) => Ok(Err(exit_status)),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// The lock every proxdesk process takes to pick a VMID and send a clone.
-const CLONE_LOCK: &str = "pve-clone";
+/// The lock every proxdesk process takes to pick a VMID and send a clone or create.
+pub(crate) const CLONE_LOCK: &str = "pve-clone";
 /// Sending a clone takes three quick calls; a crashed holder blocks the others at most this long.
-const CLONE_LOCK_TTL: Duration = Duration::from_secs(30);
+pub(crate) const CLONE_LOCK_TTL: Duration = Duration::from_secs(30);
 
 /// How sending the clone ended.
 enum Sending {
@@ -175,17 +137,17 @@ enum Sent {
     Clone(Upid),
     /// The answer was lost: PVE may have started the clone (the error's text).
     Unknown(String),
-    /// The template is locked (another clone, a backup, an admin's `pct` command).
+    /// The template is locked (another container clone, a backup, an admin's command).
     TemplateLocked(String),
     /// The VMID was taken between `nextid` and the clone (by something other than proxdesk).
     VmidTaken,
 }
 
 /// Picks a VMID and sends the clone while holding [`CLONE_LOCK`], first in this process and then on
-/// the database, so proxdesk processes neither pick the same VMID (`nextid` reserves nothing) nor clone
-/// a template another one is cloning (PVE locks the source for the whole clone, and refuses a second
-/// one). A locked template is waited for, up to the task deadline, rather than failing the attempt.
-/// PVE stays the arbiter: if the lock expired under a slow holder, a clash is refused and retried.
+/// the database, so proxdesk processes never pick the same VMID (`nextid` reserves nothing) nor clone
+/// a container template another one is cloning (PVE locks the source for the whole clone, and refuses
+/// a second one). A locked template is waited for, up to the task deadline, rather than failing the
+/// attempt. PVE stays the arbiter: if the lock expired under a slow holder, a clash is refused and retried.
 async fn send_clone(deps: &Deps, ctx: &JobContext, s: &Subject, p: &mut Progress) -> Result<Sending, StepError> {
     let t = &s.template;
     let until = Instant::now() + deps.timing.task;
@@ -212,8 +174,9 @@ async fn send_clone(deps: &Deps, ctx: &JobContext, s: &Subject, p: &mut Progress
         drop(local);
         if Instant::now() >= until {
             let secs = deps.timing.task.as_secs();
+            let label = if s.kind.guest_type() == GuestType::Lxc { "CT" } else { "VM" };
             return Err(StepError::Retry(match last_lock {
-                Some(lock) => format!("template CT {} on {} stayed locked ({lock}) for {secs} s", t.vmid, t.node),
+                Some(lock) => format!("template {label} {} on {} stayed locked ({lock}) for {secs} s", t.vmid, t.node),
                 None => format!("another proxdesk process held the clone lock for {secs} s"),
             }));
         }
@@ -229,22 +192,42 @@ async fn send_clone(deps: &Deps, ctx: &JobContext, s: &Subject, p: &mut Progress
 
 async fn send_clone_locked(deps: &Deps, ctx: &JobContext, s: &Subject, p: &mut Progress) -> Result<Sent, StepError> {
     let t = &s.template;
-    if let Some(lock) = deps.pve.lxc_status(&t.node, t.vmid as u64).await?.lock {
+    let ty = s.kind.guest_type();
+    if let Some(lock) = deps.pve.guest_status(&t.node, ty, t.vmid as u64).await?.lock {
         return Ok(Sent::TemplateLocked(lock));
     }
     let vmid = deps.pve.next_id().await?;
-    // Saved before sending, so a crash or a lost answer finds the container by its marker.
+    // Saved before sending, so a crash or a lost answer finds the guest by its VMID and marker.
     p.vmid = Some(vmid);
     ctx.checkpoint(p).await?;
-    let req = CloneRequest {
-        newid: vmid,
-        hostname: Some(s.request.hostname.clone()),
-        description: Some(super::steps::notes(s)),
-        full: Some(t.full_clone),
-        storage: t.storage.clone().filter(|_| t.full_clone),
-        ..Default::default()
+    // The requester's storage, else the entry's; only full clones may name one.
+    let storage = s.request.storage.clone().or_else(|| t.storage.clone()).filter(|_| t.full_clone);
+    let description = Some(super::steps::notes(s));
+    let sent = match ty {
+        GuestType::Lxc => {
+            let req = CloneRequest {
+                newid: vmid,
+                hostname: Some(s.request.hostname.clone()),
+                description,
+                full: Some(t.full_clone),
+                storage,
+                ..Default::default()
+            };
+            deps.pve.lxc_clone(&t.node, t.vmid as u64, &req).await
+        }
+        GuestType::Qemu => {
+            let req = QemuCloneRequest {
+                newid: vmid,
+                name: Some(s.request.hostname.clone()),
+                description,
+                full: Some(t.full_clone),
+                storage,
+                ..Default::default()
+            };
+            deps.pve.qemu_clone(&t.node, t.vmid as u64, &req).await
+        }
     };
-    match deps.pve.lxc_clone(&t.node, t.vmid as u64, &req).await {
+    match sent {
         Ok(upid) => Ok(Sent::Clone(upid)),
         Err(e) if e.outcome_unknown() => Ok(Sent::Unknown(StepError::from(e).message().to_owned())),
         Err(PveError::AlreadyExists(_)) => Ok(Sent::VmidTaken),

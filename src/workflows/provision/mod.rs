@@ -1,4 +1,6 @@
-//! The provisioning workflow: approved request → running, finished container → `ready`.
+//! The provisioning workflow: approved request → running, finished machine → `ready`. A catalog
+//! entry's kind picks the steps: a container cloned from an LXC template ([`steps`]), a VM cloned from
+//! a cloud-init template ([`qemu`]), or a blank VM booting an installer ISO ([`qemu_create`]).
 //!
 //! Each step is checkpointed in the job, so a crash resumes at the step it was in, and each step is
 //! idempotent (it checks what PVE already has before acting). A permanent failure, or the last failed
@@ -6,14 +8,21 @@
 
 mod cleanup;
 mod clone;
+mod placement;
+mod power;
 mod progress;
+mod qemu;
+mod qemu_config;
+mod qemu_create;
+mod ready;
 mod recovery;
 mod steps;
+mod target;
 mod teardown;
 
 /// Shared with the destroy workflow.
 pub(crate) use recovery::note as note_recovery;
-pub(crate) use teardown::destroy_container;
+pub(crate) use teardown::destroy_guest;
 
 pub use cleanup::{CLEANUP_JOB, Cleanup};
 
@@ -27,8 +36,9 @@ use serde_json::json;
 use entities::{request, template, user};
 
 use super::{Deps, StepError, timeline};
+use crate::domain::guest::MachineKind;
 use crate::domain::request_status::{RequestEvent, RequestStatus};
-use crate::services::requests;
+use crate::services::{addresses, requests};
 
 pub use progress::Progress;
 
@@ -42,6 +52,8 @@ pub(crate) struct Subject {
     pub request: request::Model,
     pub template: template::Model,
     pub owner: user::Model,
+    /// The catalog entry's kind, parsed.
+    pub kind: MachineKind,
 }
 
 /// The `provision` job handler.
@@ -70,9 +82,8 @@ impl Handler for Provision {
             Err(e) => return self.give_up(&ctx, request_id, None, &Progress::default(), e).await,
         };
         let mut progress: Progress = ctx.checkpoint_as()?.unwrap_or_default();
-        let _node = self.deps.limits.nodes.acquire(&subject.template.node).await;
         let result = tokio::select! {
-            r = steps::run(&self.deps, &ctx, &subject, &mut progress) => r,
+            r = run_kind(&self.deps, &ctx, &subject, &mut progress) => r,
             reason = ctx.stopped() => match reason {
                 // The checkpoint holds our progress; another worker (or this one after restart) resumes.
                 StopReason::Shutdown => return Ok(Outcome::RetryLater { after: None, reason: "shutting down".into() }),
@@ -107,8 +118,14 @@ impl Handler for Provision {
         };
         let progress: Progress =
             job.checkpoint.clone().and_then(|c| serde_json::from_value(c).ok()).unwrap_or_default();
+        if progress.vmid.is_none() {
+            // Nothing was made on the cluster: only the static address (if any) goes back, now.
+            addresses::release_in(txn, id).await?;
+            return Ok(());
+        }
         let Some(template) = template::Entity::find_by_id(failed.template_id).one(txn).await? else { return Ok(()) };
-        cleanup::enqueue_in(txn, job.id, id, &template.node, progress).await?;
+        let node = progress.node_or(&template.node).to_owned();
+        cleanup::enqueue_in(txn, job.id, id, &node, progress).await?;
         Ok(())
     }
 }
@@ -150,6 +167,26 @@ async fn fail_in<C: sea_orm::ConnectionTrait>(
         .await
 }
 
+/// The steps of the entry's kind, each kind under the per-node limit of the node it works on (for an
+/// ISO VM, the node chosen for it).
+async fn run_kind(deps: &Deps, ctx: &JobContext, s: &Subject, p: &mut Progress) -> Result<(), StepError> {
+    match s.kind {
+        MachineKind::Lxc => {
+            let _node = deps.limits.nodes.acquire(&s.template.node).await;
+            steps::run(deps, ctx, s, p).await
+        }
+        MachineKind::QemuCloudInit => {
+            let _node = deps.limits.nodes.acquire(&s.template.node).await;
+            qemu::run(deps, ctx, s, p).await
+        }
+        MachineKind::QemuIso => {
+            let node = placement::place(deps, ctx, s, p).await?;
+            let _node = deps.limits.nodes.acquire(&node).await;
+            qemu_create::run(deps, ctx, s, p, &node).await
+        }
+    }
+}
+
 async fn load(db: &sea_orm::DatabaseConnection, request: request::Model) -> Result<Subject, StepError> {
     let template = template::Entity::find_by_id(request.template_id)
         .one(db)
@@ -159,5 +196,7 @@ async fn load(db: &sea_orm::DatabaseConnection, request: request::Model) -> Resu
         .one(db)
         .await?
         .ok_or_else(|| StepError::Fatal("the requester's account no longer exists".into()))?;
-    Ok(Subject { request, template, owner })
+    let kind = MachineKind::parse(&template.kind)
+        .ok_or_else(|| StepError::Fatal(format!("the catalog entry's kind {:?} is unknown", template.kind)))?;
+    Ok(Subject { request, template, owner, kind })
 }

@@ -6,6 +6,8 @@
 use serde_json::{Value, json};
 
 use super::steps::wait_options;
+use crate::domain::guest::GuestType;
+use crate::integrations::pve::wire::PowerCommand;
 use crate::integrations::pve::{PveError, Upid};
 use crate::workflows::{Deps, StepError, timeline};
 
@@ -13,6 +15,8 @@ use crate::workflows::{Deps, StepError, timeline};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum LostCall {
     Clone,
+    /// An ISO VM's `POST /nodes/{node}/qemu`.
+    Create,
     Config,
     Resize,
     Start,
@@ -23,7 +27,7 @@ pub(crate) enum LostCall {
 /// What PVE's state showed, and so what was done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Path {
-    /// Clone: the guest at the VMID carries the request's marker; it is the request's container.
+    /// Clone or create: the guest at the VMID carries the request's marker; it is the request's.
     Adopted,
     /// Clone: nothing at the VMID (never cloned, or the clone failed and PVE removed its target).
     Absent,
@@ -43,6 +47,7 @@ impl LostCall {
     pub fn as_str(self) -> &'static str {
         match self {
             LostCall::Clone => "clone",
+            LostCall::Create => "create",
             LostCall::Config => "config",
             LostCall::Resize => "resize",
             LostCall::Start => "start",
@@ -108,20 +113,25 @@ pub(crate) async fn running_task(deps: &Deps, node: &str, kind: &str, vmid: u64)
 /// A start or stop whose answer was lost: its task is waited for if it runs, then the status decides
 /// whether PVE had carried it out; if not, it is sent again (`already running` / `not running` then mean
 /// the goal is reached).
-pub(crate) async fn power(deps: &Deps, node: &str, vmid: u64, call: LostCall) -> Result<Recovery, StepError> {
-    let (task, want_running) = match call {
-        LostCall::Start => ("vzstart", true),
-        LostCall::Stop => ("vzstop", false),
+pub(crate) async fn power(
+    deps: &Deps,
+    node: &str,
+    ty: GuestType,
+    vmid: u64,
+    call: LostCall,
+) -> Result<Recovery, StepError> {
+    let (command, want_running) = match call {
+        LostCall::Start => (PowerCommand::Start, true),
+        LostCall::Stop => (PowerCommand::Stop, false),
         other => return Err(StepError::Fatal(format!("{} is not a power action", other.as_str()))),
     };
-    if let Some(upid) = running_task(deps, node, task, vmid).await? {
+    if let Some(upid) = running_task(deps, node, &task_type(ty, command), vmid).await? {
         deps.pve.wait_task(&upid, wait_options(deps)).await?;
     }
-    if deps.pve.lxc_status(node, vmid).await?.is_running() == want_running {
+    if deps.pve.guest_status(node, ty, vmid).await?.is_running() == want_running {
         return Ok(Recovery::new(call, Path::Applied));
     }
-    let sent = if want_running { deps.pve.lxc_start(node, vmid).await } else { deps.pve.lxc_stop(node, vmid).await };
-    match sent {
+    match deps.pve.guest_power(node, ty, vmid, command).await {
         Ok(upid) => {
             deps.pve.wait_task(&upid, wait_options(deps)).await?;
         }
@@ -129,4 +139,21 @@ pub(crate) async fn power(deps: &Deps, node: &str, vmid: u64, call: LostCall) ->
         Err(e) => return Err(e.into()),
     }
     Ok(Recovery::new(call, Path::Resent))
+}
+
+/// PVE's task type of a power command (`vzstart`, `qmstop`…) or of a delete (`vzdestroy`, `qmdestroy`).
+pub(crate) fn task_type(ty: GuestType, command: PowerCommand) -> String {
+    let prefix = match ty {
+        GuestType::Lxc => "vz",
+        GuestType::Qemu => "qm",
+    };
+    format!("{prefix}{}", command.as_str())
+}
+
+/// PVE's task type of a delete.
+pub(crate) fn destroy_task_type(ty: GuestType) -> &'static str {
+    match ty {
+        GuestType::Lxc => "vzdestroy",
+        GuestType::Qemu => "qmdestroy",
+    }
 }

@@ -1,23 +1,20 @@
-//! The provisioning steps after the clone, against PVE and SSH. Every step first looks at what already
-//! exists, and a step whose answer was lost looks at PVE's state before sending anything again.
+//! The provisioning steps of a container after its clone, against PVE and SSH. Every step first looks
+//! at what already exists, and a step whose answer was lost looks at PVE's state before sending
+//! anything again.
 
 use std::time::Instant;
 
 use jobs::JobContext;
-use sea_orm::{ActiveValue::Set, EntityTrait, sea_query::OnConflict};
 use serde_json::json;
 
-use entities::machine;
-
 use super::recovery::{self, LostCall, Path, Recovery};
-use super::{Progress, Subject};
+use super::{Progress, Subject, power, ready};
+use crate::domain::guest::GuestType;
 use crate::domain::guest_marker::GuestMarker;
-use crate::domain::request_status::RequestEvent;
+use crate::integrations::pve::WaitOptions;
 use crate::integrations::pve::wire::{GuestConfig, LxcConfigUpdate, ResizeRequest, first_ipv4};
-use crate::integrations::pve::{PveError, WaitOptions};
 use crate::integrations::ssh::{self, FinishMode, FinishSpec, SshTarget, finish_command};
-use crate::secrets::random_password;
-use crate::services::requests;
+use crate::secrets::{Secret, random_password};
 use crate::workflows::{Deps, StepError, timeline};
 
 type Step = Result<(), StepError>;
@@ -60,7 +57,7 @@ pub async fn run(deps: &Deps, ctx: &JobContext, s: &Subject, p: &mut Progress) -
         .await;
     }
     if !p.started {
-        if let Some(r) = start(deps, node, vmid).await? {
+        if let Some(r) = power::start(deps, node, GuestType::Lxc, vmid).await? {
             recovery::note(deps, id, "provision.recovered", vmid, r).await;
         }
         p.started = true;
@@ -77,7 +74,7 @@ pub async fn run(deps: &Deps, ctx: &JobContext, s: &Subject, p: &mut Progress) -
         p.finished = true;
         ctx.checkpoint(p).await?;
     }
-    mark_ready(deps, s, p).await
+    ready::mark_ready(deps, s, p).await
 }
 
 /// The container's notes: the request's marker on the first line, the purpose (made inert) below.
@@ -96,7 +93,10 @@ async fn configure(deps: &Deps, s: &Subject, vmid: u64) -> Result<Option<Recover
         hostname: Some(r.hostname.clone()),
         description: Some(notes(s)),
         tags: Some(marker.tags()),
-        net0: Some(s.template.net0.clone()),
+        net0: Some(match &r.bridge {
+            Some(bridge) => with_bridge(&s.template.net0, bridge),
+            None => s.template.net0.clone(),
+        }),
         ..Default::default()
     };
     match deps.pve.lxc_update_config(node, vmid, &update).await {
@@ -156,8 +156,20 @@ async fn disk_gib(deps: &Deps, node: &str, vmid: u64) -> Result<u64, StepError> 
     Ok(config.rootfs.as_deref().and_then(rootfs_gib).unwrap_or(0))
 }
 
-/// `16G`-style size of a `rootfs` property string, in GiB.
-fn rootfs_gib(rootfs: &str) -> Option<u64> {
+/// `net0` (a container's `name=eth0,bridge=vmbr0,…` or a VM's `virtio=…,bridge=vmbr0`) on `bridge`:
+/// its `bridge=` replaced, or added when it had none.
+pub(crate) fn with_bridge(net0: &str, bridge: &str) -> String {
+    let mut parts: Vec<String> = net0.split(',').filter(|p| !p.trim().is_empty()).map(str::to_owned).collect();
+    match parts.iter_mut().find(|p| p.trim_start().starts_with("bridge=")) {
+        Some(part) => *part = format!("bridge={bridge}"),
+        None => parts.push(format!("bridge={bridge}")),
+    }
+    parts.join(",")
+}
+
+/// The `size=` of a drive or mount point property string (`local-lvm:vm-101-disk-0,size=8G`), in
+/// whole GiB (rounded up).
+pub(crate) fn rootfs_gib(rootfs: &str) -> Option<u64> {
     let size = rootfs.split(',').find_map(|p| p.strip_prefix("size="))?;
     let (num, unit) = size.split_at(size.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(size.len()));
     let n: f64 = num.parse().ok()?;
@@ -169,33 +181,6 @@ fn rootfs_gib(rootfs: &str) -> Option<u64> {
         _ => return None,
     };
     Some(gib.ceil() as u64)
-}
-
-/// Starts the container and waits until it runs. A start whose answer was lost is not simply sent
-/// again: the status, then a running `vzstart` task, show whether PVE took it.
-async fn start(deps: &Deps, node: &str, vmid: u64) -> Result<Option<Recovery>, StepError> {
-    let mut recovered = None;
-    if !deps.pve.lxc_status(node, vmid).await?.is_running() {
-        match deps.pve.lxc_start(node, vmid).await {
-            Ok(upid) => {
-                deps.pve.wait_task(&upid, wait_options(deps)).await?;
-            }
-            // Starting a running CT is an error in PVE; for us it is the goal reached.
-            Err(PveError::AlreadyRunning(_)) => {}
-            Err(e) if e.outcome_unknown() => {
-                recovered = Some(recovery::power(deps, node, vmid, LostCall::Start).await?)
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    let until = Instant::now() + deps.timing.task;
-    while !deps.pve.lxc_status(node, vmid).await?.is_running() {
-        if Instant::now() > until {
-            return Err(StepError::Retry(format!("CT {vmid} did not reach running")));
-        }
-        tokio::time::sleep(deps.timing.poll).await;
-    }
-    Ok(recovered)
 }
 
 async fn discover_ipv4(deps: &Deps, node: &str, vmid: u64) -> Result<String, StepError> {
@@ -216,8 +201,24 @@ async fn discover_ipv4(deps: &Deps, node: &str, vmid: u64) -> Result<String, Ste
     }
 }
 
-/// The owner's login over SSH, with the password generated once and kept sealed in the checkpoint.
-async fn finish(deps: &Deps, ctx: &JobContext, s: &Subject, p: &mut Progress) -> Step {
+/// The owner's password, generated once and kept sealed in the checkpoint (saved before it is used, so
+/// a resumed step hands out the same one).
+pub(crate) async fn password(deps: &Deps, ctx: &JobContext, p: &mut Progress) -> Result<Secret<String>, StepError> {
+    let sealed = match &p.password_sealed {
+        Some(sealed) => sealed.clone(),
+        None => {
+            let sealed = deps.key.seal(random_password(16).expose());
+            p.password_sealed = Some(sealed.clone());
+            ctx.checkpoint(p).await?;
+            sealed
+        }
+    };
+    deps.key.open(&sealed).map_err(|e| StepError::Fatal(e.to_string()))
+}
+
+/// The owner's login over SSH: `pct exec` on the node, or a shell on the guest itself at its address
+/// (containers, and VMs whose image trusts proxdesk's key).
+pub(crate) async fn finish(deps: &Deps, ctx: &JobContext, s: &Subject, p: &mut Progress) -> Step {
     let mode = match s.template.finish_mode.as_str() {
         "none" => return Ok(()),
         "guest" => FinishMode::Guest,
@@ -228,16 +229,7 @@ async fn finish(deps: &Deps, ctx: &JobContext, s: &Subject, p: &mut Progress) ->
             "this template is finished over SSH, but PROXDESK_SSH_KEY_FILE is not set".into(),
         ));
     };
-    let sealed = match &p.password_sealed {
-        Some(sealed) => sealed.clone(),
-        None => {
-            let sealed = deps.key.seal(random_password(16).expose());
-            p.password_sealed = Some(sealed.clone());
-            ctx.checkpoint(p).await?;
-            sealed
-        }
-    };
-    let password = deps.key.open(&sealed).map_err(|e| StepError::Fatal(e.to_string()))?;
+    let password = password(deps, ctx, p).await?;
     let vmid = p.vmid.expect("cloned");
     let target = match mode {
         FinishMode::ViaNode => ssh_config.target_for_node(&s.template.node),
@@ -261,35 +253,6 @@ async fn finish(deps: &Deps, ctx: &JobContext, s: &Subject, p: &mut Progress) ->
     Ok(())
 }
 
-/// Records the machine with its credentials and marks the request ready, in one transaction.
-async fn mark_ready(deps: &Deps, s: &Subject, p: &Progress) -> Step {
-    let finished = s.template.finish_mode != "none";
-    let txn = crate::db::begin_write(&deps.db).await?;
-    let row = machine::ActiveModel {
-        request_id: Set(s.request.id),
-        user_id: Set(s.request.user_id),
-        node: Set(s.template.node.clone()),
-        vmid: Set(p.vmid.map(|v| v as i64)),
-        hostname: Set(s.request.hostname.clone()),
-        ipv4: Set(p.ipv4.clone()),
-        login_user: Set(finished.then(|| s.owner.username.clone())),
-        password_sealed: Set(if finished { p.password_sealed.clone() } else { None }),
-        created_at: Set(chrono::Utc::now()),
-        deleted_at: Set(None),
-        ..Default::default()
-    };
-    let update =
-        [machine::Column::Vmid, machine::Column::Ipv4, machine::Column::LoginUser, machine::Column::PasswordSealed];
-    machine::Entity::insert(row)
-        .on_conflict(OnConflict::column(machine::Column::RequestId).update_columns(update).to_owned())
-        .exec(&txn)
-        .await?;
-    let details = json!({"vmid": p.vmid, "ipv4": p.ipv4});
-    requests::transition_in(&txn, None, s.request.id, RequestEvent::ProvisioningSucceeded, vec![], details).await?;
-    txn.commit().await?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     #[test]
@@ -298,5 +261,16 @@ mod tests {
         assert_eq!(super::rootfs_gib("local:101/vm-101-disk-0.raw,size=512M"), Some(1));
         assert_eq!(super::rootfs_gib("local-lvm:vm-1,size=1T"), Some(1024));
         assert_eq!(super::rootfs_gib("local-lvm:vm-1"), None);
+        assert_eq!(super::rootfs_gib("local-lvm:base-9100-disk-0/vm-120-disk-0,iothread=1,size=2G"), Some(2));
+    }
+
+    #[test]
+    fn the_chosen_bridge_replaces_the_one_in_net0() {
+        assert_eq!(super::with_bridge("name=eth0,bridge=vmbr0,ip=dhcp", "vmbr1"), "name=eth0,bridge=vmbr1,ip=dhcp");
+        assert_eq!(
+            super::with_bridge("virtio=BC:24:11:00:00:01,bridge=vmbr0,firewall=1", "lab10"),
+            "virtio=BC:24:11:00:00:01,bridge=lab10,firewall=1"
+        );
+        assert_eq!(super::with_bridge("virtio", "vmbr1"), "virtio,bridge=vmbr1");
     }
 }
