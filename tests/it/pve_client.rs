@@ -427,14 +427,16 @@ async fn check_reports_templates_and_missing_privileges() {
     )
     .await
     .unwrap();
-    let catalog = [("debian", "pve1", 9000), ("gone", "pve1", 9999), ("plain", "pve1", 700)]
-        .map(|(name, node, vmid)| CatalogTemplate {
-            name: name.into(),
-            kind: MachineKind::Lxc,
-            node: node.into(),
-            vmid,
-            nodes: vec![],
-            isos: vec![],
+    let catalog =
+        [("debian", "pve1", 9000), ("gone", "pve1", 9999), ("plain", "pve1", 700)].map(|(name, node, vmid)| {
+            CatalogTemplate {
+                name: name.into(),
+                kind: MachineKind::Lxc,
+                node: node.into(),
+                vmid,
+                nodes: vec![],
+                isos: vec![],
+            }
         });
     let report = check::run(&pve, &catalog).await.unwrap();
     let states: Vec<_> = report.templates.iter().map(|(_, s)| s.clone()).collect();
