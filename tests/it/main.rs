@@ -48,6 +48,7 @@ mod pve_sim_ssh;
 mod pve_sim_tasks;
 mod pve_sim_wire;
 mod qemu_console;
+mod qemu_console_browser;
 mod qemu_guac;
 mod qemu_lifecycle;
 mod quotas;
