@@ -57,7 +57,7 @@ async fn seed(dir: &std::path::Path) -> String {
     let (alice, _) = services::users::create(&db, None, new).await.unwrap();
     let mut t = proxdesk::demo::demo_templates().remove(0);
     t.vmid = VMID as i64;
-    let tpl = services::catalog::create(&db, None, t).await.unwrap();
+    let tpl = services::catalog::create(&db, None, None, t).await.unwrap();
     let now = Utc::now();
     let request = entities::request::ActiveModel {
         user_id: Set(alice.id),

@@ -114,10 +114,10 @@ async fn seed(dir: &std::path::Path) -> (String, String) {
         full_clone: true,
         enabled: true,
         net0: proxdesk::services::catalog::DEFAULT_NET0.into(),
-        storage: None,
         finish_mode: "node".into(),
+        ..Default::default()
     };
-    let tpl = services::catalog::create(&db, None, t).await.unwrap();
+    let tpl = services::catalog::create(&db, None, None, t).await.unwrap();
     let now = Utc::now();
     for chunk in (0..ROWS).collect::<Vec<_>>().chunks(500) {
         let rows = chunk.iter().map(|i| entities::request::ActiveModel {

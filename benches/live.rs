@@ -157,6 +157,7 @@ async fn run() {
     let template = services::catalog::create(
         &db,
         None,
+        None,
         TemplateInput {
             name: "bench".into(),
             description: "bench".into(),
@@ -171,8 +172,8 @@ async fn run() {
             full_clone: true,
             enabled: true,
             net0: services::catalog::DEFAULT_NET0.into(),
-            storage: None,
             finish_mode: "none".into(),
+            ..Default::default()
         },
     )
     .await
@@ -209,6 +210,7 @@ async fn run() {
                 disk_gib: 8,
                 purpose: "benchmark".into(),
                 ssh_public_key: None,
+                ..Default::default()
             };
             let id = services::requests::create(&db, &user, new).await.expect("request").id;
             pages.push((session.token.expose().clone(), id));

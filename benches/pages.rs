@@ -80,7 +80,7 @@ async fn seed() -> Desk {
     t.vmid = 9000;
     t.node = "pve1".into();
     t.finish_mode = "none".into();
-    let tpl = services::catalog::create(&db, None, t).await.unwrap();
+    let tpl = services::catalog::create(&db, None, None, t).await.unwrap();
     let api = reqwest::Client::new();
     let mut ids = vec![];
     for i in 0..50 {

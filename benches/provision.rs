@@ -95,10 +95,10 @@ async fn seed(db: &sea_orm::DatabaseConnection) -> (Actor, Actor, Vec<i64>) {
             full_clone: true,
             enabled: true,
             net0: services::catalog::DEFAULT_NET0.into(),
-            storage: None,
             finish_mode: "none".into(),
+            ..Default::default()
         };
-        templates.push(services::catalog::create(db, None, t).await.expect("template").id);
+        templates.push(services::catalog::create(db, None, None, t).await.expect("template").id);
     }
     let user = actors.pop().expect("user");
     (actors.pop().expect("admin"), user, templates)
@@ -154,6 +154,7 @@ async fn run(s: Sizes) {
             disk_gib: 8,
             purpose: "benchmark".into(),
             ssh_public_key: None,
+            ..Default::default()
         };
         let r = services::requests::create(&db, &user, new).await.expect("request");
         services::requests::approve(&db, &admin, r.id, Default::default()).await.expect("approve");

@@ -2,6 +2,7 @@
 
 use crate::cli::CliError;
 use crate::config::RawSettings;
+use crate::domain::guest::MachineKind;
 use crate::domain::roles::Role;
 use crate::integrations::pve::sim::{
     GeneratedInventory, SimConfig, SimSsh, SimSshConfig, Simulator, admin_acl, write_client_key,
@@ -13,13 +14,10 @@ use crate::startup::{App, shutdown_signal};
 /// The API token the demo's simulated cluster accepts.
 const DEMO_TOKEN_ID: &str = "proxdesk@pve!demo";
 
-/// The catalog a demo starts with; its VMIDs match the PVE simulator's default inventory.
+/// The catalog a demo starts with: one entry of each kind; the VMIDs, storages, bridges and ISOs
+/// match the PVE simulator's default inventory.
 pub fn demo_templates() -> Vec<TemplateInput> {
-    let t = |name: &str, description: &str, node: &str, vmid: i64| TemplateInput {
-        name: name.into(),
-        description: description.into(),
-        node: node.into(),
-        vmid,
+    let base = TemplateInput {
         default_cores: 1,
         max_cores: 4,
         default_memory_mib: 1024,
@@ -28,14 +26,54 @@ pub fn demo_templates() -> Vec<TemplateInput> {
         max_disk_gib: 64,
         full_clone: true,
         enabled: true,
-        net0: services::catalog::DEFAULT_NET0.into(),
-        storage: None,
-        finish_mode: "node".into(),
+        ..Default::default()
     };
+    let lxc = |name: &str, description: &str, node: &str, vmid: i64| TemplateInput {
+        name: name.into(),
+        description: description.into(),
+        node: node.into(),
+        vmid,
+        net0: services::catalog::DEFAULT_NET0.into(),
+        finish_mode: "node".into(),
+        ..base.clone()
+    };
+    let vm_bridges = vec!["vmbr0".to_owned(), "vmbr1".to_owned()];
     vec![
-        t("Debian 13", "Plain Debian 13 (trixie) container", "pve1", 9000),
-        t("Ubuntu 24.04", "Ubuntu 24.04 LTS container", "pve2", 9001),
-        t("Alpine 3.22", "Small Alpine Linux container", "pve3", 9002),
+        lxc("Debian 13", "Plain Debian 13 (trixie) container", "pve1", 9000),
+        lxc("Ubuntu 24.04", "Ubuntu 24.04 LTS container", "pve2", 9001),
+        lxc("Alpine 3.22", "Small Alpine Linux container", "pve3", 9002),
+        TemplateInput {
+            name: "Debian 12 cloud VM".into(),
+            description: "Debian 12 virtual machine from a cloud image; your login and key arrive through cloud-init"
+                .into(),
+            kind: MachineKind::QemuCloudInit,
+            node: "pve1".into(),
+            vmid: 9100,
+            storages: vec!["local-lvm".into()],
+            bridges: vm_bridges.clone(),
+            finish_mode: "none".into(),
+            ..base.clone()
+        },
+        TemplateInput {
+            name: "Install from an ISO".into(),
+            description: "A blank virtual machine that boots an installer; install the system in the console".into(),
+            kind: MachineKind::QemuIso,
+            nodes: vec!["pve1".into(), "pve2".into()],
+            storages: vec!["local-lvm".into()],
+            bridges: vm_bridges,
+            isos: [
+                "debian-12.8.0-amd64-netinst.iso",
+                "ubuntu-24.04.1-live-server-amd64.iso",
+                "alpine-virt-3.20.3-x86_64.iso",
+            ]
+            .iter()
+            .map(|f| format!("local:iso/{f}"))
+            .collect(),
+            ostype: "l26".into(),
+            finish_mode: "none".into(),
+            default_disk_gib: 16,
+            ..base
+        },
     ]
 }
 
@@ -72,7 +110,11 @@ pub async fn run(guests: Option<usize>) -> Result<(), CliError> {
         for (name, value) in ssh.settings(&key_file) {
             raw.set(&name["PROXDESK_".len()..].to_ascii_lowercase(), value);
         }
-        println!("simulated Proxmox VE cluster on {} (templates 9000-9002), SSH on {}", sim.url(), ssh.addr());
+        println!(
+            "simulated Proxmox VE cluster on {} (LXC templates 9000-9002, VM template 9100, ISOs on local), SSH on {}",
+            sim.url(),
+            ssh.addr()
+        );
         println!("  {}", sim.summary());
         Some((sim, ssh))
     } else {
@@ -124,7 +166,7 @@ pub async fn run(guests: Option<usize>) -> Result<(), CliError> {
     let admin: services::Actor = admin.try_into()?;
     if services::catalog::list(db, &admin, true).await?.is_empty() {
         for t in demo_templates() {
-            services::catalog::create(db, None, t).await?;
+            services::catalog::create(db, None, None, t).await?;
         }
     }
     if guac_sim.is_some() {

@@ -112,6 +112,9 @@ pub enum ApiError {
     /// Something failed on proxdesk's side.
     #[oai(status = 500)]
     Internal(ProblemJson),
+    /// A system proxdesk needs for this (Proxmox VE) did not answer; nothing was changed.
+    #[oai(status = 503)]
+    Unavailable(ProblemJson),
 }
 
 impl From<ServiceError> for ApiError {
@@ -163,6 +166,10 @@ impl From<ServiceError> for ApiError {
                 "Too many failed attempts",
                 Some(format!("try again in {retry_after_secs} s")),
             )),
+            ServiceError::Unavailable(msg) => {
+                tracing::warn!(error = %msg, "dependency unavailable");
+                ApiError::Unavailable(p(S::SERVICE_UNAVAILABLE, "unavailable", "Proxmox VE did not answer", Some(msg)))
+            }
             e @ (ServiceError::Db(_) | ServiceError::Jobs(_) | ServiceError::Internal(_)) => {
                 tracing::error!(error = ?e, "request failed");
                 ApiError::Internal(p(S::INTERNAL_SERVER_ERROR, "internal", "Internal error", None))
@@ -216,6 +223,10 @@ pub fn page_status(e: &ServiceError) -> (StatusCode, &'static str) {
             (StatusCode::CONFLICT, key)
         }
         ServiceError::Throttled { .. } => (StatusCode::TOO_MANY_REQUESTS, "login.throttled"),
+        ServiceError::Unavailable(msg) => {
+            tracing::warn!(error = %msg, "dependency unavailable");
+            (StatusCode::SERVICE_UNAVAILABLE, "page.unavailable")
+        }
         ServiceError::Db(_) | ServiceError::Jobs(_) | ServiceError::Internal(_) => {
             tracing::error!(error = ?e, "page failed");
             (StatusCode::INTERNAL_SERVER_ERROR, "page.internal")

@@ -76,6 +76,9 @@ pub enum ServiceError {
     Unauthenticated,
     #[error("too many failed attempts; try again in {retry_after_secs} s")]
     Throttled { retry_after_secs: i64 },
+    /// A system the use case needs (Proxmox VE) did not answer, or is not configured; nothing was changed.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("database error")]
     Db(#[from] DbErr),
     #[error("job queue error")]

@@ -33,7 +33,8 @@ pub struct Deps {
 pub struct Limits {
     /// Provisions running at once per PVE node.
     pub nodes: KeyedSemaphores,
-    /// One clone at a time per template: PVE locks the source (`lock: disk`) for the whole clone.
+    /// One clone at a time per container template: PVE locks the source (`lock: disk`) for the whole
+    /// clone. VM templates are only share-locked while cloned, so their clones are not limited here.
     pub templates: KeyedSemaphores,
     /// Sending a clone (VMID pick and clone call) one at a time in this process; across processes a
     /// lock on the database does the same.
@@ -43,9 +44,9 @@ pub struct Limits {
 /// Deadlines of the waiting steps.
 #[derive(Debug, Clone, Copy)]
 pub struct Timing {
-    /// A PVE task (clone, start, resize, delete) must end within this.
+    /// A PVE task (clone, create, start, resize, delete) must end within this.
     pub task: Duration,
-    /// A started container must show an IPv4 address within this.
+    /// A started guest must show an IPv4 address within this (a container's interfaces, a VM's agent).
     pub ip: Duration,
     /// Pause between polls of status and interfaces.
     pub poll: Duration,

@@ -102,10 +102,10 @@ impl TestApp {
             full_clone: true,
             enabled: true,
             net0: proxdesk::services::catalog::DEFAULT_NET0.into(),
-            storage: None,
             finish_mode: finish_mode.into(),
+            ..Default::default()
         };
-        services::catalog::create(&self.db, None, t).await.unwrap().id
+        services::catalog::create(&self.db, None, None, t).await.unwrap().id
     }
 
     pub async fn get(&self, token: &str, path: &str) -> Response {

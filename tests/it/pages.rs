@@ -94,7 +94,8 @@ fn every_key_a_template_uses_has_an_english_text() {
 
 #[tokio::test]
 async fn admins_manage_users_catalog_and_quotas_from_the_pages() {
-    let app = spawn_app().await;
+    // Catalog entries are checked against a cluster: the simulator.
+    let (app, _sim) = crate::provision::app_with_cluster(None).await;
     let (_, pw) = app.user("root", Role::Admin).await;
     let b = app.logged_in("root", &pw).await;
     // New user with a generated password, shown once.
@@ -115,8 +116,8 @@ async fn admins_manage_users_catalog_and_quotas_from_the_pages() {
             "/admin/catalog",
             &[
                 ("name", "Arch"),
-                ("node", "pve2"),
-                ("vmid", "9100"),
+                ("kind", "lxc"),
+                ("lxc_guest", "pve2/9001"),
                 ("default_cores", "1"),
                 ("max_cores", "2"),
                 ("default_memory_mib", "512"),
@@ -136,8 +137,8 @@ async fn admins_manage_users_catalog_and_quotas_from_the_pages() {
             "/admin/catalog",
             &[
                 ("name", "Bad"),
-                ("node", "pve2"),
-                ("vmid", "5"),
+                ("kind", "lxc"),
+                ("lxc_guest", "pve2/5"),
                 ("default_cores", "3"),
                 ("max_cores", "2"),
                 ("default_memory_mib", "512"),

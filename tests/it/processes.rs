@@ -144,10 +144,10 @@ pub async fn seed() -> Seeded {
             full_clone: true,
             enabled: true,
             net0: services::catalog::DEFAULT_NET0.into(),
-            storage: None,
             finish_mode: "none".into(),
+            ..Default::default()
         };
-        templates.push(services::catalog::create(&db, None, t).await.unwrap().id);
+        templates.push(services::catalog::create(&db, None, None, t).await.unwrap().id);
     }
     Seeded { dir, db, admin_token: actors[0].1.clone(), user_token: actors[1].1.clone(), templates }
 }

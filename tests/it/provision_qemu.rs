@@ -352,3 +352,44 @@ async fn a_guest_finish_without_an_ssh_key_fails_and_rolls_back_the_started_vm()
         "{steps:?}"
     );
 }
+
+/// The address is the lease's key: requests allocating from one pool at once each get their own
+/// address, the lowest free ones, and nobody gets one once the pool is used up.
+#[tokio::test]
+async fn requests_allocating_from_one_pool_at_once_never_share_an_address() {
+    use proxdesk::domain::guest::Ipv4Pool;
+    use proxdesk::services::addresses;
+
+    let app = crate::helpers::spawn_app().await;
+    let (admin, _) = app.user("root", proxdesk::domain::roles::Role::Admin).await;
+    let token = app.token(&admin).await;
+    let template = app.template("Debian").await;
+    let mut ids = vec![];
+    for n in 0..5 {
+        ids.push(app.submit_ok(&token, template, &format!("lab-{n}")).await);
+    }
+    let pool = Ipv4Pool::parse("10.9.0.250-10.9.0.253/24").unwrap();
+    let tasks: Vec<_> = ids
+        .iter()
+        .map(|&id| {
+            let db = app.db.clone();
+            tokio::spawn(async move { addresses::allocate(&db, id, pool).await.unwrap() })
+        })
+        .collect();
+    let mut got = vec![];
+    for t in tasks {
+        got.push(t.await.unwrap());
+    }
+    let given: BTreeSet<String> = got.iter().flatten().map(|ip| ip.to_string()).collect();
+    assert_eq!(given.len(), 4, "four distinct addresses: {got:?}");
+    assert_eq!(given, pool.iter().map(|ip| ip.to_string()).collect());
+    let without: Vec<i64> = ids.iter().zip(&got).filter(|(_, ip)| ip.is_none()).map(|(id, _)| *id).collect();
+    assert_eq!(without.len(), 1, "the fifth finds the pool used up");
+
+    // Asking again keeps one's address; a released address is the next one handed out.
+    let (first, first_ip) = (ids[0], got[0]);
+    assert_eq!(addresses::allocate(&app.db, first, pool).await.unwrap(), first_ip);
+    assert_eq!(addresses::release(&app.db, first).await.unwrap(), first_ip);
+    assert_eq!(addresses::allocate(&app.db, without[0], pool).await.unwrap(), first_ip);
+    assert_eq!(leases(&app.db).await.len(), 4);
+}

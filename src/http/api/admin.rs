@@ -8,6 +8,7 @@ use poem_openapi::payload::Json;
 use super::account::NoContent;
 use super::schemas::*;
 use super::{ApiTags, state};
+use crate::domain::guest::MachineKind;
 use crate::domain::quota;
 use crate::domain::roles::Role;
 use crate::http::auth::ApiAuth;
@@ -27,11 +28,21 @@ fn role(r: RoleName) -> Role {
 }
 
 fn template_input(b: TemplateBody) -> TemplateInput {
+    let kind: MachineKind = b.kind.map(Into::into).unwrap_or(MachineKind::Lxc);
+    let default_finish = if kind == MachineKind::Lxc { "node" } else { "none" };
     TemplateInput {
         name: b.name,
         description: b.description,
-        node: b.node,
-        vmid: b.vmid,
+        kind,
+        node: b.node.unwrap_or_default(),
+        vmid: b.vmid.unwrap_or(0),
+        nodes: b.nodes,
+        storages: b.storages,
+        bridges: b.bridges,
+        isos: b.isos,
+        ostype: b.ostype.unwrap_or_else(|| "l26".into()),
+        ip_pool: b.ip_pool,
+        gateway: b.gateway,
         default_cores: b.default_cores,
         max_cores: b.max_cores,
         default_memory_mib: b.default_memory_mib,
@@ -41,8 +52,7 @@ fn template_input(b: TemplateBody) -> TemplateInput {
         full_clone: b.full_clone,
         enabled: b.enabled,
         net0: b.net0.unwrap_or_else(|| crate::services::catalog::DEFAULT_NET0.into()),
-        storage: b.storage.filter(|s| !s.is_empty()),
-        finish_mode: b.finish_mode.unwrap_or_else(|| "node".into()),
+        finish_mode: b.finish_mode.unwrap_or_else(|| default_finish.into()),
     }
 }
 
@@ -156,10 +166,11 @@ impl AdminApi {
         Ok(Json(list.into_iter().map(Into::into).collect()))
     }
 
-    /// Add a template to the catalog.
+    /// Add an entry to the catalog; every choice is checked with PVE (503 when it does not answer).
     #[oai(path = "/admin/templates", method = "post")]
     async fn create_template(&self, req: &HttpRequest, auth: ApiAuth, body: Json<TemplateBody>) -> R<Template> {
-        let t = services::catalog::create(&state(req).db, Some(auth.actor()), template_input(body.0)).await?;
+        let st = state(req);
+        let t = services::catalog::create(&st.db, st.pve.as_ref(), Some(auth.actor()), template_input(body.0)).await?;
         Ok(Json(t.into()))
     }
 
@@ -172,7 +183,8 @@ impl AdminApi {
         id: Path<i64>,
         body: Json<TemplateBody>,
     ) -> R<Template> {
-        let t = services::catalog::update(&state(req).db, auth.actor(), id.0, template_input(body.0)).await?;
+        let st = state(req);
+        let t = services::catalog::update(&st.db, st.pve.as_ref(), auth.actor(), id.0, template_input(body.0)).await?;
         Ok(Json(t.into()))
     }
 

@@ -67,6 +67,9 @@ impl RequestsApi {
             disk_gib: b.disk_gib,
             purpose: b.purpose,
             ssh_public_key: b.ssh_public_key,
+            storage: b.storage,
+            bridge: b.bridge,
+            iso: b.iso,
         };
         let r = services::requests::create(&state(req).db, auth.actor(), input).await?;
         Ok(Json(detail(req, &auth, r.id).await?))
@@ -142,7 +145,8 @@ impl RequestsApi {
                 | ApiError::Conflict(p)
                 | ApiError::Invalid(p)
                 | ApiError::TooManyRequests(p)
-                | ApiError::Internal(p) => p.0.kind,
+                | ApiError::Internal(p)
+                | ApiError::Unavailable(p) => p.0.kind,
             });
             results.push(BulkItem { id, ok: error.is_none(), error });
         }

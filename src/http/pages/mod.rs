@@ -14,6 +14,7 @@ mod machine_view;
 mod not_found;
 mod profile;
 mod render;
+mod request_choices;
 mod requests;
 
 use poem::{Endpoint, EndpointExt, Route, get, post};

@@ -37,6 +37,7 @@ const STATIC: &[(&str, &str, &str)] = &[
     ("live.js", "text/javascript; charset=utf-8", include_str!("../../../static/live.js")),
     ("favicon.svg", "image/svg+xml", include_str!("../../../static/favicon.svg")),
     ("request-form.js", "text/javascript; charset=utf-8", include_str!("../../../static/request-form.js")),
+    ("catalog-form.js", "text/javascript; charset=utf-8", include_str!("../../../static/catalog-form.js")),
     ("console.js", "text/javascript; charset=utf-8", include_str!("../../../static/console.js")),
     ("terminal.js", "text/javascript; charset=utf-8", include_str!("../../../static/terminal.js")),
     ("console-ui.js", "text/javascript; charset=utf-8", include_str!("../../../static/console-ui.js")),

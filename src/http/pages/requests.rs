@@ -70,6 +70,7 @@ pub fn row_view(r: &services::requests::RequestRow) -> minijinja::Value {
         id => q.id, hostname => q.hostname, status => q.status, cores => q.cores, memory_mib => q.memory_mib,
         disk_gib => q.disk_gib, purpose => q.purpose, reason => q.reason, username => username,
         template => template, created_at => q.created_at.to_rfc3339(), user_id => q.user_id,
+        storage => q.storage, bridge => q.bridge, iso => q.iso,
     }
 }
 
@@ -108,8 +109,7 @@ async fn new_page(ctx: &Ctx, form: Option<&Form>, errors: FieldErrors) -> PageRe
         status,
         "requests/new.html",
         context! {
-            // Every catalog entry is a container template today; the kind drives the sign beside it.
-            templates => templates.iter().cloned().map(|t| context! { id => t.id, name => t.name, description => t.description, kind => "lxc", max_cores => t.max_cores, max_memory_mib => t.max_memory_mib, max_disk_gib => t.max_disk_gib }).collect::<Vec<_>>(),
+            templates => super::request_choices::entries(ctx, &templates).await,
             form => values,
             left => left,
             errors => ctx.field_errors(&errors),
@@ -134,6 +134,9 @@ async fn create_inner(ctx: &Ctx, form: &Form) -> PageResult {
         disk_gib: number(&mut errors, "disk_gib", form.get("disk_gib")),
         purpose: form.get("purpose").to_owned(),
         ssh_public_key: Some(form.get("ssh_public_key").to_owned()),
+        storage: Some(form.get("storage").to_owned()),
+        bridge: Some(form.get("bridge").to_owned()),
+        iso: Some(form.get("iso").to_owned()),
     };
     if !errors.is_empty() {
         // Report every other problem in the same round, not after the numbers are fixed.

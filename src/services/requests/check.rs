@@ -5,9 +5,9 @@ use sea_orm::{DatabaseConnection, EntityTrait};
 use entities::template;
 
 use super::NewRequest;
-use crate::domain::FieldErrors;
 use crate::domain::quota::{Resources, TemplateLimits, check_quota, check_template_limits};
 use crate::domain::values::{Hostname, SshPublicKey, bounded_text};
+use crate::domain::{FieldError, FieldErrors};
 use crate::services::{Actor, ServiceError, quotas};
 
 /// A request's parts once every check passed.
@@ -16,6 +16,44 @@ pub(super) struct CheckedRequest {
     pub purpose: String,
     pub ssh_key: Option<SshPublicKey>,
     pub template: template::Model,
+    pub choices: Choices,
+}
+
+/// What a request records of the entry's allowed choices.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct Choices {
+    pub storage: Option<String>,
+    pub bridge: Option<String>,
+    pub iso: Option<String>,
+}
+
+/// One choice against its allow-list: a given value must be on it; none given takes the list's first
+/// (`None` when the entry offers no choice).
+fn choose(
+    errors: &mut FieldErrors,
+    field: &'static str,
+    code: &'static str,
+    given: Option<&str>,
+    allowed: &[String],
+) -> Option<String> {
+    match given.map(str::trim).filter(|v| !v.is_empty()) {
+        Some(v) if allowed.iter().any(|a| a == v) => Some(v.to_owned()),
+        Some(v) => {
+            errors.push(FieldError::new(field, code).with("value", v));
+            None
+        }
+        None => allowed.first().cloned(),
+    }
+}
+
+/// The request's storage, bridge and ISO against `t`'s lists, every refusal at once.
+fn check_choices(errors: &mut FieldErrors, input: &NewRequest, t: &template::Model) -> Choices {
+    let allowed = crate::services::catalog::allowed(t);
+    Choices {
+        storage: choose(errors, "storage", "error.storage_not_allowed", input.storage.as_deref(), &allowed.storages),
+        bridge: choose(errors, "bridge", "error.bridge_not_allowed", input.bridge.as_deref(), &allowed.bridges),
+        iso: choose(errors, "iso", "error.iso_not_allowed", input.iso.as_deref(), &allowed.isos),
+    }
 }
 
 /// Every problem of `input` at once: its fields, the template's limits and the quota left (read without a
@@ -50,6 +88,7 @@ pub(super) async fn check_new(
         memory_mib: read("memory_mib", input.memory_mib),
         disk_gib: read("disk_gib", input.disk_gib),
     };
+    let mut choices = None;
     let template = if unreadable.contains(&"template_id") {
         None
     } else {
@@ -59,8 +98,9 @@ pub(super) async fn check_new(
                 let max = Resources { cores: t.max_cores, memory_mib: t.max_memory_mib, disk_gib: t.max_disk_gib };
                 let limits = check_template_limits(TemplateLimits { max }, wanted);
                 errors.0.extend(limits.0.into_iter().filter(|e| !unreadable.contains(&e.field)));
+                choices = Some(check_choices(&mut errors, input, t));
             }
-            None => errors.push(crate::domain::FieldError::new("template_id", "error.template_unknown")),
+            None => errors.push(FieldError::new("template_id", "error.template_unknown")),
         }
         t
     };
@@ -71,11 +111,31 @@ pub(super) async fn check_new(
             errors.push(e);
         }
     }
-    let checked = match (hostname, purpose, ssh_key, template) {
-        (Some(hostname), Some(purpose), Some(ssh_key), Some(template)) if errors.is_empty() => {
-            Some(CheckedRequest { hostname, purpose, ssh_key, template })
+    let checked = match (hostname, purpose, ssh_key, template, choices) {
+        (Some(hostname), Some(purpose), Some(ssh_key), Some(template), Some(choices)) if errors.is_empty() => {
+            Some(CheckedRequest { hostname, purpose, ssh_key, template, choices })
         }
         _ => None,
     };
     Ok((checked, errors))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_choice_is_on_the_list_or_refused_and_none_takes_the_first() {
+        let list = vec!["vmbr0".to_owned(), "vmbr1".to_owned()];
+        let mut errors = FieldErrors::default();
+        let code = "error.bridge_not_allowed";
+        assert_eq!(choose(&mut errors, "bridge", code, Some(" vmbr1 "), &list), Some("vmbr1".into()));
+        assert_eq!(choose(&mut errors, "bridge", code, None, &list), Some("vmbr0".into()));
+        assert_eq!(choose(&mut errors, "bridge", code, Some(""), &list), Some("vmbr0".into()));
+        assert_eq!(choose(&mut errors, "bridge", code, None, &[]), None);
+        assert!(errors.is_empty());
+        assert_eq!(choose(&mut errors, "bridge", code, Some("vmbr9"), &list), None);
+        assert_eq!(choose(&mut errors, "bridge", code, Some("vmbr0"), &[]), None);
+        assert_eq!(errors.0.iter().map(|e| (e.field, e.code)).collect::<Vec<_>>(), [("bridge", code); 2]);
+    }
 }

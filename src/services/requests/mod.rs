@@ -34,6 +34,12 @@ pub struct NewRequest {
     pub disk_gib: i32,
     pub purpose: String,
     pub ssh_public_key: Option<String>,
+    /// The storage chosen among the entry's allowed ones; `None`: the entry's first (or no choice).
+    pub storage: Option<String>,
+    /// The bridge chosen for `net0` among the entry's allowed ones.
+    pub bridge: Option<String>,
+    /// The installer ISO chosen (ISO entries).
+    pub iso: Option<String>,
 }
 
 /// Validates and records a request (pending). Template bounds and quota are checked under a write
@@ -42,7 +48,7 @@ pub struct NewRequest {
 pub async fn create(db: &DatabaseConnection, actor: &Actor, input: NewRequest) -> Result<request::Model, ServiceError> {
     let (checked, errors) = check_new(db, actor, &input, &[]).await?;
     errors.into_result()?;
-    let Some(CheckedRequest { hostname, purpose, ssh_key, template }) = checked else {
+    let Some(CheckedRequest { hostname, purpose, ssh_key, template, choices }) = checked else {
         return Err(ServiceError::Internal("a request without errors was not checked".into()));
     };
     let wanted = Resources { cores: input.cores, memory_mib: input.memory_mib, disk_gib: input.disk_gib };
@@ -62,6 +68,9 @@ pub async fn create(db: &DatabaseConnection, actor: &Actor, input: NewRequest) -
         disk_gib: Set(wanted.disk_gib),
         purpose: Set(purpose),
         ssh_public_key: Set(ssh_key.map(|k| k.as_str().to_owned())),
+        storage: Set(choices.storage.clone()),
+        bridge: Set(choices.bridge.clone()),
+        iso: Set(choices.iso.clone()),
         status: Set(RequestStatus::Pending.as_str().to_owned()),
         reason: Set(None),
         decided_by: Set(None),
@@ -71,16 +80,14 @@ pub async fn create(db: &DatabaseConnection, actor: &Actor, input: NewRequest) -
     }
     .insert(&txn)
     .await?;
-    audit::record(
-        &txn,
-        Some(actor),
-        "request.created",
-        "request",
-        row.id,
-        json!({"template": template.name, "hostname": row.hostname, "cores": row.cores,
-               "memory_mib": row.memory_mib, "disk_gib": row.disk_gib}),
-    )
-    .await?;
+    let mut details = json!({"template": template.name, "hostname": row.hostname, "cores": row.cores,
+               "memory_mib": row.memory_mib, "disk_gib": row.disk_gib});
+    for (key, value) in [("storage", &choices.storage), ("bridge", &choices.bridge), ("iso", &choices.iso)] {
+        if let Some(v) = value {
+            details[key] = json!(v);
+        }
+    }
+    audit::record(&txn, Some(actor), "request.created", "request", row.id, details).await?;
     txn.commit().await?;
     Ok(row)
 }

@@ -51,6 +51,12 @@ pub struct CreateRequest {
     pub disk_gib: i32,
     pub purpose: String,
     pub ssh_public_key: Option<String>,
+    /// One of the entry's `storages`; absent: the first of them.
+    pub storage: Option<String>,
+    /// One of the entry's `bridges`; absent: the first of them.
+    pub bridge: Option<String>,
+    /// One of the entry's `isos` (ISO entries); absent: the first of them.
+    pub iso: Option<String>,
 }
 
 /// A request for a machine.
@@ -67,6 +73,12 @@ pub struct Request {
     pub disk_gib: i32,
     pub purpose: String,
     pub ssh_public_key: Option<String>,
+    /// The storage chosen (or the entry's first); absent when the entry offers no choice.
+    pub storage: Option<String>,
+    /// The bridge chosen for the network (or the entry's first).
+    pub bridge: Option<String>,
+    /// The installer ISO chosen (ISO entries).
+    pub iso: Option<String>,
     pub status: String,
     /// Why it was rejected, why provisioning or deletion failed, or why its machine is lost.
     pub reason: Option<String>,
@@ -89,6 +101,9 @@ impl From<RequestRow> for Request {
             disk_gib: r.disk_gib,
             purpose: r.purpose,
             ssh_public_key: r.ssh_public_key,
+            storage: r.storage,
+            bridge: r.bridge,
+            iso: r.iso,
             status: r.status,
             reason: r.reason,
             created_at: r.created_at,

@@ -165,7 +165,8 @@ fn row(
     let form = values.cloned().unwrap_or_else(|| typed_resources(q.cores, q.memory_mib, q.disk_gib));
     context! {
         id => q.id, hostname => q.hostname.clone(), status => q.status.clone(), username => r.username.clone(),
-        template => r.template_name.clone(), kind => "lxc",
+        template => r.template_name.clone(),
+        kind => template.map_or(crate::domain::guest::MachineKind::Lxc, services::catalog::kind_of).as_str(),
         purpose => clip(&q.purpose, 60), purpose_full => q.purpose.clone(),
         cores => q.cores, memory_mib => q.memory_mib, disk_gib => q.disk_gib,
         age => age_secs(q.created_at), created_at => q.created_at.to_rfc3339(),
