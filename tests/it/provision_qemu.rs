@@ -393,3 +393,50 @@ async fn requests_allocating_from_one_pool_at_once_never_share_an_address() {
     assert_eq!(addresses::allocate(&app.db, without[0], pool).await.unwrap(), first_ip);
     assert_eq!(leases(&app.db).await.len(), 4);
 }
+
+/// The requester's storage is the target of full clones only: a linked clone never names one (PVE
+/// refuses `storage` with linked clones), a full clone is made on it (and PVE's refusal of a storage
+/// without VM images is the request's reason).
+#[tokio::test]
+async fn the_chosen_storage_goes_to_full_clones_only() {
+    let d = desk(SimConfig::for_tests(), 1).await;
+    make_cloudinit(&d.app.db, d.template, None, "").await;
+    let linked = d.submit_vm("linked").await;
+    choose(&d.app.db, linked, Some("local-lvm"), None, None).await;
+    d.approve_id(linked).await;
+    assert_eq!(d.settle(linked).await["status"], "ready");
+    assert!(text(&d.guest_of(linked), "scsi0").contains("base-9100-disk-0/"), "a linked clone");
+
+    let mut t: entities::template::ActiveModel =
+        entities::template::Entity::find_by_id(d.template).one(&d.app.db).await.unwrap().unwrap().into();
+    t.full_clone = Set(true);
+    t.update(&d.app.db).await.unwrap();
+    let full = d.submit_vm("full").await;
+    choose(&d.app.db, full, Some("local-lvm"), None, None).await;
+    d.approve_id(full).await;
+    assert_eq!(d.settle(full).await["status"], "ready");
+    let g = d.guest_of(full);
+    assert!(text(&g, "scsi0").starts_with(&format!("local-lvm:vm-{}-disk-0,", g.vmid)), "{}", text(&g, "scsi0"));
+
+    let wrong = d.submit_vm("wrong").await;
+    choose(&d.app.db, wrong, Some("local"), None, None).await;
+    d.approve_id(wrong).await;
+    let done = d.settle(wrong).await;
+    assert_eq!(done["status"], "failed");
+    assert!(reason(&done).contains("storage 'local' does not support vm images"), "{}", reason(&done));
+}
+
+/// A container entry with bridges puts the container's `net0` on the requester's bridge.
+#[tokio::test]
+async fn a_containers_net0_is_on_the_chosen_bridge() {
+    let d = desk(SimConfig::for_tests(), 1).await;
+    let id = d.app.submit_ok(&d.alice, d.template, "ct-1").await;
+    choose(&d.app.db, id, None, Some("vmbr1"), None).await;
+    d.approve_id(id).await;
+    assert_eq!(d.settle(id).await["status"], "ready");
+    let g = d.guest_of(id);
+    assert_eq!(g.kind, GuestKind::Lxc);
+    assert!(text(&g, "net0").starts_with("name=eth0,bridge=vmbr1,"), "{}", text(&g, "net0"));
+    let row = proxdesk::services::machines::of_request(&d.app.db, id).await.unwrap().unwrap();
+    assert_eq!(row.kind, "lxc");
+}
