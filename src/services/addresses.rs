@@ -27,8 +27,9 @@ pub async fn of_request<C: ConnectionTrait>(conn: &C, request_id: i64) -> Result
 }
 
 /// The lowest free address of `pool` for request `request_id`, leased to it; the one it already holds
-/// when that lies in the pool (a resumed or retried provisioning keeps its address). `None` when every
-/// address of the pool is leased.
+/// if any (a resumed or retried provisioning keeps its address, even when the entry's pool changed
+/// meanwhile: its VM may already be configured with it, and nobody else may get it while it is).
+/// `None` when every address of the pool is leased.
 #[tracing::instrument(skip(db))]
 pub async fn allocate(
     db: &DatabaseConnection,
@@ -38,12 +39,8 @@ pub async fn allocate(
     for _ in 0..TRIES {
         let txn = crate::db::begin_write(db).await?;
         if let Some(held) = of_request(&txn, request_id).await? {
-            if pool.contains(held) {
-                txn.commit().await?;
-                return Ok(Some(held));
-            }
-            // The entry's pool changed since: the old address goes back.
-            release_in(&txn, request_id).await?;
+            txn.commit().await?;
+            return Ok(Some(held));
         }
         let taken: HashSet<Ipv4Addr> =
             address_lease::Entity::find().all(&txn).await?.into_iter().filter_map(|l| l.address.parse().ok()).collect();
