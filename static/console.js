@@ -44,4 +44,12 @@ ui.onKey((key) => {
   rfb.focus({ preventScroll: true });
 });
 ui.onReconnect(connect);
+// Leaving the page ends the session at once: a page kept in the back/forward cache would otherwise
+// hold the relay (and the machine's one console) until the idle timeout. Coming back reconnects.
+window.addEventListener("pagehide", () => {
+  if (rfb) rfb.disconnect();
+});
+window.addEventListener("pageshow", (e) => {
+  if (e.persisted) connect();
+});
 connect();

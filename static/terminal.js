@@ -124,4 +124,11 @@ term.onResize(sendSize);
 window.addEventListener("resize", () => fit.fit());
 window.proxdeskTerminalInput = sendInput;
 ui.onReconnect(connect);
+// As on the console page: leaving ends the session, coming back from the back/forward cache reconnects.
+window.addEventListener("pagehide", () => {
+  if (socket) socket.close(1000);
+});
+window.addEventListener("pageshow", (e) => {
+  if (e.persisted) connect();
+});
 connect();

@@ -14,6 +14,8 @@ pub enum CloseReason {
     MachineUnavailable,
     /// No Proxmox VE cluster is configured.
     NotConfigured,
+    /// A terminal was asked of a VM without a serial port (`serial0`): it has only its screen.
+    NoTerminal,
     /// PVE refused `vncproxy`/`termproxy`: proxdesk's identity lacks `VM.Console`.
     PvePermission,
     /// PVE refused: the guest's config is locked (backup, migration…).
@@ -53,10 +55,11 @@ pub enum CloseReason {
 
 impl CloseReason {
     /// Every reason, for the page's table of messages.
-    pub const ALL: [CloseReason; 20] = [
+    pub const ALL: [CloseReason; 21] = [
         CloseReason::MachineStopped,
         CloseReason::MachineUnavailable,
         CloseReason::NotConfigured,
+        CloseReason::NoTerminal,
         CloseReason::PvePermission,
         CloseReason::PveLocked,
         CloseReason::PveNotFound,
@@ -83,6 +86,7 @@ impl CloseReason {
             MachineStopped => 4000,
             MachineUnavailable => 4001,
             NotConfigured => 4002,
+            NoTerminal => 4003,
             PvePermission => 4010,
             PveLocked => 4011,
             PveNotFound => 4012,
@@ -110,6 +114,7 @@ impl CloseReason {
             MachineStopped => "machine_stopped",
             MachineUnavailable => "machine_unavailable",
             NotConfigured => "not_configured",
+            NoTerminal => "no_terminal",
             PvePermission => "pve_permission",
             PveLocked => "pve_locked",
             PveNotFound => "pve_not_found",

@@ -14,6 +14,7 @@ use serde_json::json;
 use super::close::frame_reason;
 use super::relay::EndReason;
 use super::{CloseReason, ConsoleError, ConsoleKind, Counters, Limits, Registry, relay, rfb, terminal};
+use crate::domain::guest::GuestType;
 use crate::integrations::pve::{self, websocket::ConsoleSocket};
 use crate::services::{self, Actor, audit};
 
@@ -33,16 +34,23 @@ pub struct Upstream {
     kind: ConsoleKind,
 }
 
-/// Asks PVE for a `vncproxy`/`termproxy` ticket for the container `vmid` on `node`, opens the
-/// `vncwebsocket` right away on the same host and authenticates (VNC auth or termproxy login).
-pub async fn open(client: &pve::Client, node: &str, vmid: u64, kind: ConsoleKind) -> Result<Upstream, ConsoleError> {
+/// Asks PVE for a `vncproxy`/`termproxy` ticket for the guest `vmid` (a container or a VM) on `node`,
+/// opens the `vncwebsocket` right away on the same host and authenticates (VNC auth with the returned
+/// password, or the termproxy login). A VM's terminal is its first serial port.
+pub async fn open(
+    client: &pve::Client,
+    node: &str,
+    ty: GuestType,
+    vmid: u64,
+    kind: ConsoleKind,
+) -> Result<Upstream, ConsoleError> {
     let upstream = async {
         let ticket = match kind {
-            ConsoleKind::Vnc => client.lxc_vncproxy(node, vmid).await,
-            ConsoleKind::Terminal => client.lxc_termproxy(node, vmid).await,
+            ConsoleKind::Vnc => client.guest_vncproxy(node, ty, vmid).await,
+            ConsoleKind::Terminal => client.guest_termproxy(node, ty, vmid).await,
         }
         .map_err(ConsoleError::Refused)?;
-        let url = client.vncwebsocket_url(node, "lxc", vmid, &ticket);
+        let url = client.vncwebsocket_url(node, ty.as_str(), vmid, &ticket);
         let mut socket = client.open_console(&url).await.map_err(|e| match e {
             pve::PveError::Timeout(_) => ConsoleError::Timeout,
             e => ConsoleError::Upstream(e.to_string()),

@@ -1,8 +1,8 @@
 //! The console websockets `/machines/{id}/console/ws` (VNC) and `/machines/{id}/terminal/ws`
 //! (termproxy). Each checks `Origin`, the session cookie (or a single-use console URL token) and that
 //! the user owns the machine or is an admin; those refusals are plain HTTP errors. For an allowed
-//! user it then checks that the container still carries its marker and runs, and opens PVE's console
-//! with proxdesk's own credentials. Whatever fails from there on is told through the websocket: it
+//! user it then checks that the guest still carries its marker and runs (and, for a VM's terminal, has
+//! a serial port), and opens PVE's console with proxdesk's own credentials. Whatever fails from there on is told through the websocket: it
 //! is upgraded and closed at once with a code of [`CloseReason`], which the page can translate.
 
 use poem::http::StatusCode;
@@ -79,17 +79,22 @@ async fn open(req: &Request, id: i64, q: WsQuery, kind: ConsoleKind) -> Result<R
     // The VMID may name another guest by now: never open someone else's console.
     match services::lost_machines::verify(&st.db, &pve, &m, "console").await {
         Ok(()) => {}
-        Err(ServiceError::Conflict(_) | ServiceError::MachineLost { .. }) => {
+        Err(ServiceError::Conflict(_) | ServiceError::MachineLost { .. } | ServiceError::GuestRefused(_)) => {
             return Ok(close_at_once(ws, CloseReason::MachineUnavailable, None));
         }
         Err(e) => return Err(internal(e)),
     }
+    let ty = services::machines::guest_type(&m).map_err(internal)?;
     let live = services::machines::live_status(Some(&pve), &m).await;
     if live.state != "running" {
         return Ok(close_at_once(ws, CloseReason::MachineStopped, None));
     }
+    // A VM's terminal is its serial port; without one termproxy would only print `qm terminal`'s refusal.
+    if kind == ConsoleKind::Terminal && !services::consoles::has_terminal(&pve, &m).await.unwrap_or(true) {
+        return Ok(close_at_once(ws, CloseReason::NoTerminal, None));
+    }
     let vmid = m.vmid.expect("checked") as u64;
-    let upstream = match session::open(&pve, &m.node, vmid, kind).await {
+    let upstream = match session::open(&pve, &m.node, ty, vmid, kind).await {
         Ok(upstream) => upstream,
         Err(e) => {
             tracing::warn!(machine = id, error = %e, "console could not be opened");

@@ -150,6 +150,16 @@ impl From<ServiceError> for ApiError {
             e @ ServiceError::MachineLost { .. } => {
                 ApiError::Conflict(p(S::CONFLICT, "machine-lost", "The machine is lost", Some(e.to_string())))
             }
+            ServiceError::GuestRefused(why) => {
+                use crate::services::GuestRefusal as G;
+                let (kind, title) = match &why {
+                    G::NotRunning => ("machine-not-running", "The machine is not running"),
+                    G::AlreadyRunning => ("machine-already-running", "The machine is already running"),
+                    G::Locked(_) => ("machine-busy", "The machine is busy"),
+                    G::Other(_) => ("pve-refused", "Proxmox VE refused"),
+                };
+                ApiError::Conflict(p(S::CONFLICT, kind, title, Some(why.to_string())))
+            }
             ServiceError::Throttled { retry_after_secs } => ApiError::TooManyRequests(p(
                 S::TOO_MANY_REQUESTS,
                 "throttled",
@@ -202,6 +212,16 @@ pub fn page_status(e: &ServiceError) -> (StatusCode, &'static str) {
         ServiceError::IllegalTransition(_) => (StatusCode::CONFLICT, "page.illegal_transition"),
         ServiceError::Conflict(_) => (StatusCode::CONFLICT, "page.conflict"),
         ServiceError::MachineLost { .. } => (StatusCode::CONFLICT, "page.machine_lost"),
+        ServiceError::GuestRefused(why) => {
+            use crate::services::GuestRefusal as G;
+            let key = match why {
+                G::NotRunning => "machine.refused.not_running",
+                G::AlreadyRunning => "machine.refused.already_running",
+                G::Locked(_) => "machine.refused.locked",
+                G::Other(_) => "machine.refused.other",
+            };
+            (StatusCode::CONFLICT, key)
+        }
         ServiceError::Throttled { .. } => (StatusCode::TOO_MANY_REQUESTS, "login.throttled"),
         ServiceError::Unavailable(msg) => {
             tracing::warn!(error = %msg, "dependency unavailable");

@@ -9,7 +9,9 @@ use entities::{console_token, machine, user};
 
 use super::{Actor, ServiceError, audit, machines};
 use crate::console::ConsoleKind;
+use crate::domain::guest::GuestType;
 use crate::domain::request_status::RequestStatus;
+use crate::integrations::pve;
 use crate::secrets::{Secret, random_token, sha256_hex};
 
 /// How long a console URL stays valid before its first (and only) use.
@@ -30,6 +32,22 @@ pub async fn machine_for_console(
         return Err(e);
     }
     Ok(m)
+}
+
+/// Whether machine `m` has a terminal console: a container always (its shell), a VM only when its config
+/// has the serial port `serial0` on a socket, which termproxy attaches to (`qm terminal` refuses any
+/// other). Read from the config whenever a page or a socket asks, not kept: an admin may add or remove
+/// the port at any time, and the config read is one cheap call.
+pub async fn has_terminal(pve: &pve::Client, m: &machine::Model) -> Result<bool, ServiceError> {
+    let (GuestType::Qemu, Some(vmid)) = (machines::guest_type(m)?, m.vmid) else { return Ok(true) };
+    let config =
+        pve.guest_config(&m.node, GuestType::Qemu, vmid as u64).await.map_err(super::lost_machines::pve_error)?;
+    Ok(has_serial_socket(&config))
+}
+
+/// `serial0: socket` in a VM's config.
+pub fn has_serial_socket(config: &pve::wire::GuestConfig) -> bool {
+    config.other.get("serial0").and_then(|v| v.as_str()).is_some_and(|v| v.trim() == "socket")
 }
 
 /// A single-use token for one console session of `machine_id`, valid [`TOKEN_LIFETIME_SECS`].

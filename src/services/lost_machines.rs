@@ -1,4 +1,4 @@
-//! Machines whose container no longer carries their marker. PVE reuses the lowest free VMID, so after
+//! Machines whose guest (container or VM) no longer carries their marker. PVE reuses the lowest free VMID, so after
 //! an admin deletes or restores a guest out of band a machine's stored VMID can name someone else's
 //! guest: every action on a machine's container first reads that guest's config (one call) and acts
 //! only on a guest carrying the machine's request marker. A machine whose guest does not is `lost`
@@ -12,7 +12,8 @@ use serde_json::json;
 
 use entities::{machine, request};
 
-use super::{Actor, ServiceError, audit, machines, requests};
+use super::{Actor, GuestRefusal, ServiceError, audit, machines, requests};
+use crate::domain::guest::GuestType;
 use crate::domain::guest_marker::{GuestMarker, PROXDESK_TAG};
 use crate::domain::lost::LostReason;
 use crate::domain::request_status::RequestEvent;
@@ -30,10 +31,13 @@ pub enum GuestCheck {
     Gone,
 }
 
-/// Reads the config of the guest at `m`'s node and VMID and compares its marker with `m`'s request.
+/// Reads the config of the guest at `m`'s node and VMID (a container's or a VM's, by the machine's
+/// kind) and compares its marker with `m`'s request.
 pub async fn check(pve: &pve::Client, m: &machine::Model) -> Result<GuestCheck, PveError> {
     let Some(vmid) = m.vmid else { return Ok(GuestCheck::Gone) };
-    match pve.lxc_config(&m.node, vmid as u64).await {
+    let ty = machines::guest_type(m).map_err(|e| PveError::Decode(e.to_string()))?;
+    // A guest of the other kind at the VMID is someone else's: PVE answers "does not exist" for this path.
+    match pve.guest_config(&m.node, ty, vmid as u64).await {
         Ok(c) if GuestMarker::for_request(m.request_id).is_carried_by(c.description.as_deref(), c.tags.as_deref()) => {
             Ok(GuestCheck::Ours)
         }
@@ -68,13 +72,16 @@ pub async fn verify(
     Err(mark_lost(db, m, reason, action).await?)
 }
 
-/// How a failed call to PVE reaches the person acting: PVE's refusal as a conflict, the rest as ours.
+/// How a failed call to PVE reaches the person acting: PVE's refusal in words that do not depend on the
+/// guest's kind (`CT 101 not running` and `VM 101 not running` are one refusal), the rest as ours.
 pub fn pve_error(e: PveError) -> ServiceError {
     match e {
-        PveError::Api { message, .. }
-        | PveError::NotRunning(message)
-        | PveError::AlreadyRunning(message)
-        | PveError::Locked { message, .. } => ServiceError::Conflict(message.trim().to_owned()),
+        PveError::NotRunning(_) => ServiceError::GuestRefused(GuestRefusal::NotRunning),
+        PveError::AlreadyRunning(_) => ServiceError::GuestRefused(GuestRefusal::AlreadyRunning),
+        PveError::Locked { lock, .. } => ServiceError::GuestRefused(GuestRefusal::Locked(lock)),
+        PveError::Api { status, message } if !(595..=599).contains(&status) => {
+            ServiceError::GuestRefused(GuestRefusal::Other(message.trim().to_owned()))
+        }
         e => ServiceError::Internal(format!("Proxmox VE: {e}")),
     }
 }
@@ -156,7 +163,8 @@ pub async fn readopt(
     }
     let pve = pve.ok_or_else(|| ServiceError::Conflict("no Proxmox VE cluster is configured".into()))?;
     let marker = GuestMarker::for_request(m.request_id);
-    let found = find_guests(pve, marker).await.map_err(pve_error)?;
+    let ty = machines::guest_type(&m)?;
+    let found = find_guests(pve, ty, marker).await.map_err(pve_error)?;
     let (node, vmid) = match found.as_slice() {
         [one] => one.clone(),
         others => {
@@ -171,10 +179,11 @@ pub async fn readopt(
         }
     };
     // A restored guest usually got a new lease; keep the old address when it shows none (yet).
-    let ipv4 = match pve.lxc_interfaces(&node, vmid).await {
-        Ok(Some(ifaces)) => first_ipv4(&ifaces).map(|ip| ip.to_string()).or(m.ipv4.clone()),
-        _ => m.ipv4.clone(),
+    let ifaces = match ty {
+        GuestType::Lxc => pve.lxc_interfaces(&node, vmid).await.ok().flatten(),
+        GuestType::Qemu => pve.qemu_agent_interfaces(&node, vmid).await.ok(),
     };
+    let ipv4 = ifaces.as_deref().and_then(first_ipv4).map(|ip| ip.to_string()).or(m.ipv4.clone());
     let txn = crate::db::begin_write(db).await?;
     let extra = vec![(request::Column::Reason, Option::<String>::None.into())];
     let details =
@@ -204,15 +213,15 @@ async fn repoint<C: ConnectionTrait>(
     Ok(())
 }
 
-/// The containers carrying `marker`, as (node, VMID): candidates by tag from `/cluster/resources` (one
-/// call; it lists tags), each verified by its config. Without a candidate by the request's tag, the
-/// guests tagged `proxdesk` are read, for containers whose marker is only in their notes.
-async fn find_guests(pve: &pve::Client, marker: GuestMarker) -> Result<Vec<(String, u64)>, PveError> {
+/// The guests of type `ty` carrying `marker`, as (node, VMID): candidates by tag from
+/// `/cluster/resources` (one call; it lists tags), each verified by its config. Without a candidate by
+/// the request's tag, the guests tagged `proxdesk` are read, for guests whose marker is only in their notes.
+async fn find_guests(pve: &pve::Client, ty: GuestType, marker: GuestMarker) -> Result<Vec<(String, u64)>, PveError> {
     let guests: Vec<_> = pve
         .cluster_resources(Some("vm"))
         .await?
         .into_iter()
-        .filter(|g| g.kind == "lxc" && g.template != Some(1))
+        .filter(|g| GuestType::parse(&g.kind) == Some(ty) && g.template != Some(1))
         .collect();
     let has_tag = |tags: Option<&str>, wanted: &str| {
         tags.is_some_and(|t| t.split([',', ';', ' ', '\t']).any(|one| one.trim().eq_ignore_ascii_case(wanted)))
@@ -225,7 +234,7 @@ async fn find_guests(pve: &pve::Client, marker: GuestMarker) -> Result<Vec<(Stri
     let mut found = vec![];
     for g in candidates {
         let (Some(node), Some(vmid)) = (g.node.clone(), g.vmid) else { continue };
-        match pve.lxc_config(&node, vmid).await {
+        match pve.guest_config(&node, ty, vmid).await {
             Ok(c) if marker.is_carried_by(c.description.as_deref(), c.tags.as_deref()) => found.push((node, vmid)),
             Ok(_) | Err(PveError::NotFound(_)) => {}
             Err(e) => return Err(e),

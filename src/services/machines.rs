@@ -1,4 +1,6 @@
-//! Machines made from requests: listing, live status, power actions and deletion.
+//! Machines made from requests: listing, live status, power actions and deletion. Every call to PVE
+//! about a machine goes by its [`GuestType`] (`machines.kind`): containers and VMs share the calls'
+//! shape, not their paths.
 
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde_json::json;
@@ -6,10 +8,14 @@ use serde_json::json;
 use entities::machine;
 
 use super::lost_machines::{self, GuestCheck};
-use super::{Actor, Page, ServiceError, audit, into_page, page_limit, requests};
+use super::{Actor, GuestRefusal, Page, ServiceError, audit, into_page, page_limit, requests};
+use crate::domain::guest::GuestType;
 use crate::domain::request_status::RequestEvent;
 use crate::integrations::pve;
+use crate::integrations::pve::wire::PowerCommand;
 use crate::secrets::{Secret, SecretKey};
+
+pub use super::install_media::{can_detach, detach_install_media};
 
 /// The actor's machines (admins: everyone's, or one user's), newest first, deleted ones left out.
 pub async fn list(
@@ -39,6 +45,12 @@ pub async fn get(db: &DatabaseConnection, actor: &Actor, id: i64) -> Result<mach
         .await?
         .filter(|m| m.user_id == actor.id || actor.is_admin())
         .ok_or(ServiceError::NotFound)
+}
+
+/// The kind of guest behind `m`: a container or a VM.
+pub fn guest_type(m: &machine::Model) -> Result<GuestType, ServiceError> {
+    GuestType::parse(&m.kind)
+        .ok_or_else(|| ServiceError::Internal(format!("machine {} has an unknown kind {:?}", m.id, m.kind)))
 }
 
 /// The machine of a request, if it has one.
@@ -74,7 +86,14 @@ pub async fn live_status(pve: Option<&pve::Client>, m: &machine::Model) -> LiveS
         LiveStatus { state: "unknown".into(), uptime_secs: None, cpus: None, max_memory_bytes: None, lock: None };
     // A lost machine's VMID names someone else's guest (or none): its state is not this machine's.
     let (Some(pve), Some(vmid), None, None) = (pve, m.vmid, m.deleted_at, m.lost_at) else { return unknown };
-    match pve.lxc_status(&m.node, vmid as u64).await {
+    let ty = match guest_type(m) {
+        Ok(ty) => ty,
+        Err(e) => {
+            tracing::error!(machine = m.id, error = %e, "status of machine not asked");
+            return unknown;
+        }
+    };
+    match pve.guest_status(&m.node, ty, vmid as u64).await {
         Ok(s) => LiveStatus {
             state: s.status,
             uptime_secs: s.uptime,
@@ -113,11 +132,31 @@ impl PowerAction {
             PowerAction::Reboot => "reboot",
         }
     }
+
+    fn command(self) -> PowerCommand {
+        match self {
+            PowerAction::Start => PowerCommand::Start,
+            PowerAction::Shutdown => PowerCommand::Shutdown,
+            PowerAction::Reboot => PowerCommand::Reboot,
+        }
+    }
+
+    /// Whether the action makes sense for a guest that is (or is not) running. QEMU checks a start only
+    /// inside its task and takes a shutdown of a stopped VM as done (pve-qemu-day2.md §4), so the state
+    /// is read first and both kinds are refused alike.
+    fn refusal(self, running: bool) -> Option<GuestRefusal> {
+        match (self, running) {
+            (PowerAction::Start, true) => Some(GuestRefusal::AlreadyRunning),
+            (PowerAction::Shutdown | PowerAction::Reboot, false) => Some(GuestRefusal::NotRunning),
+            _ => None,
+        }
+    }
 }
 
-/// Starts, shuts down or reboots a machine (owner or admin), once its container is verified to be the
-/// machine's (a machine whose container is not becomes lost). PVE runs it as a task; this returns once
-/// PVE accepted it.
+/// Starts, shuts down or reboots a machine (owner or admin), once its guest is verified to be the
+/// machine's (a machine whose guest is not becomes lost). PVE runs it as a task; this returns once
+/// PVE accepted it. A start of a running guest, or a shutdown or reboot of a stopped one, is refused
+/// with the same [`GuestRefusal`] for containers and VMs.
 pub async fn power(
     db: &DatabaseConnection,
     pve: Option<&pve::Client>,
@@ -132,14 +171,18 @@ pub async fn power(
     let (Some(pve), Some(vmid)) = (pve, m.vmid) else {
         return Err(ServiceError::Conflict("no Proxmox VE cluster is configured".into()));
     };
+    let ty = guest_type(&m)?;
     lost_machines::verify(db, pve, &m, action.as_str()).await?;
     let vmid = vmid as u64;
-    let result = match action {
-        PowerAction::Start => pve.lxc_start(&m.node, vmid).await,
-        PowerAction::Shutdown => pve.lxc_shutdown(&m.node, vmid).await,
-        PowerAction::Reboot => pve.lxc_reboot(&m.node, vmid).await,
-    };
-    result.map_err(lost_machines::pve_error)?;
+    let status = pve.guest_status(&m.node, ty, vmid).await.map_err(lost_machines::pve_error)?;
+    // QEMU checks the lock only inside the task; a hibernated VM (`suspended`) resumes on start.
+    if let Some(lock) = status.lock.clone().filter(|l| !(l == "suspended" && action == PowerAction::Start)) {
+        return Err(ServiceError::GuestRefused(GuestRefusal::Locked(lock)));
+    }
+    if let Some(why) = action.refusal(status.is_running()) {
+        return Err(ServiceError::GuestRefused(why));
+    }
+    pve.guest_power(&m.node, ty, vmid, action.command()).await.map_err(lost_machines::pve_error)?;
     let action_name = format!("machine.{}", action.as_str());
     audit::record(db, Some(actor), &action_name, "machine", id, json!({"vmid": vmid, "node": m.node})).await?;
     Ok(())
@@ -176,7 +219,9 @@ pub async fn delete(
 }
 
 /// Live machines as the Guacamole sync wants them: owner, login and opened password. Machines without
-/// a VM id, login or password yet (still provisioning) are left out.
+/// a VM id yet (still provisioning) are left out. A VM installed from an ISO has neither a login nor a
+/// password of proxdesk's: it gets the owner's name, no password (Guacamole asks for it), and a
+/// connection only once its address is known.
 pub async fn for_guacamole(
     db: &DatabaseConnection,
     key: &crate::secrets::SecretKey,
@@ -193,13 +238,24 @@ pub async fn for_guacamole(
         entities::user::Entity::find().all(db).await?.into_iter().map(|u| (u.id, u.username)).collect();
     let mut out = Vec::with_capacity(rows.len());
     for m in rows {
-        let (Some(vmid), Some(login), Some(sealed)) = (m.vmid, m.login_user, m.password_sealed) else {
-            continue;
+        let Some(vmid) = m.vmid else { continue };
+        let owner = owners.get(&m.user_id).cloned().unwrap_or_default();
+        let qemu = guest_type(&m).is_ok_and(|t| t == GuestType::Qemu);
+        let (login, password, address_required) = match (m.login_user, m.password_sealed) {
+            (Some(login), Some(sealed)) => {
+                let password = key.open(&sealed).ok();
+                if password.is_none() {
+                    tracing::warn!(
+                        machine = m.id,
+                        "machine password does not open; its Guacamole connection is left as it is"
+                    );
+                }
+                (login, password, false)
+            }
+            // Installed by its owner from an ISO: proxdesk knows no login, only who installed it.
+            (None, None) if qemu => (owner.clone(), Some(Secret::new(String::new())), true),
+            _ => continue,
         };
-        let password = key.open(&sealed).ok();
-        if password.is_none() {
-            tracing::warn!(machine = m.id, "machine password does not open; its Guacamole connection is left as it is");
-        }
         out.push(ProvisionedMachine {
             machine_id: m.id,
             request_id: m.request_id,
@@ -207,12 +263,36 @@ pub async fn for_guacamole(
             node: m.node,
             hostname: m.hostname,
             ipv4: m.ipv4,
-            owner_username: owners.get(&m.user_id).cloned().unwrap_or_default(),
+            owner_username: owner,
             login_user: login,
             password,
+            address_required,
         });
     }
     Ok(out)
+}
+
+/// Remembers the address the Guacamole sync found for a machine that had none (a VM installed from an
+/// ISO, once its OS runs the guest agent), so its page shows it and its connection stays while the VM
+/// is off. A machine that has an address keeps it.
+pub async fn learn_address(
+    db: &DatabaseConnection,
+    machine_id: i64,
+    ipv4: std::net::Ipv4Addr,
+) -> Result<bool, ServiceError> {
+    use sea_orm::sea_query::Expr;
+    let done = machine::Entity::update_many()
+        .col_expr(machine::Column::Ipv4, Expr::value(ipv4.to_string()))
+        .filter(machine::Column::Id.eq(machine_id))
+        .filter(machine::Column::Ipv4.is_null())
+        .filter(machine::Column::DeletedAt.is_null())
+        .exec(db)
+        .await?;
+    if done.rows_affected == 1 {
+        let details = json!({"ipv4": ipv4.to_string(), "via": "guest_agent"});
+        audit::record(db, None, "machine.address_found", "machine", machine_id, details).await?;
+    }
+    Ok(done.rows_affected == 1)
 }
 
 /// The power state (`running`, `stopped`…) of each of `machines` (by machine id) from one cluster-wide

@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod consoles;
 pub mod guac_sync_runs;
 pub mod guest_agents;
+pub mod install_media;
 pub mod live;
 pub mod locks;
 pub mod lost_machines;
@@ -65,6 +66,9 @@ pub enum ServiceError {
     /// Someone else changed the subject first (lost a race).
     #[error("{0}")]
     Conflict(String),
+    /// PVE refused an action on a machine's guest (containers and VMs word it differently; this does not).
+    #[error("{0}")]
+    GuestRefused(GuestRefusal),
     /// The machine's VMID no longer names its container; nothing was done to the guest found there.
     #[error("{}", reason.describe(node, *vmid))]
     MachineLost { reason: crate::domain::lost::LostReason, node: String, vmid: i64 },
@@ -81,6 +85,22 @@ pub enum ServiceError {
     Jobs(#[from] jobs::JobError),
     #[error("{0}")]
     Internal(String),
+}
+
+/// Why an action on a machine's guest was refused, the same words whether PVE said `CT 101 not running`
+/// or `VM 101 not running`, synchronously or (QEMU) only inside the task.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GuestRefusal {
+    #[error("the machine is not running")]
+    NotRunning,
+    #[error("the machine is already running")]
+    AlreadyRunning,
+    /// Another operation holds the guest's config (`backup`, `snapshot`…).
+    #[error("the machine is busy ({0})")]
+    Locked(String),
+    /// Any other refusal, in PVE's words.
+    #[error("Proxmox VE refused: {0}")]
+    Other(String),
 }
 
 impl From<FieldErrors> for ServiceError {

@@ -1,6 +1,6 @@
-//! The `destroy` job: stop and delete a machine's container, then mark the request `deleted`. The guest
-//! at the machine's VMID is verified first: one without the machine's marker is left alone and the
-//! machine becomes `lost`; none at all means there is nothing left to delete.
+//! The `destroy` job: stop and delete a machine's guest (a container, or a VM with its disks), then mark
+//! the request `deleted`. The guest at the machine's VMID is verified first: one without the machine's
+//! marker is left alone and the machine becomes `lost`; none at all means there is nothing left to delete.
 
 use std::sync::Arc;
 
@@ -13,11 +13,10 @@ use entities::{machine, request};
 
 use super::provision::{destroy_guest, note_recovery};
 use super::{Deps, StepError, timeline};
-use crate::domain::guest::GuestType;
 use crate::domain::lost::LostReason;
 use crate::domain::request_status::{RequestEvent, RequestStatus};
 use crate::services::lost_machines::{self, GuestCheck};
-use crate::services::{ServiceError, addresses, requests};
+use crate::services::{self, ServiceError, addresses, requests};
 
 #[derive(Deserialize)]
 struct Payload {
@@ -44,10 +43,11 @@ impl Handler for Destroy {
         if let Some((m, vmid)) = m.as_ref().and_then(|m| Some((m, m.vmid?))) {
             // Never stop or delete a guest that is not this machine's: its VMID may name another by now.
             let removed = match lost_machines::check(&self.deps.pve, m).await {
-                Ok(GuestCheck::Ours) => {
-                    let ty = GuestType::parse(&m.kind).unwrap_or(GuestType::Lxc);
-                    destroy_guest(&self.deps, &m.node, ty, vmid as u64).await
-                }
+                // A VM is stopped, then deleted with its unreferenced disks; a container as before.
+                Ok(GuestCheck::Ours) => match services::machines::guest_type(m) {
+                    Ok(ty) => destroy_guest(&self.deps, &m.node, ty, vmid as u64).await,
+                    Err(e) => Err(StepError::Fatal(e.to_string())),
+                },
                 Ok(GuestCheck::Gone) => Ok(vec![]),
                 Ok(GuestCheck::Replaced) => {
                     lost_machines::mark_lost(db, m, LostReason::Replaced, "delete").await?;

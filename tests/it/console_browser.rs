@@ -15,7 +15,7 @@ use crate::helpers::TestApp;
 const CSP_WATCH: &str = "window.__csp = []; document.addEventListener('securitypolicyviolation',     (e) => window.__csp.push(`${e.violatedDirective} ${e.blockedURI} ${e.sample || ''}`));";
 
 /// Opens `path` logged in, with CSP violations recorded in `window.__csp`.
-async fn open_watched(browser: &mut Chromium, app: &TestApp, session: &str, path: &str) {
+pub async fn open_watched(browser: &mut Chromium, app: &TestApp, session: &str, path: &str) {
     browser.call("Page.addScriptToEvaluateOnNewDocument", json!({"source": CSP_WATCH})).await;
     browser.open_logged_in(&app.address, session, path).await;
     let loaded = r#"document.readyState === "complete" && document.body?.dataset.cancel ? "ok" : "waiting""#;
@@ -24,7 +24,7 @@ async fn open_watched(browser: &mut Chromium, app: &TestApp, session: &str, path
 
 /// No violation so far (by the page's own count and by the browser harness's); then proves the watch
 /// is live: an inline `<style>` must be reported.
-async fn assert_no_csp_violation(browser: &mut Chromium) {
+pub async fn assert_no_csp_violation(browser: &mut Chromium) {
     let harness: Vec<String> = browser.take_problems().into_iter().filter(|p| p.starts_with("CSP")).collect();
     assert!(harness.is_empty(), "CSP violations on the page: {harness:?}");
     let seen = browser.eval("JSON.stringify(window.__csp)").await;
@@ -52,7 +52,7 @@ const BAR: &str = r#"(() => {
   });
 })()"#;
 
-async fn bar(browser: &mut Chromium) -> Value {
+pub async fn bar(browser: &mut Chromium) -> Value {
     serde_json::from_str(browser.eval(BAR).await.as_str().unwrap()).unwrap()
 }
 
@@ -65,7 +65,7 @@ async fn wait_state(browser: &mut Chromium, state: &str) {
 }
 
 /// The browser libraries from `npm ci`; without them the pages cannot work.
-fn vendor_installed() -> bool {
+pub fn vendor_installed() -> bool {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("static");
     if proxdesk::http::assets::vendor_installed(&dir) {
         return true;
@@ -77,7 +77,7 @@ fn vendor_installed() -> bool {
     false
 }
 
-const CANVAS: &str = r##"(() => {
+pub const CANVAS: &str = r##"(() => {
   const state = document.body.dataset.console || "connecting";
   const c = document.querySelector("#console-screen canvas");
   if (state !== "connected" || !c || !c.width) return "waiting: " + state;

@@ -13,7 +13,7 @@ use crate::helpers::TestApp;
 
 /// The browser's side of RFB against proxdesk: version, security type None, ClientInit, ServerInit,
 /// one FramebufferUpdate. Returns the framebuffer size and desktop name.
-async fn rfb_session(ws: &mut Ws) -> (u16, u16, String) {
+pub async fn rfb_session(ws: &mut Ws) -> (u16, u16, String) {
     let mut buf = Vec::new();
     assert_eq!(read_n(ws, &mut buf, 12).await, b"RFB 003.008\n");
     send(ws, b"RFB 003.008\n").await;

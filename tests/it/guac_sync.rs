@@ -46,6 +46,7 @@ fn machine(id: i64, vmid: u32, owner: &str, ip: &str) -> ProvisionedMachine {
         owner_username: owner.into(),
         login_user: "student".into(),
         password: Some(Secret::new(format!("pw-{id}"))),
+        address_required: false,
     }
 }
 

@@ -212,6 +212,16 @@ impl RequestsApi {
         Ok(NoContent::Accepted)
     }
 
+    /// Detach the installer ISO of a VM made from an ISO, once its OS is installed: its CD drive is
+    /// emptied at once (also while it runs) and `install_media` cleared. 409 when the machine has no ISO
+    /// attached (a container, a cloud-init VM, or already detached).
+    #[oai(path = "/machines/:id/detach-iso", method = "post", tag = "ApiTags::Machines")]
+    async fn detach_iso(&self, req: &HttpRequest, auth: ApiAuth, id: Path<i64>) -> Result<NoContent, ApiError> {
+        let st = state(req);
+        services::machines::detach_install_media(&st.db, st.pve.as_ref(), auth.actor(), id.0).await?;
+        Ok(NoContent::Done)
+    }
+
     /// Delete a machine: its container is stopped and destroyed by a job; the request ends `deleted`.
     /// A guest at its VMID without the machine's marker is never touched: 409 `machine-lost` (or, when
     /// only the job finds out, the request ends `lost`).

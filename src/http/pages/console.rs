@@ -1,6 +1,7 @@
 //! The console page (noVNC) and the terminal page (xterm.js) of a machine. Both only load the
 //! browser library and point it at the relay's websocket; no PVE detail is on the page. A machine
-//! known to be stopped, or without its container, gets the reason and a way back instead.
+//! known to be stopped, or without its guest (or a VM without a serial port, on the terminal page), gets
+//! the reason and a way back instead.
 
 use minijinja::context;
 use poem::web::Path;
@@ -25,6 +26,8 @@ pub async fn terminal(ctx: Ctx, Path(id): Path<i64>) -> Response {
 enum Blocked {
     Stopped,
     Unavailable,
+    /// A VM without a serial port has no terminal, only its screen.
+    NoTerminal,
 }
 
 impl Blocked {
@@ -32,6 +35,7 @@ impl Blocked {
         match self {
             Blocked::Stopped => "stopped",
             Blocked::Unavailable => "unavailable",
+            Blocked::NoTerminal => "no_terminal",
         }
     }
 }
@@ -42,11 +46,17 @@ async fn page(ctx: &Ctx, id: i64, kind: ConsoleKind) -> PageResult {
     let (m, blocked) = match services::consoles::machine_for_console(db, user, id).await {
         Ok(m) => {
             // Only a machine PVE reports stopped is blocked: when PVE cannot tell, the socket will.
-            let live = services::machines::live_status(ctx.state.pve.as_ref(), &m).await;
-            let blocked = (live.state == "stopped").then_some(Blocked::Stopped);
+            let pve = ctx.state.pve.as_ref();
+            let live = services::machines::live_status(pve, &m).await;
+            let mut blocked = (live.state == "stopped").then_some(Blocked::Stopped);
+            if let (None, ConsoleKind::Terminal, Some(pve)) = (blocked, kind, pve) {
+                // Unknown (PVE cannot be asked): the socket tells.
+                let has = services::consoles::has_terminal(pve, &m).await.unwrap_or(true);
+                blocked = (!has).then_some(Blocked::NoTerminal);
+            }
             (m, blocked)
         }
-        Err(ServiceError::Conflict(_) | ServiceError::MachineLost { .. }) => {
+        Err(ServiceError::Conflict(_) | ServiceError::MachineLost { .. } | ServiceError::GuestRefused(_)) => {
             let m = services::machines::get(db, user, id).await.map_err(|e| ctx.service_error(&e))?;
             (m, Some(Blocked::Unavailable))
         }

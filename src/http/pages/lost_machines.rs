@@ -55,7 +55,11 @@ pub async fn readopt(ctx: Ctx, Path(id): Path<i64>, _form: Form) -> Response {
                 }
                 Ok(Readoption::NoneFound { tag }) => ctx.tp("lost.readopt_none", &[("tag", tag.as_str())]),
                 Ok(Readoption::Several(found)) => {
-                    let list: Vec<String> = found.iter().map(|(n, v)| format!("CT {v} ({n})")).collect();
+                    let label = match services::machines::guest_type(&m) {
+                        Ok(crate::domain::guest::GuestType::Qemu) => "VM",
+                        _ => "CT",
+                    };
+                    let list: Vec<String> = found.iter().map(|(n, v)| format!("{label} {v} ({n})")).collect();
                     ctx.tp("lost.readopt_several", &[("guests", list.join(", ").as_str())])
                 }
                 Err(e) => return refused(&ctx, m.request_id, &e).await,

@@ -10,6 +10,7 @@ mod console;
 mod ctx;
 mod live;
 mod lost_machines;
+mod machine_view;
 mod not_found;
 mod profile;
 mod render;

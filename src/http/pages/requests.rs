@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use super::ctx::{Ctx, Form, PageResult, number, redirect, respond};
 use crate::domain::FieldErrors;
-use crate::services::{self, ServiceError, requests::RequestFilter};
+use crate::services::{self, GuestRefusal, ServiceError, requests::RequestFilter};
 
 #[derive(Deserialize, Default)]
 pub struct Flash {
@@ -46,7 +46,7 @@ async fn dashboard_page(ctx: &Ctx, q: &Flash) -> PageResult {
             let state = if m.lost_at.is_some() { "lost" } else { states.get(&m.id).map_or("unknown", String::as_str) };
             context! {
                 id => m.id, hostname => m.hostname.clone(), ipv4 => m.ipv4.clone(), node => m.node.clone(), vmid => m.vmid,
-                request_id => m.request_id, state => state, kind => "lxc",
+                request_id => m.request_id, state => state, kind => services::machines::guest_type(m).map_or("lxc", |t| t.as_str()),
             }
         })
         .collect();
@@ -186,16 +186,7 @@ pub async fn detail_page_with(ctx: &Ctx, id: i64, q: &Flash, extra: Detail) -> P
             lost = super::lost_machines::view(ctx, m);
             None
         }
-        Some(m) if m.deleted_at.is_none() => {
-            let live = services::machines::live_status(ctx.state.pve.as_ref(), m).await;
-            let password = services::machines::password_for(user, m, &ctx.state.settings.secret_key)
-                .map_err(|e| ctx.service_error(&e))?
-                .map(|p| p.expose().clone());
-            Some(context! {
-                id => m.id, node => m.node.clone(), vmid => m.vmid, ipv4 => m.ipv4.clone(), login_user => m.login_user.clone(),
-                password => password, state => live.state, uptime => live.uptime_secs,
-            })
-        }
+        Some(m) if m.deleted_at.is_none() => Some(super::machine_view::view(ctx, user, m).await?),
         _ => None,
     };
     let machine_id = record.as_ref().map(|m| m.id);
@@ -239,7 +230,7 @@ pub async fn detail_page_with(ctx: &Ctx, id: i64, q: &Flash, extra: Detail) -> P
     ))
 }
 
-/// Power actions and deletion from the request page.
+/// Power actions, deletion and detaching an installer ISO, from the request page.
 #[handler]
 pub async fn machine_power(ctx: Ctx, Path(id): Path<i64>, form: Form) -> Response {
     respond(
@@ -254,6 +245,12 @@ pub async fn machine_power(ctx: Ctx, Path(id): Path<i64>, form: Form) -> Respons
                     return Ok(ctx.confirm_page(&question, &format!("/machines/{id}/action"), &form, &back));
                 }
                 "delete" => services::machines::delete(db, ctx.state.pve.as_ref(), user, id).await,
+                "detach_iso" if !form.confirmed() => {
+                    let question = ctx.tp("machine.qemu.detach_confirm", &[("name", m.hostname.as_str())]);
+                    let back = format!("/requests/{}", m.request_id);
+                    return Ok(ctx.confirm_page(&question, &format!("/machines/{id}/action"), &form, &back));
+                }
+                "detach_iso" => services::machines::detach_install_media(db, ctx.state.pve.as_ref(), user, id).await,
                 other => match services::machines::PowerAction::parse(other) {
                     Some(action) => services::machines::power(db, ctx.state.pve.as_ref(), user, id, action).await,
                     None => return Err(ctx.error_page(StatusCode::BAD_REQUEST, "page.invalid")),
@@ -277,6 +274,10 @@ pub async fn refused(ctx: &Ctx, id: i64, e: &ServiceError) -> PageResult {
     let mut message = ctx.t(key);
     if let ServiceError::MachineLost { reason, node, vmid } = e {
         message = format!("{message} {}", ctx.tp(reason.message_key(), &[("vmid", &vmid.to_string()), ("node", node)]));
+    }
+    // PVE's own words about a busy guest or another refusal help more than the bare statement.
+    if let ServiceError::GuestRefused(GuestRefusal::Locked(said) | GuestRefusal::Other(said)) = e {
+        message = format!("{message} ({said})");
     }
     if let ServiceError::Invalid(errors) = e {
         let details: Vec<String> = ctx

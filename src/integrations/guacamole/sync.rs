@@ -105,8 +105,12 @@ pub struct ProvisionedMachine {
     /// Login created on the machine.
     pub login_user: String,
     /// Its password; `None` when the stored one does not open with this instance's key, and the
-    /// machine's connection is then kept as it is rather than deleted.
+    /// machine's connection is then kept as it is rather than deleted. Empty when proxdesk never knew
+    /// one (a VM its owner installed from an ISO): Guacamole then asks for it.
     pub password: Option<Secret<String>>,
+    /// Whether it gets a connection only once its address is known: a VM installed from an ISO has
+    /// no address until its OS runs a guest agent, and a connection to nowhere would only mislead.
+    pub address_required: bool,
 }
 
 /// One connection proxdesk wants in Guacamole.

@@ -79,7 +79,11 @@ async fn newest_entry(
 }
 
 fn machine_marks(out: &mut String, m: &machine::Model) {
-    let _ = write!(out, "m{}:{:?}:{:?}:{:?}:{:?}:{:?};", m.id, m.vmid, m.ipv4, m.login_user, m.lost_at, m.deleted_at);
+    let _ = write!(
+        out,
+        "m{}:{:?}:{:?}:{:?}:{:?}:{:?}:{:?};",
+        m.id, m.vmid, m.ipv4, m.login_user, m.lost_at, m.deleted_at, m.install_media
+    );
 }
 
 /// A machine whose power state means something: not deleted, not lost (its VMID names another guest).

@@ -14,7 +14,10 @@ use futures_util::stream::{self, StreamExt};
 use sea_orm::DatabaseConnection;
 
 use super::guac_sync::SyncSource;
-use crate::integrations::guacamole::sync::{ProvisionedMachine, VmInfo, VmKind, wanted_addresses};
+use crate::domain::guest::GuestType;
+use crate::integrations::guacamole::sync::{
+    MachineGuest, ProvisionedMachine, VmInfo, VmKind, machine_guest, wanted_addresses,
+};
 use crate::integrations::pve;
 use crate::integrations::pve::address::AgentSetting;
 use crate::integrations::pve::wire::ClusterResource;
@@ -73,7 +76,23 @@ impl SyncSource for PveSource {
         let (vms, changes) = addresses::read(&self.pve, guests, &wanted, &silent, now, self.read).await;
         let listed = vms.iter().map(|v| (v.vmid, v.node.clone())).collect();
         services::guest_agents::record(&self.db, &changes, &listed).await.map_err(|e| format!("silent agents: {e}"))?;
+        learn_addresses(&self.db, machines, &vms).await;
         Ok(vms)
+    }
+}
+
+/// Keeps the address found for a machine that had none (a VM installed from an ISO, once its OS answers
+/// through the guest agent): its page shows it, and its connection stays while the VM is off. A failure
+/// is only logged: the next run finds the address again.
+async fn learn_addresses(db: &DatabaseConnection, machines: &[ProvisionedMachine], vms: &[VmInfo]) {
+    for m in machines.iter().filter(|m| m.ipv4.is_none()) {
+        let MachineGuest::Found(vm) = machine_guest(m, vms) else { continue };
+        let Some(ip) = vm.ipv4.as_deref().and_then(|ip| ip.parse::<Ipv4Addr>().ok()) else { continue };
+        match services::machines::learn_address(db, m.machine_id, ip).await {
+            Ok(true) => tracing::info!(machine = m.machine_id, %ip, "address of machine found"),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(machine = m.machine_id, error = %e, "address of machine not recorded"),
+        }
     }
 }
 
@@ -116,10 +135,11 @@ pub async fn read_guests(pve: &pve::Client, concurrency: usize) -> Result<Vec<Li
 async fn read_guest(pve: &pve::Client, vmid: u64, node: String, r: ClusterResource) -> ListedGuest {
     let kind = if r.kind == "lxc" { VmKind::Lxc } else { VmKind::Qemu };
     let running = r.status.as_deref() == Some("running");
-    let config = match kind {
-        VmKind::Lxc => pve.lxc_config(&node, vmid).await,
-        VmKind::Qemu => pve.qemu_config(&node, vmid).await,
+    let ty = match kind {
+        VmKind::Lxc => GuestType::Lxc,
+        VmKind::Qemu => GuestType::Qemu,
     };
+    let config = pve.guest_config(&node, ty, vmid).await;
     let mut info = VmInfo {
         vmid: vmid as u32,
         name: r.name.clone().unwrap_or_default(),

@@ -3,7 +3,18 @@
 use chrono::{DateTime, Utc};
 use poem_openapi::{Enum, Object};
 
+use crate::domain::guest::GuestType;
 use crate::domain::lost::LostReason;
+
+/// What kind of guest a machine is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum GuestKindName {
+    /// An LXC container.
+    Lxc,
+    /// A QEMU virtual machine.
+    Qemu,
+}
 
 /// A provisioned machine.
 #[derive(Debug, Object)]
@@ -11,11 +22,16 @@ pub struct Machine {
     pub id: i64,
     pub request_id: i64,
     pub user_id: i64,
+    /// A container or a virtual machine.
+    pub kind: GuestKindName,
     pub hostname: String,
     pub node: String,
     pub vmid: Option<i64>,
     pub ipv4: Option<String>,
     pub login_user: Option<String>,
+    /// The installer ISO in the CD drive of a VM made from an ISO (e.g. `local:iso/debian-12.iso`), until
+    /// its owner detaches it (`POST /machines/{id}/detach-iso`).
+    pub install_media: Option<String>,
     pub created_at: DateTime<Utc>,
     /// Set while the machine is lost: the guest at its VMID no longer carries its marker, or is gone.
     pub lost: Option<LostMachine>,
@@ -57,15 +73,22 @@ impl LostMachine {
 impl From<entities::machine::Model> for Machine {
     fn from(m: entities::machine::Model) -> Self {
         let lost = LostMachine::of(&m);
+        // The column only ever holds `lxc` or `qemu`; an unknown text is read as the older default.
+        let kind = match GuestType::parse(&m.kind) {
+            Some(GuestType::Qemu) => GuestKindName::Qemu,
+            _ => GuestKindName::Lxc,
+        };
         Machine {
             id: m.id,
             request_id: m.request_id,
             user_id: m.user_id,
+            kind,
             hostname: m.hostname,
             node: m.node,
             vmid: m.vmid,
             ipv4: m.ipv4,
             login_user: m.login_user,
+            install_media: m.install_media,
             created_at: m.created_at,
             lost,
         }

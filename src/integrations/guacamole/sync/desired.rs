@@ -119,6 +119,9 @@ pub fn desired(
         };
         let mk = marker(&format!("machine={}", m.machine_id), m.vmid, Protocol::Ssh, &m.login_user);
         let ip = live_ip.get(&m.vmid).copied().or(m.ipv4.as_deref());
+        if ip.is_none() && m.address_required {
+            continue;
+        }
         wanted.push(DesiredConnection {
             parameters: params(ip, 22, &m.login_user, password, &mk),
             marker: mk,

@@ -86,6 +86,7 @@ mod tests {
             owner_username: "alice".into(),
             login_user: "alice".into(),
             password: Some(Secret::new("pw".into())),
+            address_required: false,
         }
     }
 

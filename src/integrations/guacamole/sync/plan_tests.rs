@@ -43,6 +43,7 @@ fn machine(id: i64, vmid: u32, owner: &str) -> ProvisionedMachine {
         owner_username: owner.into(),
         login_user: owner.into(),
         password: Some(Secret::new("pw".into())),
+        address_required: false,
     }
 }
 
@@ -317,4 +318,26 @@ fn a_silent_agent_is_reported_once_and_its_connections_keep_their_address() {
     let (d, diagnostics) = desired(&[], &[silent], &settings());
     assert!(diagnostics[0].message.contains("static address 10.7.0.9"), "{}", diagnostics[0].message);
     assert_eq!(d.connections[0].parameters["hostname"].expose(), "10.7.0.9");
+}
+
+#[test]
+fn a_machine_installed_from_an_iso_has_a_connection_only_once_its_address_is_known() {
+    let iso = ProvisionedMachine {
+        ipv4: None,
+        password: Some(Secret::new(String::new())),
+        address_required: true,
+        ..machine(7, 207, "alice")
+    };
+    let machines = [iso];
+    assert!(want(&machines, &[]).connections.is_empty(), "no address: no connection to nowhere");
+    let listed = [guest_of(&machines, 207, Some("10.30.1.9"))];
+    let d = want(&machines, &listed);
+    assert_eq!(d.connections.len(), 1);
+    let p = &d.connections[0].parameters;
+    assert_eq!(p["hostname"].expose(), "10.30.1.9");
+    assert_eq!(p["username"].expose(), "alice");
+    assert!(!p.contains_key("password"), "no password proxdesk never knew: Guacamole asks");
+    // A container without an address keeps its connection (its address comes with the next run).
+    let lxc = [ProvisionedMachine { ipv4: None, ..machine(8, 208, "bob") }];
+    assert_eq!(want(&lxc, &[]).connections.len(), 1);
 }
