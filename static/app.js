@@ -64,6 +64,9 @@
         form.appendChild(s);
       }
       form.setAttribute("data-confirmed", "");
+      // A live update may have swapped the form out while the dialog was open; a detached form
+      // cannot be submitted, so it goes back into the page (hidden) first.
+      if (!form.isConnected) { form.hidden = true; document.body.appendChild(form); }
       form.submit();
     };
     dialog.showModal();

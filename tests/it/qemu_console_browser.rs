@@ -104,6 +104,12 @@ async fn novnc_shows_an_iso_vms_installer_and_the_owner_then_detaches_the_iso() 
     browser.wait_for("document.querySelector('dialog.confirm[open]') ? 'ok' : 'waiting'", Duration::from_secs(5)).await;
     let question = browser.text("dialog.confirm p").await;
     assert!(question.starts_with("Detach the installer ISO from iso-box?"), "{question}");
+    // A live update swaps the card while the dialog is open (as `live.js` does: the old node is
+    // replaced by a fresh one); the confirmed form must still be sent.
+    let swapped = browser
+        .eval("(function(){var m=document.getElementById('machine'); m.replaceWith(m.cloneNode(true)); return 'swapped';})()")
+        .await;
+    assert_eq!(swapped, "swapped");
     browser.click_and_wait("dialog.confirm button[value=ok]").await;
     let flash = t("en", "flash.machine_detach_iso");
     let flashed =
