@@ -18,6 +18,7 @@ const USER_API: &[(&str, &str)] = &[
     ("get", "/machines/{id}"),
     ("post", "/machines/{id}/{action}"),
     ("post", "/machines/{id}/console"),
+    ("post", "/machines/{id}/detach-iso"),
     ("delete", "/machines/{id}"),
     ("get", "/me"),
     ("put", "/me/password"),
