@@ -123,7 +123,20 @@ impl Chromium {
     pub async fn wait_for(&mut self, expression: &str, timeout: Duration) -> String {
         let until = Instant::now() + timeout;
         loop {
-            let v = self.eval(expression).await;
+            let params = json!({"expression": expression, "returnByValue": true});
+            let answer = self.tools.try_call("Runtime.evaluate", params).await;
+            // A navigation (a posted form, a reload) that commits while the expression runs destroys its
+            // context: not an answer yet, ask again in the new document.
+            let navigated = answer["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("navigated or closed") || m.contains("Cannot find context"));
+            if !navigated {
+                assert!(answer.get("error").is_none(), "Runtime.evaluate: {answer}");
+            }
+            if let Some(e) = answer["result"].get("exceptionDetails") {
+                panic!("evaluating {expression:.200}: {}", e["exception"]["description"]);
+            }
+            let v = answer["result"]["result"]["value"].clone();
             let text = v.as_str().unwrap_or_default().to_owned();
             if text.starts_with("ok") {
                 return text;
