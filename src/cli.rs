@@ -149,7 +149,15 @@ impl From<ServiceError> for CliError {
 fn load_settings() -> Result<Settings, CliError> {
     let raw = RawSettings::load()?;
     crate::telemetry::init(raw.get("log").unwrap_or("info"));
+    warn_unknown_keys(&raw);
     Ok(raw.into_settings()?)
+}
+
+/// A key proxdesk does not know is most likely a typo: say so, but start.
+pub(crate) fn warn_unknown_keys(raw: &RawSettings) {
+    for key in raw.unknown_keys() {
+        tracing::warn!(%key, "unknown setting ignored (see the README's configuration tables)");
+    }
 }
 
 pub async fn run(cli: Cli) -> Result<(), CliError> {

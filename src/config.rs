@@ -55,6 +55,73 @@ pub const KEYS: &[(&str, Option<&str>, &str)] = &[
         Some("static"),
         "directory whose vendor/ holds the console's browser libraries (filled by `npm ci`)",
     ),
+    // SSH finishing (integrations::ssh::config).
+    ("ssh_key_file", None, "private key proxdesk logs in to the nodes with"),
+    ("ssh_user", Some("root"), "login user on the nodes"),
+    ("ssh_known_hosts", None, "OpenSSH known_hosts file; host keys are always checked"),
+    ("ssh_fingerprints", None, "pinned host keys, SHA256:… as ssh-keygen -lf prints them, comma-separated"),
+    ("ssh_nodes", None, "node addresses, pve1=10.0.0.11:22,pve2=10.0.0.12; default: the node name, port 22"),
+    ("ssh_connect_timeout_secs", Some("10"), "SSH connect timeout, in seconds"),
+    ("ssh_command_timeout_secs", Some("120"), "SSH command timeout, in seconds"),
+    // Jobs and provisioning (workflows).
+    ("workers", Some("true"), "run job workers in this process"),
+    ("provision_concurrency", Some("8"), "jobs running at once in this process"),
+    ("provision_per_node", Some("4"), "provisions running at once per PVE node"),
+    ("provision_attempts", Some("5"), "attempts before a provision is rolled back and marked failed"),
+    ("provision_task_timeout_secs", Some("600"), "deadline of each PVE task, in seconds"),
+    ("provision_ip_timeout_secs", Some("120"), "deadline for a started guest to show an IPv4 address, in seconds"),
+    ("provision_poll_ms", Some("1000"), "polling interval of provisioning, in milliseconds"),
+    ("provision_backoff_ms", Some("2000"), "first retry delay of provisioning (doubles, with jitter)"),
+    ("job_lease_ms", Some("30000"), "a crashed worker's jobs are taken over after this many milliseconds"),
+    // Proxmox VE realm sign-in (services::realm_sign_in).
+    ("pve_realm_login", Some("false"), "offer Proxmox VE realms (pam, pve, LDAP/AD realms) on the sign-in page"),
+    ("pve_realms", None, "realms offered, comma-separated; default: every password realm PVE lists"),
+    ("pve_default_realm", None, "realm selected by default on the sign-in page; default: PVE's default realm"),
+    ("pve_admin_groups", None, "PVE groups whose members are proxdesk admins, comma-separated; unset: roles kept"),
+    ("pve_realm_cache_secs", Some("300"), "seconds the realm list read from PVE is kept"),
+    // Directory sign-in (integrations::ldap).
+    ("ldap_url", None, "ldap:// or ldaps:// URL of the directory; unset: no directory sign-in"),
+    ("ldap_starttls", Some("false"), "upgrade an ldap:// connection with StartTLS"),
+    ("ldap_ca_file", None, "PEM file of the CA certificate(s) the directory's certificate must chain to (pinned)"),
+    ("ldap_bind_dn", None, "service account DN proxdesk binds as to search for users"),
+    ("ldap_bind_password", None, "password of the service account"),
+    ("ldap_base_dn", None, "base DN of the user search"),
+    (
+        "ldap_user_filter",
+        Some("(&(objectClass=inetOrgPerson)(uid={username}))"),
+        "user search filter; {username} is the escaped name typed",
+    ),
+    ("ldap_group_base_dn", None, "base DN of the group search; default: ldap_base_dn"),
+    (
+        "ldap_group_filter",
+        Some("(&(objectClass=groupOfNames)(member={dn}))"),
+        "group search filter; {dn} is the escaped user DN",
+    ),
+    ("ldap_group_name_attr", Some("cn"), "attribute naming a group"),
+    ("ldap_id_attr", Some("entryUUID"), "attribute that identifies a user for good (survives renames)"),
+    ("ldap_name_attr", Some("uid"), "attribute that names the account made on a first sign-in"),
+    ("ldap_display_name_attr", Some("cn"), "attribute shown as the person's name"),
+    ("ldap_mail_attr", Some("mail"), "attribute holding the e-mail address"),
+    (
+        "ldap_email_verified",
+        Some("false"),
+        "treat the directory's e-mail addresses as verified (they may then link accounts)",
+    ),
+    ("ldap_admin_groups", None, "directory groups whose members are proxdesk admins, comma-separated"),
+    ("ldap_label", Some("Directory"), "name of the directory on the sign-in page"),
+    ("ldap_timeout_secs", Some("5"), "timeout of each directory operation, in seconds"),
+    // OpenID Connect sign-in (integrations::oidc).
+    (
+        "oidc_issuer",
+        None,
+        "issuer URL of the OpenID provider (discovery at /.well-known/openid-configuration); unset: no SSO",
+    ),
+    ("oidc_client_id", None, "client id registered at the provider"),
+    ("oidc_client_secret", None, "client secret registered at the provider"),
+    ("oidc_scopes", Some("openid profile email"), "scopes asked for, space-separated"),
+    ("oidc_groups_claim", Some("groups"), "ID-token (or userinfo) claim listing the person's groups"),
+    ("oidc_admin_groups", None, "groups whose members are proxdesk admins, comma-separated"),
+    ("oidc_label", Some("Single sign-on"), "text of the sign-in button"),
 ];
 
 /// Why the configuration could not be loaded; displayed as one line at start.
@@ -134,6 +201,12 @@ impl RawSettings {
                 self.0.insert(key.to_ascii_lowercase(), value);
             }
         }
+    }
+
+    /// Keys set in the file or environment that proxdesk does not know (a typo, or a setting of another
+    /// version): logged as warnings at start, never fatal.
+    pub fn unknown_keys(&self) -> Vec<String> {
+        self.0.keys().filter(|k| !KEYS.iter().any(|(known, _, _)| known == k)).cloned().collect()
     }
 
     pub fn set(&mut self, key: &str, value: impl Into<String>) {

@@ -81,6 +81,7 @@ pub fn demo_templates() -> Vec<TemplateInput> {
 pub async fn run(guests: Option<usize>) -> Result<(), CliError> {
     let mut raw = RawSettings::load()?;
     crate::telemetry::init(raw.get("log").unwrap_or("info"));
+    crate::cli::warn_unknown_keys(&raw);
     // A temporary data dir unless one is configured; kept for the life of the process.
     let _tmp;
     if raw.get("data_dir").is_none() {

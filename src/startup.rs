@@ -34,6 +34,8 @@ pub struct AppState {
     pub console_limits: crate::console::Limits,
     /// The live pages' event streams open in this process.
     pub live: Arc<crate::services::live::Streams>,
+    /// The outside identity providers people may sign in through.
+    pub sign_in: Arc<crate::services::sign_in::Providers>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +50,8 @@ pub enum StartupError {
     Pve(String),
     #[error("Guacamole settings: {0}")]
     Guac(String),
+    #[error("sign-in settings: {0}")]
+    SignIn(String),
     #[error("schedule: {0}")]
     Schedule(#[from] jobs::JobError),
     #[error(
@@ -94,6 +98,8 @@ impl App {
             scheduler = Some(s);
         }
         let console_limits = crate::console::Limits::from_settings(&raw)?;
+        let sign_in = crate::services::sign_in::Providers::from_settings(&raw, &settings.public_url, pve.as_ref())
+            .map_err(StartupError::SignIn)?;
         let workers = match (&pve, worker_settings.enabled) {
             (Some(client), true) => {
                 Some(start_workers(&db, client.clone(), ssh, &settings, &worker_settings, guac.map(|(s, _)| s)))
@@ -113,6 +119,7 @@ impl App {
             consoles: Arc::default(),
             console_limits,
             live: crate::services::live::Streams::new(LIVE_STREAMS_PER_USER),
+            sign_in,
         };
         Ok(App { state, acceptor: TcpAcceptor::from_tokio(listener)?, port, workers, scheduler })
     }

@@ -1,4 +1,5 @@
-//! Local accounts.
+//! proxdesk accounts: local ones with a password, and those made on a first sign-in through an
+//! outside identity (see `identity`).
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -8,7 +9,7 @@ pub struct Model {
     pub id: i64,
     #[sea_orm(unique)]
     pub username: String,
-    /// argon2id PHC string.
+    /// argon2id PHC string; empty for an account that signs in only through an outside identity.
     pub password_hash: String,
     /// `user` or `admin`.
     pub role: String,
@@ -16,6 +17,9 @@ pub struct Model {
     /// Preferred UI language (`en`, `fr`, `it`); `None` follows Accept-Language.
     pub language: Option<String>,
     pub created_at: DateTimeUtc,
+    /// From the identity the account was made from (or set by an admin).
+    pub email: Option<String>,
+    pub display_name: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -14,6 +14,7 @@ mod m20261124_000008_create_console_tokens;
 mod m20261203_110000_create_silent_guest_agents;
 mod m20261203_112300_add_machines_lost;
 mod m20261203_170000_add_qemu_kinds;
+mod m20261203_200000_create_identities;
 
 pub struct Migrator;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_110000_create_silent_guest_agents::Migration),
             Box::new(m20261203_112300_add_machines_lost::Migration),
             Box::new(m20261203_170000_add_qemu_kinds::Migration),
+            Box::new(m20261203_200000_create_identities::Migration),
         ]
     }
 }

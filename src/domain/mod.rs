@@ -3,6 +3,7 @@
 pub mod errors;
 pub mod guest;
 pub mod guest_marker;
+pub mod identity;
 pub mod lost;
 pub mod quota;
 pub mod request_status;

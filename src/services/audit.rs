@@ -193,6 +193,11 @@ pub const ACTIONS: &[&str] = &[
     "quota.role_set",
     "quota.user_set",
     "guac.sync_requested",
+    "user.signed_in",
+    "user.role_changed",
+    "identity.linked",
+    "identity.unlinked",
+    "sign_in.policy_changed",
 ];
 
 /// The timeline of one subject, oldest first (no permission check: callers check the subject).

@@ -3,12 +3,14 @@
 
 use chrono::{Duration, Utc};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder,
 };
 
 use entities::{login_failure, session, user};
 
 use super::{Actor, ServiceError};
+use crate::domain::identity::SignInMethod;
 use crate::secrets::{Secret, random_token, sha256_hex, verify_password};
 
 /// Failed attempts allowed per account, and per client address, within `WINDOW_MINUTES`.
@@ -20,10 +22,12 @@ pub const WINDOW_MINUTES: i64 = 15;
 pub struct NewSession {
     pub token: Secret<String>,
     pub actor: Actor,
+    pub method: SignInMethod,
 }
 
-/// Checks a password and opens a session. Unknown users, wrong passwords and disabled accounts all
-/// give the same `Unauthenticated`, so nothing is revealed.
+/// Checks a local account's password and opens a session. Unknown users, wrong passwords and disabled
+/// accounts all give the same `Unauthenticated`, so nothing is revealed; a right password of an account
+/// the sign-in policy keeps out (`sign_in_policy`) gives `Forbidden`.
 #[tracing::instrument(skip(db, password))]
 pub async fn login(
     db: &DatabaseConnection,
@@ -33,15 +37,10 @@ pub async fn login(
     session_hours: i64,
 ) -> Result<NewSession, ServiceError> {
     let username = username.trim().to_ascii_lowercase();
-    let account_scope = format!("user:{username}");
-    let addr_scope = format!("addr:{client_addr}");
-    for (scope, max) in [(&account_scope, MAX_FAILURES_PER_ACCOUNT), (&addr_scope, MAX_FAILURES_PER_ADDRESS)] {
-        if let Some(retry_after_secs) = throttled(db, scope, max).await? {
-            return Err(ServiceError::Throttled { retry_after_secs });
-        }
-    }
+    check_throttle(db, &username, client_addr).await?;
     let found = user::Entity::find().filter(user::Column::Username.eq(&username)).one(db).await?;
     let ok = match &found {
+        // An account made from an outside identity has no password (an empty hash never verifies).
         Some(u) => verify_password(password, &u.password_hash) && !u.disabled,
         None => {
             // Spend the same time on unknown users so timing does not reveal which names exist.
@@ -50,15 +49,73 @@ pub async fn login(
         }
     };
     let Some(user) = found.filter(|_| ok) else {
-        let now = Utc::now();
-        for scope in [account_scope, addr_scope] {
-            let row = login_failure::ActiveModel { scope: Set(scope), at: Set(now), ..Default::default() };
-            login_failure::Entity::insert(row).exec(db).await?;
-        }
+        record_failure(db, &username, client_addr).await?;
         tracing::info!(%username, "login failed");
         return Err(ServiceError::Unauthenticated);
     };
-    login_failure::Entity::delete_many().filter(login_failure::Column::Scope.eq(account_scope)).exec(db).await?;
+    if !super::sign_in_policy::get(db).await?.allows(&user.username) {
+        tracing::info!(%username, "password sign-in refused by the sign-in policy");
+        return Err(ServiceError::Forbidden);
+    }
+    clear_failures(db, &username).await?;
+    let txn = crate::db::begin_write(db).await?;
+    let session = open_session(&txn, user, SignInMethod::Password, session_hours, serde_json::json!({})).await?;
+    txn.commit().await?;
+    Ok(session)
+}
+
+/// Refuses with `Throttled` while `account` (a proxdesk user name, or the name typed for an outside
+/// identity) or `client_addr` has too many recent failures. Every password check calls this first.
+pub async fn check_throttle(db: &DatabaseConnection, account: &str, client_addr: &str) -> Result<(), ServiceError> {
+    for (scope, max) in
+        [(account_scope(account), MAX_FAILURES_PER_ACCOUNT), (addr_scope(client_addr), MAX_FAILURES_PER_ADDRESS)]
+    {
+        if let Some(retry_after_secs) = throttled(db, &scope, max).await? {
+            return Err(ServiceError::Throttled { retry_after_secs });
+        }
+    }
+    Ok(())
+}
+
+/// Counts one failed password check against `account` and `client_addr`.
+pub async fn record_failure(db: &DatabaseConnection, account: &str, client_addr: &str) -> Result<(), ServiceError> {
+    let now = Utc::now();
+    for scope in [account_scope(account), addr_scope(client_addr)] {
+        let row = login_failure::ActiveModel { scope: Set(scope), at: Set(now), ..Default::default() };
+        login_failure::Entity::insert(row).exec(db).await?;
+    }
+    Ok(())
+}
+
+/// Forgets `account`'s failures after a successful check.
+pub async fn clear_failures(db: &DatabaseConnection, account: &str) -> Result<(), ServiceError> {
+    login_failure::Entity::delete_many()
+        .filter(login_failure::Column::Scope.eq(account_scope(account)))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+fn account_scope(account: &str) -> String {
+    format!("user:{}", account.trim().to_lowercase())
+}
+
+fn addr_scope(client_addr: &str) -> String {
+    format!("addr:{client_addr}")
+}
+
+/// Opens a session for `user` (already checked by `method`) and audits the sign-in with `details`
+/// (which identity, never a secret). Call inside the transaction that decided who `user` is.
+pub async fn open_session<C: ConnectionTrait>(
+    conn: &C,
+    user: user::Model,
+    method: SignInMethod,
+    session_hours: i64,
+    mut details: serde_json::Value,
+) -> Result<NewSession, ServiceError> {
+    if user.disabled {
+        return Err(ServiceError::Unauthenticated);
+    }
     let token = random_token(32);
     let now = Utc::now();
     let row = session::ActiveModel {
@@ -66,10 +123,16 @@ pub async fn login(
         user_id: Set(user.id),
         created_at: Set(now),
         expires_at: Set(now + Duration::hours(session_hours)),
+        method: Set(method.as_str().to_owned()),
     };
-    session::Entity::insert(row).exec(db).await?;
-    tracing::info!(user_id = user.id, "login");
-    Ok(NewSession { token, actor: user.try_into()? })
+    session::Entity::insert(row).exec(conn).await?;
+    let actor: Actor = user.try_into()?;
+    if let Some(map) = details.as_object_mut() {
+        map.insert("method".into(), method.as_str().into());
+    }
+    super::audit::record(conn, Some(&actor), "user.signed_in", "user", actor.id, details).await?;
+    tracing::info!(user_id = actor.id, method = method.as_str(), "login");
+    Ok(NewSession { token, actor, method })
 }
 
 /// A valid argon2id hash of a random string, verified against for unknown users.

@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod consoles;
 pub mod guac_sync_runs;
 pub mod guest_agents;
+pub mod identities;
 pub mod install_media;
 pub mod live;
 pub mod locks;
@@ -15,6 +16,8 @@ pub mod machines;
 pub mod overview;
 pub mod quotas;
 pub mod requests;
+pub mod sign_in;
+pub mod sign_in_policy;
 pub mod tokens;
 pub mod users;
 

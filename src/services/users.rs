@@ -54,6 +54,8 @@ pub async fn create(
         disabled: Set(false),
         language: Set(None),
         created_at: Set(Utc::now()),
+        email: Set(None),
+        display_name: Set(None),
         ..Default::default()
     }
     .insert(&txn)

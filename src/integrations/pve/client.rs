@@ -128,6 +128,31 @@ impl Client {
         self.call(method, path, &p).await
     }
 
+    /// A GET without proxdesk's credentials (the calls PVE answers for anyone, such as the realm list).
+    pub(crate) async fn get_anonymous<T: DeserializeOwned>(&self, path: &str, query: Params) -> Result<T, PveError> {
+        let req = self.http.get(format!("{}{path}", self.base)).query(&query);
+        decode(path, &self.exchange(req).await?)
+    }
+
+    /// A POST without proxdesk's credentials: checking a person's own password (`/access/ticket`,
+    /// which refuses API tokens). Never repeated automatically.
+    pub(crate) async fn post_anonymous<T: DeserializeOwned>(&self, path: &str, form: Params) -> Result<T, PveError> {
+        let req = self.http.post(format!("{}{path}", self.base)).form(&form);
+        decode(path, &self.exchange(req).await?)
+    }
+
+    async fn exchange(&self, req: reqwest::RequestBuilder) -> Result<Vec<u8>, PveError> {
+        let resp = req.send().await?;
+        let status = resp.status();
+        let reason = status_reason(&resp);
+        let bytes = resp.bytes().await?;
+        if status == StatusCode::OK {
+            Ok(bytes.to_vec())
+        } else {
+            Err(PveError::from_response(status.as_u16(), &reason, &bytes))
+        }
+    }
+
     async fn call<T: DeserializeOwned>(&self, method: Method, path: &str, p: &Params) -> Result<T, PveError> {
         let body = match self.send(method.clone(), path, p, false).await {
             // A ticket may have been revoked or the key rotated: log in again, once.
@@ -136,13 +161,7 @@ impl Client {
             }
             other => other?,
         };
-        #[derive(serde::Deserialize)]
-        struct Envelope<T> {
-            data: T,
-        }
-        serde_json::from_slice::<Envelope<T>>(&body)
-            .map(|e| e.data)
-            .map_err(|e| PveError::Decode(format!("{path}: {e}")))
+        decode(path, &body)
     }
 
     async fn send(&self, method: Method, path: &str, p: &Params, relogin: bool) -> Result<Vec<u8>, PveError> {
@@ -160,15 +179,7 @@ impl Client {
                 }
             }
         }
-        let resp = req.send().await?;
-        let status = resp.status();
-        let reason = status_reason(&resp);
-        let bytes = resp.bytes().await?;
-        if status == StatusCode::OK {
-            Ok(bytes.to_vec())
-        } else {
-            Err(PveError::from_response(status.as_u16(), &reason, &bytes))
-        }
+        self.exchange(req).await
     }
 
     /// The current ticket session, logging in or renewing first when needed.
@@ -217,6 +228,15 @@ impl Client {
             obtained: Instant::now(),
         })
     }
+}
+
+/// The `data` of PVE's answer envelope.
+fn decode<T: DeserializeOwned>(path: &str, body: &[u8]) -> Result<T, PveError> {
+    #[derive(serde::Deserialize)]
+    struct Envelope<T> {
+        data: T,
+    }
+    serde_json::from_slice::<Envelope<T>>(body).map(|e| e.data).map_err(|e| PveError::Decode(format!("{path}: {e}")))
 }
 
 /// PVE puts the error text in the reason phrase (pve-api.md §3); hyper keeps it as an extension.

@@ -18,6 +18,7 @@ pub mod sim;
 
 pub use client::Client;
 pub use config::{PveAuth, PveConfig, PveConfigError, TlsMode};
+pub use endpoints::PasswordCheck;
 pub use error::{PveError, Transience};
 pub use tasks::{TaskOutcome, WaitOptions};
 pub use tls::{fingerprint_of, parse_fingerprint};

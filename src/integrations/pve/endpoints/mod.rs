@@ -1,10 +1,13 @@
 //! One typed method per endpoint proxdesk uses.
 
+mod access;
 mod discovery;
 mod guest;
 mod qemu;
 
 use reqwest::Method;
+
+pub use access::PasswordCheck;
 
 use super::client::{Client, Params, params};
 use super::error::PveError;

@@ -150,6 +150,7 @@ pub(crate) fn build(cfg: &SimConfig, rng: &mut StdRng) -> State {
             },
         ],
         next_pid: 100_000 + rng.random_range(0..50_000),
+        access: cfg.access.clone(),
         ..State::default()
     };
     state.pools.insert("proxdesk".into(), "guests created by proxdesk".into());

@@ -9,6 +9,7 @@
 //! # }
 //! ```
 
+pub mod access;
 mod auth;
 mod cloudinit;
 mod cluster;
@@ -110,6 +111,8 @@ pub struct SimConfig {
     pub generated: Option<GeneratedInventory>,
     /// How long PVE waits for a hung guest agent's ping before `QEMU guest agent is not running` (3 s).
     pub agent_timeout: Duration,
+    /// Realms, users, groups, pools, roles and ACLs (seeds `State::access`).
+    pub access: access::AccessConfig,
 }
 
 impl Default for SimConfig {
@@ -132,6 +135,7 @@ impl Default for SimConfig {
             default_inventory: true,
             generated: None,
             agent_timeout: Duration::from_secs(3),
+            access: access::AccessConfig::default(),
         }
     }
 }
@@ -266,6 +270,10 @@ impl SimHandle {
     /// Changes the state directly (test set-up: a lock, a running guest…).
     pub fn with_state<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
         f(&mut self.sim.state.lock().expect("state"))
+    }
+    /// Changes access control at run time (a user disabled, an ACL entry removed…); the next call sees it.
+    pub fn with_access<R>(&self, f: impl FnOnce(&mut access::AccessConfig) -> R) -> R {
+        f(&mut self.sim.state.lock().expect("state").access)
     }
     /// The inventory's mix (kinds, agents, addresses, notes), templates left out.
     pub fn summary(&self) -> InventorySummary {

@@ -289,6 +289,8 @@ pub struct State {
     /// QEMU config flocks held by running workers, by VMID: the number of shared holders (clones of a
     /// stopped source), or [`EXCLUSIVE`] (a clone of a running one).
     pub flocks: BTreeMap<u64, u32>,
+    /// Realms, users, groups, pools, roles and ACLs, as seeded by `SimConfig::access`.
+    pub access: super::access::AccessConfig,
 }
 
 /// The [`State::flocks`] value of an exclusive flock.

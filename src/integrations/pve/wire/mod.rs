@@ -5,9 +5,11 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+mod access;
 mod discovery;
 mod qemu;
 
+pub use access::{PermissionMap, Realm, TicketCheckAnswer, UserRecord};
 pub use discovery::{NetworkInterface, StorageContentItem};
 pub use qemu::{
     DeleteOptions, PowerCommand, QemuCloneRequest, QemuConfigUpdate, QemuCreateRequest, decode_sshkeys, encode_sshkeys,
