@@ -14,6 +14,7 @@ pub mod locks;
 pub mod lost_machines;
 pub mod machines;
 pub mod overview;
+pub mod pending_sign_ins;
 pub mod quotas;
 pub mod requests;
 pub mod sign_in;
