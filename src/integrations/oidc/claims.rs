@@ -180,7 +180,8 @@ mod tests {
         assert_eq!(p.account_name(), "s");
         let info = json!({"sub": "s", "name": "Other", "preferred_username": "al", "email": "al@x.org",
             "email_verified": true, "groups": ["ops"]});
-        let info: UserInfoClaims<ExtraClaims, CoreGenderClaim> = serde_json::from_value(info).unwrap();
+        let info: UserInfoClaims<ExtraClaims, CoreGenderClaim> =
+            UserInfoClaims::from_json::<std::io::Error>(info.to_string().as_bytes(), None).unwrap();
         p.complete_with(&info, "groups");
         assert_eq!(p.name.as_deref(), Some("Token Name"));
         assert_eq!(p.account_name(), "al");

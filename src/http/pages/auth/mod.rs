@@ -126,6 +126,9 @@ pub async fn logout(ctx: Ctx, _form: Form) -> Response {
             return ctx.service_error(&e);
         }
         ctx.jar.add(make_cookie(SESSION_COOKIE, "", 0, ctx.secure));
+        if let Some(provider_sign_out) = openid::sign_out_at_provider(&ctx, c.value_str()).await {
+            return provider_sign_out;
+        }
     }
     redirect("/login")
 }
