@@ -21,6 +21,16 @@ pub const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'se
      connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
      frame-ancestors 'none'";
 
+/// [`PAGE_CSP`], with the OpenID provider's origin added to `form-action` when single sign-on is on:
+/// signing out sends the logout form on to the provider's end-session page, and browsers check
+/// `form-action` on a form's redirects too.
+pub fn page_csp(state: &AppState) -> String {
+    match state.sign_in.openid.as_ref() {
+        Some(openid) => PAGE_CSP.replace("form-action 'self'", &format!("form-action 'self' {}", openid.origin())),
+        None => PAGE_CSP.to_owned(),
+    }
+}
+
 /// Every route of the application.
 pub fn routes(state: AppState) -> impl Endpoint {
     let api = api::service(&state.settings.public_url);
@@ -36,7 +46,7 @@ pub fn routes(state: AppState) -> impl Endpoint {
         .nest("/static/vendor", vendor)
         .at("/machines/:id/console/ws", get(console::vnc))
         .at("/machines/:id/terminal/ws", get(console::terminal))
-        .nest("/", pages::routes().with(SetHeader::new().overriding("Content-Security-Policy", PAGE_CSP)))
+        .nest("/", pages::routes().with(SetHeader::new().overriding("Content-Security-Policy", page_csp(&state))))
         .with(
             SetHeader::new()
                 .overriding("X-Content-Type-Options", "nosniff")

@@ -76,6 +76,12 @@ impl OpenIdSignIn {
         &self.label
     }
 
+    /// `scheme://host[:port]` of the provider (what the pages' `form-action` must allow for signing out
+    /// there).
+    pub fn origin(&self) -> String {
+        url::Url::parse(&self.provider.config().issuer).map(|u| u.origin().ascii_serialization()).unwrap_or_default()
+    }
+
     /// Starts a sign-in: discovery (kept after the first time), a pending sign-in holding fresh PKCE
     /// and nonce secrets and `next`, and the provider's URL carrying its token as `state`. A provider
     /// that does not answer is `Unavailable` (local accounts still work).
