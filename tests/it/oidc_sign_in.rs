@@ -97,7 +97,10 @@ async fn signing_in_through_the_provider_opens_a_session_and_signing_out_ends_it
     assert!(alice.password_hash.is_empty(), "an account from an outside identity has no password");
     let linked = identity::Entity::find().filter(identity::Column::UserId.eq(alice.id)).one(&app.db).await.unwrap();
     let linked = linked.expect("the identity is linked");
-    assert_eq!((linked.provider.as_str(), linked.issuer.as_str(), linked.subject.as_str()), ("oidc", provider.issuer.as_str(), "alice"));
+    assert_eq!(
+        (linked.provider.as_str(), linked.issuer.as_str(), linked.subject.as_str()),
+        ("oidc", provider.issuer.as_str(), "alice")
+    );
     let sessions = session::Entity::find().filter(session::Column::UserId.eq(alice.id)).all(&app.db).await.unwrap();
     assert_eq!(sessions.iter().map(|s| s.method.as_str()).collect::<Vec<_>>(), ["oidc"]);
 

@@ -22,8 +22,13 @@ use super::http::HttpClient;
 use super::{OidcConfig, OidcError};
 
 /// The ID token fields of a token answer, with proxdesk's extra claims.
-pub(super) type IdFields =
-    IdTokenFields<ExtraClaims, EmptyExtraTokenFields, CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm>;
+pub(super) type IdFields = IdTokenFields<
+    ExtraClaims,
+    EmptyExtraTokenFields,
+    CoreGenderClaim,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJwsSigningAlgorithm,
+>;
 
 /// The token endpoint's answer.
 pub(super) type Tokens = StandardTokenResponse<IdFields, CoreTokenType>;
@@ -73,8 +78,8 @@ pub(super) struct Discovery {
 impl Discovery {
     pub fn new(config: &OidcConfig) -> Result<Self, OidcError> {
         let issuer = IssuerUrl::new(config.issuer.clone()).map_err(|e| OidcError::Config(format!("issuer: {e}")))?;
-        let redirect =
-            RedirectUrl::new(config.redirect_uri.clone()).map_err(|e| OidcError::Config(format!("redirect URI: {e}")))?;
+        let redirect = RedirectUrl::new(config.redirect_uri.clone())
+            .map_err(|e| OidcError::Config(format!("redirect URI: {e}")))?;
         Ok(Self {
             issuer,
             client_id: ClientId::new(config.client_id.clone()),
@@ -121,7 +126,8 @@ impl Discovery {
             }
             *last = Some(Instant::now());
         }
-        let keys = JsonWebKeySet::fetch_async(stale.metadata.jwks_uri(), http).await.map_err(OidcError::from_discovery)?;
+        let keys =
+            JsonWebKeySet::fetch_async(stale.metadata.jwks_uri(), http).await.map_err(OidcError::from_discovery)?;
         let metadata = stale.metadata.clone().set_jwks(keys);
         let fresh = Arc::new(self.build(metadata));
         *current = Some(fresh.clone());
@@ -130,8 +136,9 @@ impl Discovery {
     }
 
     fn build(&self, metadata: ProviderMetadataWithLogout) -> Discovered {
-        let client = OidcClient::from_provider_metadata(metadata.clone(), self.client_id.clone(), self.client_secret.clone())
-            .set_redirect_uri(self.redirect.clone());
+        let client =
+            OidcClient::from_provider_metadata(metadata.clone(), self.client_id.clone(), self.client_secret.clone())
+                .set_redirect_uri(self.redirect.clone());
         Discovered { metadata, client }
     }
 }

@@ -14,7 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use openidconnect::core::{CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm, CoreResponseType};
+use openidconnect::core::{
+    CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm, CoreResponseType,
+};
 use openidconnect::{
     AuthenticationFlow, AuthorizationCode, ClaimsVerificationError, CsrfToken, IdToken, IdTokenClaims, LogoutRequest,
     Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, PostLogoutRedirectUrl, RequestTokenError, Scope,
@@ -146,7 +148,10 @@ impl FlowSecrets {
     /// Fresh random secrets for a new sign-in.
     pub fn new_random() -> Self {
         let (_, verifier) = PkceCodeChallenge::new_random_sha256();
-        Self { pkce_verifier: Secret::new(verifier.secret().clone()), nonce: Secret::new(Nonce::new_random().secret().clone()) }
+        Self {
+            pkce_verifier: Secret::new(verifier.secret().clone()),
+            nonce: Secret::new(Nonce::new_random().secret().clone()),
+        }
     }
 }
 
@@ -222,9 +227,8 @@ impl OpenIdProvider {
             .request_async(&inner.http)
             .await
             .map_err(OidcError::from_token)?;
-        let id_token = tokens
-            .id_token()
-            .ok_or_else(|| OidcError::InvalidToken("the token answer holds no ID token".into()))?;
+        let id_token =
+            tokens.id_token().ok_or_else(|| OidcError::InvalidToken("the token answer holds no ID token".into()))?;
         let nonce = Nonce::new(flow.nonce.expose().clone());
         let (discovered, claims) = match verify(&discovered, id_token, &nonce) {
             Err(ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey)) => {
@@ -269,7 +273,8 @@ impl OpenIdProvider {
             id_token.expose().parse().map_err(|_| OidcError::InvalidToken("the kept ID token is unreadable".into()))?;
         let back = PostLogoutRedirectUrl::new(inner.config.post_logout_redirect_uri.clone())
             .map_err(|e| OidcError::Config(e.to_string()))?;
-        let url = LogoutRequest::from(endpoint).set_id_token_hint(&hint).set_post_logout_redirect_uri(back).http_get_url();
+        let url =
+            LogoutRequest::from(endpoint).set_id_token_hint(&hint).set_post_logout_redirect_uri(back).http_get_url();
         Ok(Some(url.into()))
     }
 }
@@ -324,7 +329,11 @@ mod tests {
     #[test]
     fn settings_give_the_redirect_and_the_scopes_besides_openid() {
         let c = OidcConfig::from_settings(
-            &raw(&[("oidc_issuer", "https://id.example"), ("oidc_client_id", "desk"), ("oidc_scopes", "openid email groups")]),
+            &raw(&[
+                ("oidc_issuer", "https://id.example"),
+                ("oidc_client_id", "desk"),
+                ("oidc_scopes", "openid email groups"),
+            ]),
             "https://desk.example/",
         )
         .unwrap()

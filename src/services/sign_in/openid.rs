@@ -124,7 +124,8 @@ impl OpenIdSignIn {
         let signed = self.provider.finish(code, &flow).await.map_err(service_error)?;
         let who = verified_identity(signed.person);
         let session = identities::sign_in(db, &who, &self.mapping, session_hours).await?;
-        let hint = LogoutHint { session: sha256_hex(session.token.expose()), id_token: signed.id_token.expose().clone() };
+        let hint =
+            LogoutHint { session: sha256_hex(session.token.expose()), id_token: signed.id_token.expose().clone() };
         let hint = serde_json::to_string(&hint).map_err(|e| ServiceError::Internal(e.to_string()))?;
         Ok(Finished { session, next: pending.next, logout_hint: key.seal(&hint) })
     }

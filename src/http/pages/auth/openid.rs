@@ -48,7 +48,9 @@ pub async fn begin(ctx: Ctx, Query(q): Query<Next>) -> Response {
             ctx.jar.add(state);
             redirect(&started.redirect_to)
         }
-        Err(ServiceError::Unavailable(_)) => refused(&ctx, StatusCode::SERVICE_UNAVAILABLE, "login.provider_down").await,
+        Err(ServiceError::Unavailable(_)) => {
+            refused(&ctx, StatusCode::SERVICE_UNAVAILABLE, "login.provider_down").await
+        }
         Err(e) => ctx.service_error(&e),
     }
 }
@@ -94,7 +96,9 @@ pub async fn callback(ctx: Ctx, Query(q): Query<Back>) -> Response {
         }
         Err(ServiceError::Invalid(_)) => refused(&ctx, StatusCode::BAD_REQUEST, "login.oidc_expired").await,
         Err(ServiceError::Unauthenticated) => refused(&ctx, StatusCode::UNAUTHORIZED, "login.oidc_refused").await,
-        Err(ServiceError::Unavailable(_)) => refused(&ctx, StatusCode::SERVICE_UNAVAILABLE, "login.provider_down").await,
+        Err(ServiceError::Unavailable(_)) => {
+            refused(&ctx, StatusCode::SERVICE_UNAVAILABLE, "login.provider_down").await
+        }
         Err(e) => ctx.service_error(&e),
     }
 }
