@@ -17,6 +17,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("requests/new.html", include_str!("../../../templates/requests/new.html")),
     ("requests/detail.html", include_str!("../../../templates/requests/detail.html")),
     ("admin/queue.html", include_str!("../../../templates/admin/queue.html")),
+    ("admin/sign_in.html", include_str!("../../../templates/admin/sign_in.html")),
     ("admin/users.html", include_str!("../../../templates/admin/users.html")),
     ("admin/catalog.html", include_str!("../../../templates/admin/catalog.html")),
     ("admin/template_form.html", include_str!("../../../templates/admin/template_form.html")),

@@ -3,11 +3,13 @@
 mod accounts;
 mod audit;
 mod catalog;
+mod identities;
 mod machines;
 mod requests;
 
 pub use accounts::*;
 pub use audit::*;
 pub use catalog::*;
+pub use identities::*;
 pub use machines::*;
 pub use requests::*;
