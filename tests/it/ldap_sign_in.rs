@@ -266,7 +266,10 @@ async fn directory_groups_make_admins_and_leaving_the_group_demotes_at_the_next_
         .unwrap()
         .expect("the demotion is audited");
     let details: serde_json::Value = serde_json::from_str(&change.details).unwrap();
-    assert_eq!((details["from"].as_str(), details["to"].as_str(), details["via"].as_str()), (Some("admin"), Some("user"), Some("ldap")));
+    assert_eq!(
+        (details["from"].as_str(), details["to"].as_str(), details["via"].as_str()),
+        (Some("admin"), Some("user"), Some("ldap"))
+    );
     assert_eq!(details["groups"], serde_json::json!(["students"]));
 
     // bob joined ops: an admin from his first sign-in.
@@ -376,15 +379,11 @@ async fn ldap_sign_in_latency_figures() {
     for _ in 0..60 {
         let b = app.browser();
         let csrf = b.csrf("/login").await;
-        let fields: Vec<(String, String)> = [
-            ("csrf", csrf.as_str()),
-            ("method", "ldap"),
-            ("username", "alice"),
-            ("password", "alice-Secret-1"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+        let fields: Vec<(String, String)> =
+            [("csrf", csrf.as_str()), ("method", "ldap"), ("username", "alice"), ("password", "alice-Secret-1")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
         let started = Instant::now();
         let r = b.post_raw("/login", &fields).await;
         took.push(started.elapsed());

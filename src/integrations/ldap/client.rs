@@ -164,16 +164,14 @@ impl Directory {
 
     async fn connect(&self) -> Result<Ldap, LdapError> {
         let c = &self.config;
-        let mut settings = LdapConnSettings::new()
-            .set_conn_timeout(c.timeout)
-            .set_starttls(c.transport == Transport::StartTls);
+        let mut settings =
+            LdapConnSettings::new().set_conn_timeout(c.timeout).set_starttls(c.transport == Transport::StartTls);
         if let Some(tls) = &c.tls {
             settings = settings.set_config(tls.clone());
         }
         // The connect timeout covers the TCP connection, StartTLS and the TLS handshake.
-        let (conn, ldap) = LdapConnAsync::from_url_with_settings(settings, &c.url)
-            .await
-            .map_err(|e| self.transport_error(e))?;
+        let (conn, ldap) =
+            LdapConnAsync::from_url_with_settings(settings, &c.url).await.map_err(|e| self.transport_error(e))?;
         tokio::spawn(async move {
             if let Err(e) = conn.drive().await {
                 tracing::debug!(error = %e, "directory connection ended");
@@ -196,9 +194,7 @@ impl Directory {
             | E::Rustls { .. }
             | E::EndOfStream
             | E::OpSend { .. }
-            | E::ResultRecv { .. } => {
-                self.unreachable(e.to_string())
-            }
+            | E::ResultRecv { .. } => self.unreachable(e.to_string()),
             E::LdapResult { result } if matches!(result.rc, rc::BUSY | rc::UNAVAILABLE) => {
                 self.unreachable(describe(&result))
             }
@@ -218,7 +214,11 @@ impl Directory {
 
 /// `rc 49 (invalid credentials)`, with the server's text when it gave one.
 fn describe(res: &LdapResult) -> String {
-    if res.text.is_empty() { format!("result code {}", res.rc) } else { format!("result code {}: {}", res.rc, res.text) }
+    if res.text.is_empty() {
+        format!("result code {}", res.rc)
+    } else {
+        format!("result code {}: {}", res.rc, res.text)
+    }
 }
 
 /// The first value of `attr` (compared without case, as LDAP does), binary values in hex.

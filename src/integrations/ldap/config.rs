@@ -78,7 +78,10 @@ impl DirectoryConfig {
             return Err(invalid("PROXDESK_LDAP_URL", "must name a host (ldap://host or ldaps://host:636)"));
         }
         if !matches!(url.path(), "" | "/") || url.query().is_some() {
-            return Err(invalid("PROXDESK_LDAP_URL", "only scheme, host and port; put the base DN in PROXDESK_LDAP_BASE_DN"));
+            return Err(invalid(
+                "PROXDESK_LDAP_URL",
+                "only scheme, host and port; put the base DN in PROXDESK_LDAP_BASE_DN",
+            ));
         }
         let starttls = parse_bool(raw, "ldap_starttls", "PROXDESK_LDAP_STARTTLS")?;
         let transport = match (url.scheme(), starttls) {
@@ -88,7 +91,9 @@ impl DirectoryConfig {
             ("ldaps", true) => {
                 return Err(invalid("PROXDESK_LDAP_STARTTLS", "is for ldap:// URLs; ldaps:// is TLS from the start"));
             }
-            (other, _) => return Err(invalid("PROXDESK_LDAP_URL", format!("scheme {other}: must be ldap:// or ldaps://"))),
+            (other, _) => {
+                return Err(invalid("PROXDESK_LDAP_URL", format!("scheme {other}: must be ldap:// or ldaps://")));
+            }
         };
         let ca = match get("ldap_ca_file") {
             Some(path) => {
@@ -113,8 +118,12 @@ impl DirectoryConfig {
             (None, None) => None,
             // A DN with an empty password is an unauthenticated bind (RFC 4513 §5.1.2): refused by
             // careful servers, silently anonymous on others.
-            (Some(_), None) => return Err(invalid("PROXDESK_LDAP_BIND_PASSWORD", "is required with PROXDESK_LDAP_BIND_DN")),
-            (None, Some(_)) => return Err(invalid("PROXDESK_LDAP_BIND_DN", "is required with PROXDESK_LDAP_BIND_PASSWORD")),
+            (Some(_), None) => {
+                return Err(invalid("PROXDESK_LDAP_BIND_PASSWORD", "is required with PROXDESK_LDAP_BIND_DN"));
+            }
+            (None, Some(_)) => {
+                return Err(invalid("PROXDESK_LDAP_BIND_DN", "is required with PROXDESK_LDAP_BIND_PASSWORD"));
+            }
         };
         let base_dn = get("ldap_base_dn")
             .ok_or_else(|| invalid("PROXDESK_LDAP_BASE_DN", "is required with PROXDESK_LDAP_URL"))?
@@ -181,11 +190,11 @@ impl DirectoryConfig {
 
     /// Whether the directory is on this machine (plain LDAP to it does not cross the network).
     pub fn is_loopback(&self) -> bool {
-        match self.url.host() {
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-            None => false,
+        // `ldap:` is not a special scheme to the URL parser: an IP address comes back as a domain.
+        let host = self.url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
+        match host.parse::<std::net::IpAddr>() {
+            Ok(ip) => ip.is_loopback(),
+            Err(_) => host.eq_ignore_ascii_case("localhost"),
         }
     }
 }
@@ -234,6 +243,12 @@ mod tests {
         assert!(start.tls.is_some() && !start.pinned_ca);
         assert_eq!(start.server_name(), "127.0.0.1:1389");
         assert!(start.is_loopback());
+        for url in ["ldap://[::1]", "ldap://LocalHost:389"] {
+            assert!(
+                DirectoryConfig::from_settings(&raw(&[("ldap_url", url)])).unwrap().unwrap().is_loopback(),
+                "{url}"
+            );
+        }
         let ldaps = DirectoryConfig::from_settings(&raw(&[("ldap_url", "ldaps://dir:636/")])).unwrap().unwrap();
         assert_eq!((ldaps.transport, ldaps.server_name()), (Transport::Ldaps, "dir".to_owned()));
     }
@@ -267,7 +282,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("empty.pem");
         std::fs::write(&path, "no certificate here\n").unwrap();
-        let r = DirectoryConfig::from_settings(&raw(&[("ldap_url", "ldaps://dir"), ("ldap_ca_file", path.to_str().unwrap())]));
+        let r = DirectoryConfig::from_settings(&raw(&[
+            ("ldap_url", "ldaps://dir"),
+            ("ldap_ca_file", path.to_str().unwrap()),
+        ]));
         match r {
             Err(LdapError::Config { key, message }) => {
                 assert_eq!(key, "PROXDESK_LDAP_CA_FILE");

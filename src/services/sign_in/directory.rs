@@ -31,10 +31,7 @@ impl DirectorySignIn {
         let Some(config) = DirectoryConfig::from_settings(raw).map_err(|e| e.to_string())? else {
             return Ok(None);
         };
-        let email_verified = raw
-            .parse::<bool>("ldap_email_verified")
-            .map_err(|e| e.to_string())?
-            .unwrap_or(false);
+        let email_verified = raw.parse::<bool>("ldap_email_verified").map_err(|e| e.to_string())?.unwrap_or(false);
         let mapping = RoleMapping::from_list(raw.get("ldap_admin_groups").unwrap_or(""));
         let label = raw.get("ldap_label").unwrap_or("Directory").trim().to_owned();
         match config.transport {
