@@ -77,7 +77,9 @@ pub struct SimConfig {
     pub seed: u64,
     /// Password of `root@pam` (ticket login; root tickets bypass every ACL).
     pub root_password: String,
-    /// Further users (`name@realm` + password) and API tokens (`name@realm!id` + secret) with ACLs.
+    /// Further users (`name@realm` + password) and API tokens (`name@realm!id` + secret) with ACLs,
+    /// added to `access` at start: each `(path, privileges)` becomes a custom role granted on `path`
+    /// with propagation (see `access::seed`), so they are checked by PVE's evaluation like any user.
     pub identities: Vec<SimIdentity>,
     /// How long a clone task runs (source and target stay locked meanwhile).
     pub clone_duration: Duration,
