@@ -181,12 +181,6 @@ pub(crate) struct Sim {
     pub(crate) stoppers: Mutex<std::collections::HashMap<String, tasks::Work>>,
 }
 
-impl Sim {
-    pub(crate) fn identity(&self, authid: &str) -> Option<&SimIdentity> {
-        self.cfg.identities.iter().find(|i| i.authid == authid)
-    }
-}
-
 /// Starts simulators.
 pub struct Simulator;
 
