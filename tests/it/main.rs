@@ -58,6 +58,8 @@ mod qemu_console_browser;
 mod qemu_guac;
 mod qemu_lifecycle;
 mod quotas;
+mod realm_sign_in;
+mod realm_sign_in_tfa;
 mod request_choices;
 mod roles;
 mod sign_in_policy;

@@ -13,6 +13,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("error.html", include_str!("../../../templates/error.html")),
     ("confirm.html", include_str!("../../../templates/confirm.html")),
     ("auth/login.html", include_str!("../../../templates/auth/login.html")),
+    ("auth/second_factor.html", include_str!("../../../templates/auth/second_factor.html")),
     ("requests/dashboard.html", include_str!("../../../templates/requests/dashboard.html")),
     ("requests/new.html", include_str!("../../../templates/requests/new.html")),
     ("requests/detail.html", include_str!("../../../templates/requests/detail.html")),
