@@ -4,10 +4,12 @@ mod accounts;
 mod audit;
 mod catalog;
 mod machines;
+mod pve_guests;
 mod requests;
 
 pub use accounts::*;
 pub use audit::*;
 pub use catalog::*;
 pub use machines::*;
+pub use pve_guests::*;
 pub use requests::*;
