@@ -46,6 +46,7 @@ async fn the_console_pages_point_at_the_guests_own_sockets() {
     assert!(html.contains("data-ws=\"/proxmox/100/console/ws\"") || html.contains("npm ci"), "{html}");
     assert!(html.contains("href=\"/#pve-guests\""), "back to the dashboard");
     // VM 100 has no serial port: no terminal, its screen only.
+    assert_eq!(fx.guest(100).await["has_terminal"], false);
     let html = fx.browser.get("/proxmox/100/terminal").await.text().await.unwrap();
     assert!(html.contains("href=\"/proxmox/100/console\"") && html.contains("id=\"console-blocked\""), "{html}");
     // A stopped guest: the page says so and offers a start only to those who may.

@@ -77,7 +77,7 @@ async fn page(ctx: &Ctx, id: i64, kind: ConsoleKind) -> PageResult {
             closes => closes,
             machine => context! {
                 id => m.id, hostname => m.hostname, request_id => m.request_id,
-                base => format!("/machines/{}", m.id), back => format!("/requests/{}", m.request_id), can_start => true,
+                scope => "machines", can_start => true,
             },
         },
     ))

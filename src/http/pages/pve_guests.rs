@@ -107,8 +107,7 @@ async fn page(ctx: &Ctx, vmid: u64, kind: ConsoleKind) -> PageResult {
             blocked => blocked,
             closes => closes,
             machine => context! {
-                hostname => name, base => format!("/proxmox/{vmid}"), back => "/#pve-guests",
-                can_start => g.rights.power,
+                id => vmid, hostname => name, scope => "proxmox", can_start => g.rights.power,
             },
         },
     ))
