@@ -36,6 +36,8 @@ pub fn routes(state: AppState) -> impl Endpoint {
         .nest("/static/vendor", vendor)
         .at("/machines/:id/console/ws", get(console::vnc))
         .at("/machines/:id/terminal/ws", get(console::terminal))
+        .at("/proxmox/:vmid/console/ws", get(console::pve_vnc))
+        .at("/proxmox/:vmid/terminal/ws", get(console::pve_terminal))
         .nest("/", pages::routes().with(SetHeader::new().overriding("Content-Security-Policy", PAGE_CSP)))
         .with(
             SetHeader::new()

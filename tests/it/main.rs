@@ -43,6 +43,8 @@ mod provision_qemu_faults;
 mod provision_workers;
 mod pve_client;
 mod pve_console;
+mod pve_guests;
+mod pve_guests_console;
 mod pve_sim_access;
 mod pve_sim_access_eval;
 mod pve_sim_agents;

@@ -26,6 +26,9 @@ const USER_API: &[(&str, &str)] = &[
     ("get", "/tokens"),
     ("post", "/tokens"),
     ("delete", "/tokens/{id}"),
+    ("get", "/proxmox/guests"),
+    ("post", "/proxmox/guests/{vmid}/power"),
+    ("post", "/proxmox/guests/{vmid}/console"),
 ];
 
 /// A well-formed body for each admin operation, so the refusal cannot hide behind a 400.
@@ -102,6 +105,9 @@ const USER_PAGES: &[&str] = &[
     "/profile/language",
     "/profile/tokens",
     "/profile/tokens/:id/revoke",
+    "/proxmox/:vmid/action",
+    "/proxmox/:vmid/console",
+    "/proxmox/:vmid/terminal",
 ];
 
 #[tokio::test]

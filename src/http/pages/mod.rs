@@ -13,6 +13,7 @@ mod lost_machines;
 mod machine_view;
 mod not_found;
 mod profile;
+mod pve_guests;
 mod render;
 mod request_choices;
 mod requests;
@@ -69,6 +70,9 @@ pub fn routes() -> impl Endpoint {
         .at("/profile/language", post(profile::set_language))
         .at("/profile/tokens", post(profile::create_token))
         .at("/profile/tokens/:id/revoke", post(profile::revoke_token))
+        .at("/proxmox/:vmid/action", post(pve_guests::action))
+        .at("/proxmox/:vmid/console", get(pve_guests::console))
+        .at("/proxmox/:vmid/terminal", get(pve_guests::terminal))
         .around(not_found::layout_for_unknown_addresses)
 }
 

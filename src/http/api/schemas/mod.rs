@@ -5,6 +5,7 @@ mod audit;
 mod catalog;
 mod identities;
 mod machines;
+mod pve_guests;
 mod requests;
 
 pub use accounts::*;
@@ -12,4 +13,5 @@ pub use audit::*;
 pub use catalog::*;
 pub use identities::*;
 pub use machines::*;
+pub use pve_guests::*;
 pub use requests::*;
