@@ -302,3 +302,31 @@ impl Settings {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_reported_and_known_ones_are_not() {
+        let mut raw = RawSettings::defaults();
+        raw.merge_env([
+            ("PROXDESK_LISTEN".to_owned(), "127.0.0.1:1".to_owned()),
+            ("PROXDESK_PVE_TIMEOUT".to_owned(), "5".to_owned()),
+            ("PROXDESK_REQUIRE_EXTERNAL".to_owned(), "1".to_owned()),
+            ("OTHER".to_owned(), "x".to_owned()),
+        ]);
+        assert_eq!(raw.unknown_keys(), ["pve_timeout"]);
+    }
+
+    #[test]
+    fn every_setting_is_documented_in_the_readme() {
+        let readme = include_str!("../README.md");
+        let missing: Vec<String> = KEYS
+            .iter()
+            .map(|(k, _, _)| format!("PROXDESK_{}", k.to_ascii_uppercase()))
+            .filter(|name| !readme.contains(&format!("`{name}`")) && !readme.contains(&format!("`{name}`,")))
+            .collect();
+        assert!(missing.is_empty(), "settings missing from the README: {missing:?}");
+    }
+}

@@ -90,11 +90,31 @@ pub async fn run(guests: Option<usize>) -> Result<(), CliError> {
         raw.set("data_dir", dir.display().to_string());
         _tmp = TempDir(dir);
     }
+    let mut realm_lines = Vec::new();
     // A simulated Proxmox VE cluster in-process, unless a real one is configured.
     let _sim = if raw.get("pve_url").is_none() {
         let secret = crate::secrets::random_token(24);
+        let realm_password = crate::secrets::random_password(12);
+        realm_lines.push(format!(
+            "  student@pve and teacher@pve (Proxmox VE realm \"pve\", teacher is in proxdesk-admins) password: {}",
+            realm_password.expose()
+        ));
         let mut config = SimConfig::default().with_token(DEMO_TOKEN_ID, secret.expose(), admin_acl());
         config.generated = guests.map(|guests| GeneratedInventory { guests, seed: 1 });
+        // A Proxmox VE realm account who already uses two VMs through a pool, and a teacher whose PVE
+        // group makes them a proxdesk admin: both sign in with their PVE passwords.
+        config
+            .access
+            .user("student@pve", realm_password.expose())
+            .user("teacher@pve", realm_password.expose())
+            .group("students", &["student@pve"])
+            .group("proxdesk-admins", &["teacher@pve"])
+            .pool("lab", &[100, 101])
+            .acl("/pool/lab", "@students", "PVEVMUser", true);
+        raw.set("pve_realm_login", "true");
+        if raw.get("pve_admin_groups").is_none() {
+            raw.set("pve_admin_groups", "proxdesk-admins");
+        }
         let sim = Simulator::start(config).await?;
         raw.set("pve_url", sim.url());
         raw.set("pve_token", format!("{DEMO_TOKEN_ID}={}", secret.expose()));
@@ -174,7 +194,7 @@ pub async fn run(guests: Option<usize>) -> Result<(), CliError> {
         crate::workflows::guac_sync::enqueue_now(db).await?;
     }
     println!("proxdesk demo on {public_url}  (data in {})", data_dir.display());
-    for l in lines {
+    for l in lines.into_iter().chain(realm_lines) {
         println!("{l}");
     }
     app.run_until_stopped(shutdown_signal()).await?;

@@ -36,6 +36,8 @@ pub struct AppState {
     pub live: Arc<crate::services::live::Streams>,
     /// The outside identity providers people may sign in through.
     pub sign_in: Arc<crate::services::sign_in::Providers>,
+    /// People's lists of the Proxmox VE guests they may use, kept briefly.
+    pub pve_guests: Arc<crate::services::pve_guests::Cache>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -120,6 +122,7 @@ impl App {
             console_limits,
             live: crate::services::live::Streams::new(LIVE_STREAMS_PER_USER),
             sign_in,
+            pve_guests: Arc::default(),
         };
         Ok(App { state, acceptor: TcpAcceptor::from_tokio(listener)?, port, workers, scheduler })
     }

@@ -51,11 +51,13 @@ pub enum CloseReason {
     MachineGone,
     /// The machine stopped meanwhile.
     MachineStoppedMeanwhile,
+    /// Proxmox VE no longer grants the person `VM.Console` on the guest.
+    AccessWithdrawn,
 }
 
 impl CloseReason {
     /// Every reason, for the page's table of messages.
-    pub const ALL: [CloseReason; 21] = [
+    pub const ALL: [CloseReason; 22] = [
         CloseReason::MachineStopped,
         CloseReason::MachineUnavailable,
         CloseReason::NotConfigured,
@@ -77,6 +79,7 @@ impl CloseReason {
         CloseReason::ShuttingDown,
         CloseReason::MachineGone,
         CloseReason::MachineStoppedMeanwhile,
+        CloseReason::AccessWithdrawn,
     ];
 
     /// The WebSocket close code.
@@ -104,6 +107,7 @@ impl CloseReason {
             ShuttingDown => 4105,
             MachineGone => 4106,
             MachineStoppedMeanwhile => 4107,
+            AccessWithdrawn => 4108,
         }
     }
 
@@ -132,6 +136,7 @@ impl CloseReason {
             ShuttingDown => "shutting_down",
             MachineGone => "machine_gone",
             MachineStoppedMeanwhile => "machine_stopped_meanwhile",
+            AccessWithdrawn => "access_withdrawn",
         }
     }
 

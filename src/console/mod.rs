@@ -145,10 +145,17 @@ impl Counters {
     }
 }
 
+/// What a console session shows: a proxdesk machine, or a guest a person may use in Proxmox VE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SubjectKey {
+    Machine(i64),
+    PveGuest(u64),
+}
+
 /// One open session, as the registry lists it.
 #[derive(Debug, Clone)]
 pub struct LiveSession {
-    pub machine_id: i64,
+    pub subject: SubjectKey,
     pub user_id: i64,
     pub kind: ConsoleKind,
     pub counters: Arc<Counters>,
@@ -180,16 +187,16 @@ impl Registry {
     /// console, one viewer). The receiver learns when the session is to end and why.
     fn add(
         &self,
-        machine_id: i64,
+        subject: SubjectKey,
         user_id: i64,
         kind: ConsoleKind,
         counters: Arc<Counters>,
     ) -> (u64, watch::Receiver<Option<CloseReason>>) {
         let (tx, rx) = watch::channel(None);
-        let session = LiveSession { machine_id, user_id, kind, counters, stop: Arc::new(tx) };
+        let session = LiveSession { subject, user_id, kind, counters, stop: Arc::new(tx) };
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let mut live = self.live.lock().expect("registry");
-        for older in live.values().filter(|s| s.machine_id == machine_id && s.kind == kind) {
+        for older in live.values().filter(|s| s.subject == subject && s.kind == kind) {
             older.ask_to_end(CloseReason::TakenOver);
         }
         live.insert(id, session);

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::close::frame_reason;
 use super::relay::EndReason;
-use super::{CloseReason, ConsoleError, ConsoleKind, Counters, Limits, Registry, relay, rfb, terminal};
+use super::{CloseReason, ConsoleError, ConsoleKind, Counters, Limits, Registry, SubjectKey, relay, rfb, terminal};
 use crate::domain::guest::GuestType;
 use crate::integrations::pve::{self, websocket::ConsoleSocket};
 use crate::services::{self, Actor, audit};
@@ -23,6 +23,8 @@ const OPEN_TIMEOUT: Duration = Duration::from_secs(15);
 const BROWSER_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
 // How often an open session checks that its machine was neither deleted nor lost meanwhile.
 const AVAILABILITY_CHECK: Duration = Duration::from_secs(3);
+// How often a session on a person's own PVE guest asks PVE whether they still hold `VM.Console`.
+const PERMISSION_CHECK: Duration = Duration::from_secs(15);
 // How long finding out why PVE closed may take before the plain reason is given.
 const END_CHECK_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -71,7 +73,70 @@ pub struct Serve {
     pub registry: Arc<Registry>,
     pub limits: Limits,
     pub actor: Actor,
-    pub machine: entities::machine::Model,
+    pub subject: Subject,
+}
+
+/// Whose console a session shows.
+pub enum Subject {
+    /// A machine proxdesk made.
+    Machine(entities::machine::Model),
+    /// A guest a person may use in Proxmox VE through their own PVE permissions.
+    PveGuest(services::pve_guests::CheckedGuest),
+}
+
+impl Subject {
+    fn key(&self) -> SubjectKey {
+        match self {
+            Subject::Machine(m) => SubjectKey::Machine(m.id),
+            Subject::PveGuest(g) => SubjectKey::PveGuest(g.vmid),
+        }
+    }
+
+    /// The audit subject: type and id.
+    fn audit_subject(&self) -> (&'static str, i64) {
+        match self {
+            Subject::Machine(m) => ("machine", m.id),
+            Subject::PveGuest(g) => (services::pve_guests::SUBJECT, g.vmid as i64),
+        }
+    }
+
+    /// How often an open session checks it may go on: a machine's row is cheap to read; a guest's
+    /// permission is a call to PVE.
+    fn check_every(&self) -> Duration {
+        match self {
+            Subject::Machine(_) => AVAILABILITY_CHECK,
+            Subject::PveGuest(_) => PERMISSION_CHECK,
+        }
+    }
+
+    /// Why the session must end now, if it must: the machine is gone, or PVE withdrew the console
+    /// from the person. `None` also when it cannot be told right now.
+    async fn must_end(&self, ctx: &Serve) -> Option<CloseReason> {
+        match self {
+            Subject::Machine(m) => match services::consoles::still_available(&ctx.db, m.id).await {
+                Ok(false) => Some(CloseReason::MachineGone),
+                Ok(true) => None,
+                Err(e) => {
+                    tracing::warn!(error = %e, machine = m.id, "console: machine not checked");
+                    None
+                }
+            },
+            Subject::PveGuest(g) => {
+                let may = services::pve_guests::still_may_console(&ctx.pve, &g.userid, g.vmid).await;
+                (may == Some(false)).then_some(CloseReason::AccessWithdrawn)
+            }
+        }
+    }
+
+    /// Whether PVE says the guest is stopped.
+    async fn stopped(&self, pve: &pve::Client) -> bool {
+        match self {
+            Subject::Machine(m) => services::machines::live_status(Some(pve), m).await.state == "stopped",
+            Subject::PveGuest(g) => {
+                pve.guest_status(&g.node, g.kind, g.vmid).await.is_ok_and(|s| s.status == "stopped")
+            }
+        }
+    }
 }
 
 /// Answers an upgraded browser socket that cannot have its console: closes it at once with `reason`'s
@@ -87,7 +152,7 @@ pub async fn refuse(mut browser: WebSocketStream, reason: CloseReason, detail: O
 pub async fn serve(ctx: Serve, upstream: Upstream, mut browser: WebSocketStream) {
     let started = Utc::now();
     let kind = upstream.kind;
-    let machine_id = ctx.machine.id;
+    let (subject_type, subject_id) = ctx.subject.audit_subject();
     let counters = Arc::new(Counters::default());
     let to_upstream = match kind {
         ConsoleKind::Vnc => {
@@ -100,7 +165,7 @@ pub async fn serve(ctx: Serve, upstream: Upstream, mut browser: WebSocketStream)
     };
     let reason = match to_upstream {
         Some(to_upstream) => {
-            let (id, stop) = ctx.registry.add(machine_id, ctx.actor.id, kind, counters.clone());
+            let (id, stop) = ctx.registry.add(ctx.subject.key(), ctx.actor.id, kind, counters.clone());
             let first = (upstream.first, to_upstream);
             let pump = relay::pump(browser, upstream.socket, kind, first, ctx.limits, counters.clone(), stop);
             let (reason, mut sink) = tokio::select! {
@@ -132,33 +197,32 @@ pub async fn serve(ctx: Serve, upstream: Upstream, mut browser: WebSocketStream)
         "bytes_from_browser": counters.from_browser.load(Ordering::Relaxed),
         "reason": reason.as_str(),
     });
-    if let Err(e) = audit::record(&ctx.db, Some(&ctx.actor), "console.closed", "machine", machine_id, details).await {
-        tracing::error!(error = ?e, machine = machine_id, "console.closed not audited");
+    if let Err(e) = audit::record(&ctx.db, Some(&ctx.actor), "console.closed", subject_type, subject_id, details).await
+    {
+        tracing::error!(error = ?e, subject_type, subject_id, "console.closed not audited");
     }
 }
 
-/// Ends session `id` once its machine is deleted, being deleted or lost; never returns.
+/// Ends session `id` once its machine is deleted, being deleted or lost, or (a person's PVE guest)
+/// once PVE no longer grants them its console; never returns.
 async fn watch_availability(ctx: &Serve, id: u64) -> std::convert::Infallible {
-    let mut tick = tokio::time::interval(AVAILABILITY_CHECK);
+    let mut tick = tokio::time::interval(ctx.subject.check_every());
     tick.tick().await;
     loop {
         tick.tick().await;
-        match services::consoles::still_available(&ctx.db, ctx.machine.id).await {
-            Ok(false) => ctx.registry.end(id, CloseReason::MachineGone),
-            Ok(true) => {}
-            Err(e) => tracing::warn!(error = %e, machine = ctx.machine.id, "console: machine not checked"),
+        if let Some(reason) = ctx.subject.must_end(ctx).await {
+            ctx.registry.end(id, reason);
         }
     }
 }
 
-/// When PVE closed the console, the machine itself may be the reason: deleted or lost, or stopped.
+/// When PVE closed the console, the guest itself may be the reason: deleted or lost, or stopped.
 async fn why_pve_closed(ctx: &Serve) -> Option<CloseReason> {
     let check = async {
-        if !services::consoles::still_available(&ctx.db, ctx.machine.id).await.ok()? {
-            return Some(CloseReason::MachineGone);
+        if let Some(reason) = ctx.subject.must_end(ctx).await {
+            return Some(reason);
         }
-        let live = services::machines::live_status(Some(&ctx.pve), &ctx.machine).await;
-        (live.state == "stopped").then_some(CloseReason::MachineStoppedMeanwhile)
+        ctx.subject.stopped(&ctx.pve).await.then_some(CloseReason::MachineStoppedMeanwhile)
     };
     tokio::time::timeout(END_CHECK_TIMEOUT, check).await.ok().flatten()
 }

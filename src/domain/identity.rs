@@ -57,7 +57,7 @@ impl SignInMethod {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedIdentity {
     pub provider: IdentityProvider,
-    /// The realm's cluster / directory name / issuer URL (see `entities::identity`).
+    /// The PVE realm / the directory's host / the OpenID issuer URL.
     pub issuer: String,
     /// Stable key at the issuer.
     pub subject: String,

@@ -4,6 +4,10 @@
 //! user it then checks that the guest still carries its marker and runs (and, for a VM's terminal, has
 //! a serial port), and opens PVE's console with proxdesk's own credentials. Whatever fails from there on is told through the websocket: it
 //! is upgraded and closed at once with a code of [`CloseReason`], which the page can translate.
+//!
+//! `/proxmox/{vmid}/console/ws` and `/proxmox/{vmid}/terminal/ws` do the same for a guest a person
+//! may use through their own PVE permissions: instead of ownership, PVE is asked at the upgrade
+//! whether their PVE user holds `VM.Console` on the guest (403 when not; nothing is opened).
 
 use poem::http::StatusCode;
 use poem::web::websocket::WebSocket;
@@ -109,7 +113,7 @@ async fn open(req: &Request, id: i64, q: WsQuery, kind: ConsoleKind) -> Result<R
         registry: st.consoles.clone(),
         limits: st.console_limits,
         actor,
-        machine: m,
+        subject: session::Subject::Machine(m),
     };
     Ok(upgrade(ws).on_upgrade(move |socket| session::serve(ctx, upstream, socket)).into_response())
 }
@@ -121,4 +125,79 @@ fn upgrade(ws: WebSocket) -> WebSocket {
 /// Accepts the upgrade only to close it with `reason` (and PVE's words, when it refused).
 fn close_at_once(ws: WebSocket, reason: CloseReason, detail: Option<String>) -> Response {
     upgrade(ws).on_upgrade(move |socket| session::refuse(socket, reason, detail)).into_response()
+}
+
+/// `GET /proxmox/{vmid}/console/ws`: a person's own PVE guest, RFB for noVNC.
+#[handler]
+pub async fn pve_vnc(req: &Request, Path(vmid): Path<u64>, Query(q): Query<WsQuery>) -> Response {
+    open_pve_guest(req, vmid, q, ConsoleKind::Vnc).await.unwrap_or_else(|e| e)
+}
+
+/// `GET /proxmox/{vmid}/terminal/ws`: a person's own PVE guest, termproxy for xterm.js.
+#[handler]
+pub async fn pve_terminal(req: &Request, Path(vmid): Path<u64>, Query(q): Query<WsQuery>) -> Response {
+    open_pve_guest(req, vmid, q, ConsoleKind::Terminal).await.unwrap_or_else(|e| e)
+}
+
+async fn open_pve_guest(req: &Request, vmid: u64, q: WsQuery, kind: ConsoleKind) -> Result<Response, Response> {
+    let st = req.data::<AppState>().expect("AppState attached").clone();
+    if !auth::same_origin(req, st.settings.public_origin()) {
+        return Err(refuse(StatusCode::FORBIDDEN, "cross-origin console request refused"));
+    }
+    let ws = WebSocket::from_request(req, &mut RequestBody::new(Body::empty()))
+        .await
+        .map_err(|_| refuse(StatusCode::BAD_REQUEST, "a websocket upgrade is expected here"))?;
+    let actor = match q.token.as_deref() {
+        Some(token) => services::pve_guests::redeem_console_url(&st.db, token, vmid, kind)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| refuse(StatusCode::UNAUTHORIZED, "this console URL is unknown, used or expired"))?,
+        None => {
+            let unauthorized = || refuse(StatusCode::UNAUTHORIZED, "log in first");
+            let cookie = req.cookie().get(auth::SESSION_COOKIE).ok_or_else(unauthorized)?;
+            services::auth::session_actor(&st.db, cookie.value_str())
+                .await
+                .map_err(internal)?
+                .ok_or_else(unauthorized)?
+        }
+    };
+    // Asked of PVE now, for the person's own PVE user: a right withdrawn since the page was drawn counts.
+    let g = match services::pve_guests::for_console(&st.db, st.pve.as_ref(), &st.pve_guests, &actor, vmid).await {
+        Ok(g) => g,
+        Err(ServiceError::NotFound) => return Err(refuse(StatusCode::NOT_FOUND, "no such guest")),
+        Err(ServiceError::Forbidden) => {
+            return Err(refuse(StatusCode::FORBIDDEN, "Proxmox VE does not grant you this console"));
+        }
+        Err(ServiceError::Unavailable(e)) => {
+            tracing::warn!(vmid, error = %e, "console of PVE guest not checked");
+            return Ok(close_at_once(ws, CloseReason::PveUnreachable, None));
+        }
+        Err(e) => return Err(internal(e)),
+    };
+    let pve = st.pve.clone().expect("checked by for_console");
+    if g.status != "running" {
+        return Ok(close_at_once(ws, CloseReason::MachineStopped, None));
+    }
+    if kind == ConsoleKind::Terminal
+        && !services::consoles::guest_has_terminal(&pve, &g.node, g.kind, vmid).await.unwrap_or(true)
+    {
+        return Ok(close_at_once(ws, CloseReason::NoTerminal, None));
+    }
+    let upstream = match session::open(&pve, &g.node, g.kind, vmid, kind).await {
+        Ok(upstream) => upstream,
+        Err(e) => {
+            tracing::warn!(vmid, error = %e, "console of PVE guest could not be opened");
+            return Ok(close_at_once(ws, e.close_reason(), e.pve_detail()));
+        }
+    };
+    services::pve_guests::audit_console(&st.db, &actor, &g, kind, q.token.is_some()).await.map_err(internal)?;
+    let ctx = session::Serve {
+        db: st.db.clone(),
+        pve,
+        registry: st.consoles.clone(),
+        limits: st.console_limits,
+        actor,
+        subject: session::Subject::PveGuest(g),
+    };
+    Ok(upgrade(ws).on_upgrade(move |socket| session::serve(ctx, upstream, socket)).into_response())
 }

@@ -46,6 +46,8 @@ pub fn routes(state: AppState) -> impl Endpoint {
         .nest("/static/vendor", vendor)
         .at("/machines/:id/console/ws", get(console::vnc))
         .at("/machines/:id/terminal/ws", get(console::terminal))
+        .at("/proxmox/:vmid/console/ws", get(console::pve_vnc))
+        .at("/proxmox/:vmid/terminal/ws", get(console::pve_terminal))
         .nest("/", pages::routes().with(SetHeader::new().overriding("Content-Security-Policy", page_csp(&state))))
         .with(
             SetHeader::new()

@@ -1,6 +1,7 @@
 //! Clients of the outside systems proxdesk drives, and simulators of them (real servers).
 
 pub mod guacamole;
+pub mod ldap;
 pub mod oidc;
 pub mod pve;
 pub mod ssh;

@@ -198,6 +198,10 @@ pub const ACTIONS: &[&str] = &[
     "identity.linked",
     "identity.unlinked",
     "sign_in.policy_changed",
+    "pve_guest.start",
+    "pve_guest.shutdown",
+    "pve_guest.reboot",
+    "pve_guest.console",
 ];
 
 /// The timeline of one subject, oldest first (no permission check: callers check the subject).

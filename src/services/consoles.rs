@@ -40,8 +40,15 @@ pub async fn machine_for_console(
 /// the port at any time, and the config read is one cheap call.
 pub async fn has_terminal(pve: &pve::Client, m: &machine::Model) -> Result<bool, ServiceError> {
     let (GuestType::Qemu, Some(vmid)) = (machines::guest_type(m)?, m.vmid) else { return Ok(true) };
-    let config =
-        pve.guest_config(&m.node, GuestType::Qemu, vmid as u64).await.map_err(super::lost_machines::pve_error)?;
+    guest_has_terminal(pve, &m.node, GuestType::Qemu, vmid as u64).await
+}
+
+/// [`has_terminal`] for any guest of the cluster: a container always, a VM with `serial0: socket`.
+pub async fn guest_has_terminal(pve: &pve::Client, node: &str, ty: GuestType, vmid: u64) -> Result<bool, ServiceError> {
+    if ty == GuestType::Lxc {
+        return Ok(true);
+    }
+    let config = pve.guest_config(node, GuestType::Qemu, vmid).await.map_err(super::lost_machines::pve_error)?;
     Ok(has_serial_socket(&config))
 }
 
@@ -58,6 +65,20 @@ pub async fn issue(
     kind: ConsoleKind,
 ) -> Result<(Secret<String>, DateTime<Utc>), ServiceError> {
     machine_for_console(db, actor, machine_id).await?;
+    let (token, expires_at) = store_token(db, actor, machine_id, kind.as_str()).await?;
+    let details = json!({"kind": kind.as_str(), "expires_at": expires_at.to_rfc3339()});
+    audit::record(db, Some(actor), "console.url_issued", "machine", machine_id, details).await?;
+    Ok((token, expires_at))
+}
+
+/// Stores a fresh single-use token for `actor` and `subject_id` under `label` (a machine's console
+/// kind, or another subject's own label), valid [`TOKEN_LIFETIME_SECS`].
+pub(crate) async fn store_token(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    subject_id: i64,
+    label: &str,
+) -> Result<(Secret<String>, DateTime<Utc>), ServiceError> {
     let now = Utc::now();
     console_token::Entity::delete_many()
         .filter(console_token::Column::ExpiresAt.lt(now - Duration::hours(1)))
@@ -68,15 +89,13 @@ pub async fn issue(
     let row = console_token::ActiveModel {
         token_hash: Set(sha256_hex(token.expose())),
         user_id: Set(actor.id),
-        machine_id: Set(machine_id),
-        kind: Set(kind.as_str().to_owned()),
+        machine_id: Set(subject_id),
+        kind: Set(label.to_owned()),
         created_at: Set(now),
         expires_at: Set(expires_at),
         used_at: Set(None),
     };
     console_token::Entity::insert(row).exec_without_returning(db).await?;
-    let details = json!({"kind": kind.as_str(), "expires_at": expires_at.to_rfc3339()});
-    audit::record(db, Some(actor), "console.url_issued", "machine", machine_id, details).await?;
     Ok((token, expires_at))
 }
 
@@ -88,6 +107,16 @@ pub async fn redeem(
     machine_id: i64,
     kind: ConsoleKind,
 ) -> Result<Option<Actor>, ServiceError> {
+    redeem_labelled(db, token, machine_id, kind.as_str()).await
+}
+
+/// [`redeem`] for a token stored by [`store_token`] under `label`.
+pub(crate) async fn redeem_labelled(
+    db: &DatabaseConnection,
+    token: &str,
+    subject_id: i64,
+    label: &str,
+) -> Result<Option<Actor>, ServiceError> {
     let hash = sha256_hex(token);
     let now = Utc::now();
     // One UPDATE decides, so two concurrent uses cannot both win.
@@ -96,8 +125,8 @@ pub async fn redeem(
         .filter(console_token::Column::TokenHash.eq(hash.clone()))
         .filter(console_token::Column::UsedAt.is_null())
         .filter(console_token::Column::ExpiresAt.gt(now))
-        .filter(console_token::Column::MachineId.eq(machine_id))
-        .filter(console_token::Column::Kind.eq(kind.as_str()))
+        .filter(console_token::Column::MachineId.eq(subject_id))
+        .filter(console_token::Column::Kind.eq(label))
         .exec(db)
         .await?;
     if used.rows_affected != 1 {

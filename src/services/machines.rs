@@ -133,7 +133,7 @@ impl PowerAction {
         }
     }
 
-    fn command(self) -> PowerCommand {
+    pub(crate) fn command(self) -> PowerCommand {
         match self {
             PowerAction::Start => PowerCommand::Start,
             PowerAction::Shutdown => PowerCommand::Shutdown,
@@ -144,7 +144,7 @@ impl PowerAction {
     /// Whether the action makes sense for a guest that is (or is not) running. QEMU checks a start only
     /// inside its task and takes a shutdown of a stopped VM as done (pve-qemu-day2.md §4), so the state
     /// is read first and both kinds are refused alike.
-    fn refusal(self, running: bool) -> Option<GuestRefusal> {
+    pub(crate) fn refusal(self, running: bool) -> Option<GuestRefusal> {
         match (self, running) {
             (PowerAction::Start, true) => Some(GuestRefusal::AlreadyRunning),
             (PowerAction::Shutdown | PowerAction::Reboot, false) => Some(GuestRefusal::NotRunning),

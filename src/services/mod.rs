@@ -15,6 +15,7 @@ pub mod lost_machines;
 pub mod machines;
 pub mod overview;
 pub mod pending_sign_ins;
+pub mod pve_guests;
 pub mod quotas;
 pub mod requests;
 pub mod sign_in;

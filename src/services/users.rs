@@ -138,6 +138,10 @@ pub async fn change_own_password(
     new: &Secret<String>,
 ) -> Result<(), ServiceError> {
     let u = user::Entity::find_by_id(actor.id).one(db).await?.ok_or(ServiceError::NotFound)?;
+    if u.password_hash.is_empty() {
+        // Accounts made from an outside identity sign in there; an admin may give them a password.
+        return Err(ServiceError::Conflict("this account has no proxdesk password".into()));
+    }
     let mut errors = FieldErrors::default();
     if !verify_password(current, &u.password_hash) {
         errors.push(FieldError::new("current_password", "error.password_wrong"));

@@ -419,7 +419,7 @@ async fn check_reports_templates_and_missing_privileges() {
     use proxdesk::domain::guest::MachineKind;
     use proxdesk::integrations::pve::check::{self, CatalogTemplate, TemplateState};
     let acl = vec![("/vms".to_owned(), vec!["VM.Audit".to_owned(), "VM.Clone".to_owned()])];
-    let sim = Simulator::start(config().with_token("narrow@pve!t", "s", acl)).await.unwrap();
+    let sim = Simulator::start(config().with_token("narrow@pve!tk", "s", acl)).await.unwrap();
     let pve = token_client(&sim);
     pve.wait_task(
         &pve.lxc_clone("pve1", 9000, &CloneRequest { newid: 700, ..Default::default() }).await.unwrap(),
@@ -443,7 +443,7 @@ async fn check_reports_templates_and_missing_privileges() {
     assert_eq!(states, [TemplateState::Ok, TemplateState::Missing, TemplateState::NotATemplate]);
     assert!(report.privileges.iter().all(|p| p.2));
 
-    let auth = PveAuth::Token { id: "narrow@pve!t".into(), secret: Secret::new("s".into()) };
+    let auth = PveAuth::Token { id: "narrow@pve!tk".into(), secret: Secret::new("s".into()) };
     let narrow = Client::new(PveConfig::new(sim.url(), auth).unwrap()).unwrap();
     let report = check::run(&narrow, &catalog[..1]).await.unwrap();
     let missing: Vec<&str> = report.privileges.iter().filter(|p| !p.2).map(|p| p.0).collect();

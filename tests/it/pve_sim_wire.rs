@@ -272,11 +272,15 @@ async fn stopping_a_clone_task_removes_its_target_and_releases_the_locks() {
 #[tokio::test]
 async fn api_tokens_cannot_log_in_for_a_ticket() {
     let sim = sim().await;
-    let a = raw(&sim, "POST", "/api2/json/access/ticket", &[], "username=portal@pve!svc&password=x").await;
+    let body = "username=portal@pve&password=portal-password";
+    let a = raw(&sim, "POST", "/api2/json/access/ticket", &[("Authorization", &token())], body).await;
     assert_eq!(
         a.status_line,
         "HTTP/1.1 403 Permission check failed (URI '/access/ticket' not available with API token, need proper ticket.)"
     );
+    // A token id as user name is no user of user.cfg: the usual 401.
+    let a = raw(&sim, "POST", "/api2/json/access/ticket", &[], "username=portal@pve!svc&password=x").await;
+    assert_eq!(a.status_line, "HTTP/1.1 401 authentication failure");
 }
 
 #[tokio::test]

@@ -26,6 +26,9 @@ const USER_API: &[(&str, &str)] = &[
     ("get", "/tokens"),
     ("post", "/tokens"),
     ("delete", "/tokens/{id}"),
+    ("get", "/proxmox/guests"),
+    ("post", "/proxmox/guests/{vmid}/power"),
+    ("post", "/proxmox/guests/{vmid}/console"),
 ];
 
 /// A well-formed body for each admin operation, so the refusal cannot hide behind a 400.
@@ -40,6 +43,8 @@ fn body_for(method: &str, path: &str) -> Value {
         }
         ("post", "/requests/{id}/reject") => json!({"reason": "no"}),
         ("post", "/requests/bulk") => json!({"ids": [1], "action": "approve"}),
+        ("post", "/users/{id}/identities") => json!({"provider": "pve", "issuer": "pve", "subject": "mallory@pve"}),
+        ("put", "/admin/sign-in-policy") => json!({"password_sign_in": "everyone"}),
         _ => json!({}),
     }
 }
@@ -58,7 +63,7 @@ async fn every_admin_api_route_refuses_a_user_with_403() {
             if USER_API.contains(&(method.as_str(), path.as_str())) {
                 continue;
             }
-            let url = path.replace("{id}", &id.to_string()).replace("{role}", "user");
+            let url = path.replace("{id}", &id.to_string()).replace("{role}", "user").replace("{identity}", "1");
             let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let r = app
                 .api
@@ -83,6 +88,9 @@ const USER_PAGES: &[&str] = &[
     "/static/:file",
     "/login",
     "/logout",
+    "/login/second-factor",
+    "/login/oidc",
+    "/login/oidc/callback",
     "/requests",
     "/requests/new",
     "/requests/:id",
@@ -97,6 +105,9 @@ const USER_PAGES: &[&str] = &[
     "/profile/language",
     "/profile/tokens",
     "/profile/tokens/:id/revoke",
+    "/proxmox/:vmid/action",
+    "/proxmox/:vmid/console",
+    "/proxmox/:vmid/terminal",
 ];
 
 #[tokio::test]
@@ -105,7 +116,7 @@ async fn every_page_route_is_classified_and_admin_pages_refuse_a_user() {
     let source = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/http/pages/mod.rs")).unwrap();
     let admin_paths: Vec<String> = proxdesk::http::pages::ADMIN_PAGES
         .iter()
-        .map(|(_, p)| p.replace("/1", "/:id").replace("/quotas/user", "/quotas/:role"))
+        .map(|(_, p)| p.replace("/1", "/:id").replace("/2/", "/:identity/").replace("/quotas/user", "/quotas/:role"))
         .collect();
     for line in source.lines().filter(|l| l.trim_start().starts_with(".at(\"")) {
         let path = line.split('"').nth(1).unwrap();

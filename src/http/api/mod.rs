@@ -3,6 +3,8 @@
 mod account;
 mod admin;
 mod console;
+mod identities;
+mod pve_guests;
 mod requests;
 pub mod schemas;
 
@@ -23,11 +25,18 @@ pub enum ApiTags {
     Admin,
 }
 
-pub type Apis = (requests::RequestsApi, console::ConsoleApi, account::AccountApi, admin::AdminApi);
+pub type Apis = (
+    requests::RequestsApi,
+    console::ConsoleApi,
+    account::AccountApi,
+    admin::AdminApi,
+    identities::IdentitiesApi,
+    pve_guests::PveGuestsApi,
+);
 
 /// The OpenAPI service. `public_url` becomes the spec's server entry.
 pub fn service(public_url: &str) -> OpenApiService<Apis, ()> {
-    OpenApiService::new((requests::RequestsApi, console::ConsoleApi, account::AccountApi, admin::AdminApi), "proxdesk", env!("CARGO_PKG_VERSION"))
+    OpenApiService::new((requests::RequestsApi, console::ConsoleApi, account::AccountApi, admin::AdminApi, identities::IdentitiesApi, pve_guests::PveGuestsApi), "proxdesk", env!("CARGO_PKG_VERSION"))
         .description("Self-service desk for Proxmox VE. Authenticate with `Authorization: Bearer <token>` (create tokens in your profile).")
         .server(format!("{public_url}/api/v1"))
 }

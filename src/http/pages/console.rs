@@ -75,7 +75,10 @@ async fn page(ctx: &Ctx, id: i64, kind: ConsoleKind) -> PageResult {
             assets_missing => assets_missing,
             blocked => blocked.map(Blocked::as_str),
             closes => closes,
-            machine => context! { id => m.id, hostname => m.hostname, request_id => m.request_id },
+            machine => context! {
+                id => m.id, hostname => m.hostname, request_id => m.request_id,
+                scope => "machines", can_start => true,
+            },
         },
     ))
 }

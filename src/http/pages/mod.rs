@@ -13,6 +13,7 @@ mod lost_machines;
 mod machine_view;
 mod not_found;
 mod profile;
+mod pve_guests;
 mod render;
 mod request_choices;
 mod requests;
@@ -51,11 +52,14 @@ pub fn routes() -> impl Endpoint {
         .at("/admin/machines/:id/release", post(lost_machines::release))
         .at("/admin/machines/:id/readopt", post(lost_machines::readopt))
         .at("/admin/users", get(admin::users::users).post(admin::users::create_user))
+        .at("/admin/users/sign-in", get(admin::sign_in::show).post(admin::sign_in::save))
         .at("/admin/users/:id", get(admin::users::show))
         .at("/admin/users/:id/disable", post(admin::users::disable_user))
         .at("/admin/users/:id/enable", post(admin::users::enable_user))
         .at("/admin/users/:id/reset-password", post(admin::users::reset_password))
         .at("/admin/users/:id/quota", post(admin::users::set_user_quota))
+        .at("/admin/users/:id/identities", post(admin::identities::link))
+        .at("/admin/users/:id/identities/:identity/unlink", post(admin::identities::unlink))
         .at("/admin/catalog", get(admin::catalog::catalog).post(admin::catalog::create_template))
         .at("/admin/catalog/:id", get(admin::catalog::edit_template).post(admin::catalog::update_template))
         .at("/admin/quotas", get(admin::quotas::quotas))
@@ -66,6 +70,9 @@ pub fn routes() -> impl Endpoint {
         .at("/profile/language", post(profile::set_language))
         .at("/profile/tokens", post(profile::create_token))
         .at("/profile/tokens/:id/revoke", post(profile::revoke_token))
+        .at("/proxmox/:vmid/action", post(pve_guests::action))
+        .at("/proxmox/:vmid/console", get(pve_guests::console))
+        .at("/proxmox/:vmid/terminal", get(pve_guests::terminal))
         .around(not_found::layout_for_unknown_addresses)
 }
 
@@ -86,6 +93,10 @@ pub const ADMIN_PAGES: &[(&str, &str)] = &[
     ("POST", "/admin/users/1/enable"),
     ("POST", "/admin/users/1/reset-password"),
     ("POST", "/admin/users/1/quota"),
+    ("POST", "/admin/users/1/identities"),
+    ("POST", "/admin/users/1/identities/2/unlink"),
+    ("GET", "/admin/users/sign-in"),
+    ("POST", "/admin/users/sign-in"),
     ("GET", "/admin/catalog"),
     ("POST", "/admin/catalog"),
     ("GET", "/admin/catalog/1"),

@@ -18,7 +18,11 @@ pub async fn show(ctx: Ctx, Query(q): Query<Flash>) -> Response {
 
 async fn page(ctx: &Ctx, notice: Option<String>, new_token: Option<Value>, errors: FieldErrors) -> PageResult {
     let user = ctx.user()?;
-    let tokens = services::tokens::list(&ctx.state.db, user).await.map_err(|e| ctx.service_error(&e))?;
+    let db = &ctx.state.db;
+    let err = |e| ctx.service_error(&e);
+    let tokens = services::tokens::list(db, user).await.map_err(err)?;
+    let account = services::users::get(db, user, user.id).await.map_err(err)?;
+    let identities = services::identities::list_for_user(db, user, user.id).await.map_err(err)?;
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     Ok(ctx.render_status(
         status,
@@ -30,6 +34,11 @@ async fn page(ctx: &Ctx, notice: Option<String>, new_token: Option<Value>, error
             languages => crate::http::i18n::LANGUAGES,
             tokens => tokens.iter().cloned().map(|t| context! { id => t.id, name => t.name, prefix => t.prefix, created_at => t.created_at.to_rfc3339(), last_used_at => t.last_used_at.map(|d| d.to_rfc3339()) }).collect::<Vec<_>>(),
             errors => ctx.field_errors(&errors),
+            has_password => !account.password_hash.is_empty(),
+            identities => identities.iter().map(|i| context! {
+                provider => &i.provider, subject => &i.subject, issuer => &i.issuer,
+                last_sign_in_at => i.last_sign_in_at.map(|t| t.to_rfc3339()),
+            }).collect::<Vec<_>>(),
         },
     ))
 }

@@ -39,6 +39,7 @@ async fn dashboard_page(ctx: &Ctx, q: &Flash) -> PageResult {
     let states = services::machines::power_states(ctx.state.pve.as_ref(), &machines.items).await;
     let quota = services::quotas::effective(db, user.id).await.map_err(|e| ctx.service_error(&e))?;
     let usage = services::quotas::usage(db, user.id).await.map_err(|e| ctx.service_error(&e))?;
+    let pve_guests = super::pve_guests::section(ctx, user).await?;
     let machine_views: Vec<_> = machines
         .items
         .iter()
@@ -56,6 +57,7 @@ async fn dashboard_page(ctx: &Ctx, q: &Flash) -> PageResult {
             flash => flash(ctx, q),
             requests => requests.items.iter().map(row_view).collect::<Vec<_>>(),
             machines => machine_views,
+            pve_guests => pve_guests,
             quota => context! { machines => quota.max_machines, cores => quota.max_cores, memory_mib => quota.max_memory_mib, disk_gib => quota.max_disk_gib },
             usage => context! { machines => usage.machines, cores => usage.resources.cores, memory_mib => usage.resources.memory_mib, disk_gib => usage.resources.disk_gib },
         },

@@ -14,7 +14,7 @@ use super::ServiceError;
 use super::auth::{self, NewSession};
 use crate::config::RawSettings;
 use crate::integrations::pve;
-use crate::secrets::Secret;
+use crate::secrets::{Secret, SecretKey};
 
 /// The outside providers configured in this process (each `None` when its settings are absent).
 #[derive(Default)]
@@ -105,10 +105,12 @@ impl Providers {
     }
 
     /// Checks a password the way `method` says and opens a session (or asks for a second factor).
-    #[tracing::instrument(skip(self, db, password))]
+    #[allow(clippy::too_many_arguments)]
+    #[tracing::instrument(skip(self, db, key, password))]
     pub async fn with_password(
         &self,
         db: &DatabaseConnection,
+        key: &SecretKey,
         method: &PasswordMethod,
         username: &str,
         password: &Secret<String>,
@@ -121,7 +123,7 @@ impl Providers {
             }
             PasswordMethod::PveRealm(realm) => {
                 let pve = self.pve.as_ref().ok_or(ServiceError::NotFound)?;
-                pve.sign_in(db, realm, username, password, client_addr, session_hours).await
+                pve.sign_in(db, key, realm, username, password, client_addr, session_hours).await
             }
             PasswordMethod::Directory => {
                 let dir = self.directory.as_ref().ok_or(ServiceError::NotFound)?;

@@ -3,11 +3,15 @@
 mod accounts;
 mod audit;
 mod catalog;
+mod identities;
 mod machines;
+mod pve_guests;
 mod requests;
 
 pub use accounts::*;
 pub use audit::*;
 pub use catalog::*;
+pub use identities::*;
 pub use machines::*;
+pub use pve_guests::*;
 pub use requests::*;

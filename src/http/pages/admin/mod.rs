@@ -4,8 +4,10 @@ pub mod audit;
 pub mod catalog;
 pub mod guacamole;
 pub mod home;
+pub mod identities;
 pub mod queue;
 pub mod quotas;
+pub mod sign_in;
 pub mod users;
 
 use chrono::{DateTime, Utc};

@@ -1,5 +1,6 @@
 //! Accounts: the list (search, keyset paging) with a new-user form, and each user's page with their
-//! quota override, disable/enable and password reset (both confirmed).
+//! quota override, disable/enable and password reset (both confirmed), and the outside identities it
+//! signs in with (`identities`).
 
 use std::collections::BTreeMap;
 
@@ -112,15 +113,26 @@ pub async fn create_user(ctx: Ctx, form: Form) -> Response {
     )
 }
 
-/// One user's page; `secret` shows a reset password once, `quota_form`/`errors` refill a refused override.
-async fn user_page(
+/// A refused form of the user's page, drawn again with what was typed and what is wrong.
+pub(super) enum Refill {
+    Nothing,
+    Quota(BTreeMap<String, String>, FieldErrors),
+    Link(BTreeMap<String, String>, FieldErrors),
+}
+
+/// One user's page; `secret` shows a reset password once, `refill` redraws a refused form.
+pub(super) async fn user_page(
     ctx: &Ctx,
     id: i64,
     notice: Option<String>,
     secret: Option<String>,
-    quota_form: Option<BTreeMap<String, String>>,
-    errors: FieldErrors,
+    refill: Refill,
 ) -> PageResult {
+    let (quota_form, errors, link_form, link_errors) = match refill {
+        Refill::Nothing => (None, FieldErrors::default(), BTreeMap::new(), FieldErrors::default()),
+        Refill::Quota(form, errors) => (Some(form), errors, BTreeMap::new(), FieldErrors::default()),
+        Refill::Link(form, errors) => (None, FieldErrors::default(), form, errors),
+    };
     let admin = ctx.admin()?;
     let db = &ctx.state.db;
     let err = |e| ctx.service_error(&e);
@@ -138,13 +150,23 @@ async fn user_page(
             ("max_disk_gib".to_owned(), text(o.max_disk_gib)),
         ])
     });
-    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    let identities = services::identities::list_for_user(db, admin, id).await.map_err(err)?;
+    let refused = !errors.is_empty() || !link_errors.is_empty();
+    let status = if refused { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     Ok(ctx.render_status(
         status,
         "admin/user.html",
         context! {
             flash => notice,
-            u => context! { id => u.id, username => u.username, role => u.role, disabled => u.disabled, created_at => u.created_at.to_rfc3339(), language => u.language },
+            u => context! {
+                id => u.id, username => u.username, role => u.role, disabled => u.disabled,
+                created_at => u.created_at.to_rfc3339(), language => u.language, has_password => !u.password_hash.is_empty(),
+                email => u.email, display_name => u.display_name,
+            },
+            identities => super::identities::views(&identities),
+            providers => super::identities::provider_options(ctx),
+            link_form => link_form,
+            link_errors => ctx.field_errors(&link_errors),
             secret => secret,
             base => quota_view(&base),
             quota => quota_view(&base.with_override(o)),
@@ -158,7 +180,7 @@ async fn user_page(
 #[handler]
 pub async fn show(ctx: Ctx, Path(id): Path<i64>, Query(q): Query<Flash>) -> Response {
     let notice = flash(&ctx, &q);
-    respond(user_page(&ctx, id, notice, None, None, FieldErrors::default()).await)
+    respond(user_page(&ctx, id, notice, None, Refill::Nothing).await)
 }
 
 async fn set_disabled(ctx: &Ctx, id: i64, form: &Form, disabled: bool) -> PageResult {
@@ -202,7 +224,7 @@ pub async fn reset_password(ctx: Ctx, Path(id): Path<i64>, form: Form) -> Respon
             }
             let pw = services::users::reset_password(db, admin, id).await.map_err(|e| ctx.service_error(&e))?;
             let notice = Some(ctx.t("flash.password_reset"));
-            user_page(&ctx, id, notice, Some(pw.expose().clone()), None, FieldErrors::default()).await
+            user_page(&ctx, id, notice, Some(pw.expose().clone()), Refill::Nothing).await
         }
         .await,
     )
@@ -229,7 +251,7 @@ pub async fn set_user_quota(ctx: Ctx, Path(id): Path<i64>, form: Form) -> Respon
             match res {
                 Ok(()) => Ok(redirect(&format!("/admin/users/{id}?done=quota_saved"))),
                 Err(ServiceError::Invalid(errors)) => {
-                    user_page(&ctx, id, None, None, Some(form.values()), errors).await
+                    user_page(&ctx, id, None, None, Refill::Quota(form.values(), errors)).await
                 }
                 Err(e) => Err(ctx.service_error(&e)),
             }

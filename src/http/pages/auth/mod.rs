@@ -82,7 +82,9 @@ pub async fn login(ctx: Ctx, form: Form) -> Response {
     };
     let hours = ctx.state.settings.session_hours;
     let providers = ctx.state.sign_in.clone();
-    let outcome = providers.with_password(&ctx.state.db, &method, username, &password, &ctx.client_addr, hours).await;
+    let key = &ctx.state.settings.secret_key;
+    let outcome =
+        providers.with_password(&ctx.state.db, key, &method, username, &password, &ctx.client_addr, hours).await;
     match outcome {
         Ok(Outcome::Signed(session)) => signed_in(&ctx, session, &next),
         Ok(Outcome::SecondFactor { pending }) => second_factor::ask(&ctx, &pending, &next, None),

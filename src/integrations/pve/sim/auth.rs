@@ -1,6 +1,5 @@
 //! Identities, tickets, CSRF tokens, VNC tickets and ACLs (pve-api.md §2, §8.1).
 
-use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
@@ -76,6 +75,26 @@ impl Signer {
         (-300 < age && age < 7200).then(|| user.to_owned())
     }
 
+    /// A second-factor half-ticket (pve-access.md §2.5): `PVE:!tfa!<challenge, `:` as %3A>:<HEX time>::<sig>`,
+    /// the user id signed with it but not written in it, so it verifies only with that user id and
+    /// never as a ticket.
+    pub fn tfa_ticket(&self, userid: &str, challenge: &str, time: i64) -> String {
+        let plain = format!("PVE:!tfa!{}:{time:08X}", challenge.replace(':', "%3A"));
+        format!("{plain}::{}", STANDARD.encode(self.mac(&format!("{plain}:{userid}"))))
+    }
+
+    /// The challenge of a valid half-ticket of `userid` (same age window as tickets).
+    pub fn check_tfa_ticket(&self, ticket: &str, userid: &str) -> Option<String> {
+        let (plain, sig) = ticket.split_once("::")?;
+        let rest = plain.strip_prefix("PVE:!tfa!")?;
+        let (challenge, hex_time) = rest.rsplit_once(':')?;
+        if STANDARD.encode(self.mac(&format!("{plain}:{userid}"))) != sig {
+            return None;
+        }
+        let age = now() - i64::from_str_radix(hex_time, 16).ok()?;
+        (-300 < age && age < 7200).then(|| challenge.replace("%3A", ":"))
+    }
+
     /// `<HEX time>:<43-char base64 HMAC>` bound to the user.
     pub fn csrf(&self, userid: &str, time: i64) -> String {
         format!("{time:08X}:{}", STANDARD_NO_PAD.encode(self.mac(&format!("{time:08X}:{userid}"))))
@@ -107,59 +126,6 @@ impl Signer {
     }
 }
 
-/// Whether the ACL grants `privilege` on `path` (entries propagate to sub-paths).
-pub fn acl_allows(acl: &Acl, path: &str, privilege: &str) -> bool {
-    acl.iter().any(|(p, privs)| {
-        let applies = p == "/" || path == p || path.starts_with(&format!("{p}/"));
-        applies && privs.iter().any(|x| x == "*" || x == privilege)
-    })
-}
-
-/// Every privilege the simulator knows, for `*` expansion in `/access/permissions` and `cap`.
-pub const ALL_PRIVS: &[&str] = &[
-    "Datastore.Allocate",
-    "Datastore.AllocateSpace",
-    "Datastore.Audit",
-    "Pool.Allocate",
-    "Pool.Audit",
-    "SDN.Audit",
-    "SDN.Use",
-    "Sys.Audit",
-    "Sys.Console",
-    "Sys.Modify",
-    "VM.Allocate",
-    "VM.Audit",
-    "VM.Clone",
-    "VM.Config.CDROM",
-    "VM.Config.CPU",
-    "VM.Config.Cloudinit",
-    "VM.Config.Disk",
-    "VM.Config.HWType",
-    "VM.Config.Memory",
-    "VM.Config.Network",
-    "VM.Config.Options",
-    "VM.Console",
-    "VM.GuestAgent.Audit",
-    "VM.GuestAgent.Unrestricted",
-    "VM.PowerMgmt",
-];
-
-/// `/access/permissions` shape: path → privilege → 1.
-pub fn permissions_of(acl: &Acl) -> BTreeMap<String, BTreeMap<String, u8>> {
-    let mut out: BTreeMap<String, BTreeMap<String, u8>> = BTreeMap::new();
-    for (path, privs) in acl {
-        let entry = out.entry(path.clone()).or_default();
-        for p in privs {
-            if p == "*" {
-                entry.extend(ALL_PRIVS.iter().map(|x| (x.to_string(), 1)));
-            } else {
-                entry.insert(p.clone(), 1);
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,13 +144,5 @@ mod tests {
         let v = s.vnc_ticket("alice@pve", 101, 5900, now());
         assert!(s.check_vnc_ticket(&format!("abcdefgh:{v}"), "alice@pve", 101, 5900));
         assert!(!s.check_vnc_ticket(&v, "alice@pve", 101, 5901));
-    }
-
-    #[test]
-    fn acl_entries_propagate_down() {
-        let acl: Acl = vec![("/vms".into(), vec!["VM.Audit".into()])];
-        assert!(acl_allows(&acl, "/vms/100", "VM.Audit"));
-        assert!(!acl_allows(&acl, "/vmsx", "VM.Audit"));
-        assert!(!acl_allows(&acl, "/vms/100", "VM.Clone"));
     }
 }

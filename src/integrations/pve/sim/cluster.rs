@@ -1,78 +1,12 @@
-//! Access, version, nodes, cluster resources, nextid, pools and task endpoints.
+//! Version, nodes, cluster resources, nextid, pools and task endpoints.
 
 use serde_json::{Value, json};
 
-use super::auth::{self, now, permissions_of};
 use super::http::Ctx;
 use super::params::{self, Ty};
 use super::reply::ApiError;
 use super::state::TaskState;
 use crate::integrations::pve::Upid;
-
-/// `POST /access/ticket`: password or still-valid ticket → ticket + CSRF token (pve-api.md §2.1).
-pub(crate) fn ticket(ctx: &Ctx) -> Result<Value, ApiError> {
-    let denied = || ApiError::status(401, "authentication failure");
-    let mut username = ctx.params.get("username").cloned().ok_or_else(denied)?;
-    if let Some(realm) = ctx.params.get("realm") {
-        username = format!("{username}@{realm}");
-    }
-    if username.contains('!') {
-        return Err(ApiError::status(
-            403,
-            "Permission check failed (URI '/access/ticket' not available with API token, need proper ticket.)",
-        ));
-    }
-    let password = ctx.params.get("password").cloned().unwrap_or_default();
-    let sim = &ctx.sim;
-    let by_password = if username == "root@pam" {
-        password == sim.cfg.root_password
-    } else {
-        sim.identity(&username).is_some_and(|i| i.secret == password)
-    };
-    let by_ticket = sim.signer.check_ticket(&password).is_some_and(|u| u == username);
-    if !(by_password || by_ticket) || (username != "root@pam" && sim.identity(&username).is_none()) {
-        return Err(denied());
-    }
-    let t = now();
-    let acl =
-        if username == "root@pam" { auth::admin_acl() } else { sim.identity(&username).expect("known").acl.clone() };
-    let mut cap = json!({"vms": {}, "storage": {}, "access": {}, "nodes": {}, "dc": {}, "sdn": {}, "mapping": {}});
-    for (path, privs) in permissions_of(&acl) {
-        let sections: &[&str] = match path.split('/').nth(1).unwrap_or_default() {
-            "" => &["vms", "storage", "access", "nodes", "dc", "sdn", "mapping"],
-            "vms" | "pool" => &["vms"],
-            "storage" => &["storage"],
-            "nodes" => &["nodes"],
-            "sdn" => &["sdn"],
-            "access" => &["access"],
-            _ => &["dc"],
-        };
-        for s in sections {
-            for p in privs.keys() {
-                cap[*s][p] = json!(1);
-            }
-        }
-    }
-    Ok(json!({
-        "username": username,
-        "ticket": sim.signer.ticket(&username, t),
-        "CSRFPreventionToken": sim.signer.csrf(&username, t),
-        "cap": cap,
-        "clustername": "proxdesk-sim",
-    }))
-}
-
-/// `GET /access/permissions`: the caller's privileges per ACL path.
-pub(crate) fn permissions(ctx: &Ctx) -> Result<Value, ApiError> {
-    params::check(&ctx.params, &[("path", Ty::Str(64), false), ("userid", Ty::Str(128), false)])?;
-    let caller = ctx.caller.as_ref().expect("authenticated");
-    let acl = if caller.ticket && caller.authid == "root@pam" {
-        auth::admin_acl()
-    } else {
-        ctx.sim.identity(&caller.authid).map(|i| i.acl.clone()).unwrap_or_default()
-    };
-    Ok(json!(permissions_of(&acl)))
-}
 
 /// `GET /version`.
 pub(crate) fn version(ctx: &Ctx) -> Result<Value, ApiError> {
@@ -151,7 +85,10 @@ pub(crate) fn resources(ctx: &Ctx) -> Result<Value, ApiError> {
             if let Some(tags) = g.config.get("tags") {
                 v["tags"] = json!(tags);
             }
-            if let Some(pool) = &g.pool {
+            // Only with `Pool.Audit` on the pool (pve-access.md §4.1, §5.3).
+            if let Some(pool) = super::access::pool_of(ctx.access.pools(), g.vmid)
+                && ctx.allowed(&format!("/pool/{pool}"), "Pool.Audit")
+            {
                 v["pool"] = json!(pool);
             }
             out.push(v);
@@ -180,7 +117,7 @@ pub(crate) fn resources(ctx: &Ctx) -> Result<Value, ApiError> {
         }
     }
     if filter.is_none() {
-        for p in state.pools.keys() {
+        for p in state.pools.keys().filter(|p| ctx.allowed(&format!("/pool/{p}"), "Pool.Audit")) {
             out.push(json!({"id": format!("/pool/{p}"), "type": "pool", "pool": p}));
         }
     }

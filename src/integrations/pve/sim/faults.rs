@@ -9,6 +9,14 @@ use std::time::Duration;
 pub enum Endpoint {
     AccessTicket,
     AccessPermissions,
+    AccessDomains,
+    AccessUsers,
+    AccessUser,
+    AccessGroups,
+    AccessGroup,
+    AccessRoles,
+    AccessRole,
+    AccessAcl,
     Version,
     Nodes,
     ClusterResources,
@@ -58,9 +66,17 @@ pub enum Endpoint {
 
 impl Endpoint {
     /// Every endpoint, for CLI parsing and reports.
-    pub const ALL: [Endpoint; 47] = [
+    pub const ALL: [Endpoint; 55] = [
         Endpoint::AccessTicket,
         Endpoint::AccessPermissions,
+        Endpoint::AccessDomains,
+        Endpoint::AccessUsers,
+        Endpoint::AccessUser,
+        Endpoint::AccessGroups,
+        Endpoint::AccessGroup,
+        Endpoint::AccessRoles,
+        Endpoint::AccessRole,
+        Endpoint::AccessAcl,
         Endpoint::Version,
         Endpoint::Nodes,
         Endpoint::ClusterResources,

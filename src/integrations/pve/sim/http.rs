@@ -2,20 +2,24 @@
 //! routing (501 otherwise), faults, node lookup, then the handler's permission and parameter checks.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use percent_encoding::percent_decode_str;
 use poem::http::Method;
 use poem::{EndpointExt as _, Request, Response};
 use serde_json::json;
 
-use super::auth::{Caller, acl_allows};
+use super::access::AccessView;
+use super::auth::Caller;
 use super::faults::{Endpoint, Fault};
 use super::params::Params;
 use super::qemu_power::{self, Power};
 use super::reply::{self, ApiError};
 use super::routes::route;
 use super::state::GuestKind;
-use super::{Sim, cluster, console, discovery, lxc, qemu, qemu_clone, qemu_config, qemu_create, qemu_destroy, tasks};
+use super::{
+    Sim, access, cluster, console, discovery, lxc, qemu, qemu_clone, qemu_config, qemu_create, qemu_destroy, tasks,
+};
 
 /// Everything a handler needs about one request.
 pub(crate) struct Ctx {
@@ -28,17 +32,19 @@ pub(crate) struct Ctx {
     pub upid_raw: String,
     /// The `{storage}` path parameter.
     pub storage_raw: String,
+    /// The user, group or role id of an `/access/…` path.
+    pub item_raw: String,
     pub faults: Vec<Fault>,
+    /// Access control as it stood when the request came in.
+    pub access: AccessView,
 }
 
 impl Ctx {
-    /// Whether the caller holds `privilege` on `path`; root@pam tickets hold everything (pve-api.md §2.4).
+    /// Whether the caller holds `privilege` on `path`, as PVE's `permissions()` evaluates it
+    /// (pve-access.md §4); root@pam holds everything.
     pub fn allowed(&self, path: &str, privilege: &str) -> bool {
         let Some(caller) = &self.caller else { return false };
-        if caller.ticket && caller.authid == "root@pam" {
-            return true;
-        }
-        self.sim.identity(&caller.authid).is_some_and(|i| acl_allows(&i.acl, path, privilege))
+        self.access.allows(&caller.authid, path, privilege)
     }
 
     /// 403 unless the caller holds any of `privs` on `path` (message joins them with `|`).
@@ -115,9 +121,7 @@ fn authenticate(sim: &Sim, req: &Request) -> Result<Caller, ApiError> {
     let failed = || ApiError::auth_layer("Authentication failed!");
     if let Some(ticket) = ticket {
         let user = sim.signer.check_ticket(&ticket).ok_or_else(failed)?;
-        if user != "root@pam" && sim.identity(&user).is_none() {
-            return Err(failed());
-        }
+        active_user(sim, &user)?;
         if req.method() != Method::GET {
             let csrf = header(req, "CSRFPreventionToken").unwrap_or_default();
             if !sim.signer.check_csrf(&user, csrf) {
@@ -129,15 +133,51 @@ fn authenticate(sim: &Sim, req: &Request) -> Result<Caller, ApiError> {
     if let Some(token) = value_after(authorization, "PVEAPIToken") {
         // The secret follows the last `=` (pve-api.md §2.4).
         let (id, secret) = token.rsplit_once('=').ok_or_else(failed)?;
-        let known = sim.identity(id).filter(|i| i.authid.contains('!') && i.secret == secret);
-        return known.map(|_| Caller { authid: id.to_owned(), ticket: false }).ok_or_else(failed);
+        let known = {
+            let state = sim.state.lock().expect("state");
+            state.access.tokens.iter().find(|t| t.id == id && t.secret == secret).cloned()
+        };
+        let token = known.ok_or_else(failed)?;
+        if token.expire != 0 && token.expire < super::auth::now() {
+            return Err(failed());
+        }
+        active_user(sim, token.owner())?;
+        return Ok(Caller { authid: id.to_owned(), ticket: false });
     }
     Err(ApiError::auth_layer("No ticket"))
 }
 
-async fn fail(sim: &Sim, e: ApiError) -> Response {
-    if e.status == 401 && !sim.cfg.auth_failure_delay.is_zero() {
-        tokio::time::sleep(sim.cfg.auth_failure_delay).await;
+/// The transport layer re-checks the user on every request: it must exist, be enabled and not be
+/// expired (PVE 9 answers `Authentication failed!`, PVE 8 named the reason, pve-access.md §0).
+fn active_user(sim: &Sim, userid: &str) -> Result<(), ApiError> {
+    let state = sim.state.lock().expect("state");
+    let access = &state.access;
+    let user = access.user_ref(userid).ok_or_else(|| ApiError::auth_layer("Authentication failed!"))?;
+    let reason = if !user.enable {
+        format!("user '{userid}' is disabled")
+    } else if user.expire != 0 && user.expire < super::auth::now() {
+        format!("user '{userid}' access expired")
+    } else {
+        return Ok(());
+    };
+    Err(match access.version {
+        super::access::PveMajor::V8 => ApiError::auth_layer(&reason),
+        super::access::PveMajor::V9 => ApiError::auth_layer("Authentication failed!"),
+    })
+}
+
+/// A 401 is held back: the transport layer's by the whole delay, a handler's until the delay has
+/// passed since the request came in (pve-access.md §2.4). Each request waits on its own timer.
+async fn fail(sim: &Sim, e: ApiError, started: Instant) -> Response {
+    if e.status == 401 {
+        let wait = if e.empty_body {
+            sim.cfg.auth_failure_delay
+        } else {
+            sim.cfg.auth_failure_delay.saturating_sub(started.elapsed())
+        };
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
     }
     reply::error(&e)
 }
@@ -165,6 +205,7 @@ fn stats(sim: &Sim) -> Response {
 }
 
 async fn handle(sim: Arc<Sim>, mut req: Request) -> Response {
+    let started = Instant::now();
     if !sim.cfg.latency.is_zero() {
         tokio::time::sleep(sim.cfg.latency).await;
     }
@@ -195,13 +236,16 @@ async fn handle(sim: Arc<Sim>, mut req: Request) -> Response {
         Ok(p) => p,
         Err(e) => return reply::error(&e),
     };
-    let public = matches!(segs.as_slice(), ["access", "ticket"]) && (method == Method::GET || method == Method::POST);
+    // pveproxy exempts these from authentication: credentials sent with them are not looked at.
+    let ticket_call = matches!(segs.as_slice(), ["access", "ticket"]);
+    let public = (ticket_call && (method == Method::GET || method == Method::POST))
+        || (matches!(segs.as_slice(), ["access", "domains"]) && method == Method::GET);
     let caller = if public {
         None
     } else {
         match authenticate(&sim, &req) {
             Ok(c) => Some(c),
-            Err(e) => return fail(&sim, e).await,
+            Err(e) => return fail(&sim, e, started).await,
         }
     };
     let Some(route) = route(&method, &segs) else {
@@ -235,7 +279,12 @@ async fn handle(sim: Arc<Sim>, mut req: Request) -> Response {
         );
         return reply::error(&ApiError::internal(msg));
     }
+    if ticket_call && method == Method::POST && token_header(&req) {
+        return reply::error(&access::ticket::token_refused());
+    }
+    let access = access::view(&sim.state.lock().expect("state"));
     let ctx = Ctx {
+        access,
         sim: sim.clone(),
         caller,
         params,
@@ -244,6 +293,7 @@ async fn handle(sim: Arc<Sim>, mut req: Request) -> Response {
         vmid_raw: route.vmid,
         upid_raw: route.upid,
         storage_raw: route.storage,
+        item_raw: route.item,
         faults,
     };
     use Endpoint as E;
@@ -254,8 +304,16 @@ async fn handle(sim: Arc<Sim>, mut req: Request) -> Response {
             cluster::task_log(&ctx).map(|(data, total)| reply::ok_with(json!({"data": data, "total": total})))
         }
         E::AccessTicket if method == Method::GET => Ok(reply::ok(serde_json::Value::Null)),
-        E::AccessTicket => cluster::ticket(&ctx).map(reply::ok),
-        E::AccessPermissions => cluster::permissions(&ctx).map(reply::ok),
+        E::AccessTicket => access::ticket::create(&ctx).await.map(reply::ok),
+        E::AccessPermissions => access::endpoints::permissions(&ctx).map(reply::ok),
+        E::AccessDomains => access::endpoints::domains(&ctx.access.cfg, &ctx.params).map(reply::ok),
+        E::AccessUsers => access::users::list(&ctx).map(reply::ok),
+        E::AccessUser => access::users::read(&ctx, &ctx.item_raw).map(reply::ok),
+        E::AccessGroups => access::users::groups(&ctx).map(reply::ok),
+        E::AccessGroup => access::users::group(&ctx, &ctx.item_raw).map(reply::ok),
+        E::AccessRoles => access::endpoints::roles(&ctx).map(reply::ok),
+        E::AccessRole => access::endpoints::role(&ctx, &ctx.item_raw).map(reply::ok),
+        E::AccessAcl => access::endpoints::acl(&ctx).map(reply::ok),
         E::Version => cluster::version(&ctx).map(reply::ok),
         E::Nodes => cluster::nodes(&ctx).map(reply::ok),
         E::ClusterResources => cluster::resources(&ctx).map(reply::ok),
@@ -313,6 +371,14 @@ async fn handle(sim: Arc<Sim>, mut req: Request) -> Response {
     }
     match result {
         Ok(resp) => resp,
-        Err(e) => fail(&sim, e).await,
+        Err(e) => fail(&sim, e, started).await,
     }
+}
+
+/// An `Authorization: PVEAPIToken=…` header without a ticket cookie (refused on `/access/ticket`).
+fn token_header(req: &Request) -> bool {
+    let token = header(req, "authorization").is_some_and(|a| a.trim_start().starts_with("PVEAPIToken"));
+    let cookie =
+        req.headers().get_all("cookie").iter().filter_map(|v| v.to_str().ok()).any(|c| c.contains("PVEAuthCookie"));
+    token && !cookie
 }

@@ -150,10 +150,11 @@ pub(crate) fn build(cfg: &SimConfig, rng: &mut StdRng) -> State {
             },
         ],
         next_pid: 100_000 + rng.random_range(0..50_000),
-        access: cfg.access.clone(),
+        access: super::access::seed(cfg),
         ..State::default()
     };
     state.pools.insert("proxdesk".into(), "guests created by proxdesk".into());
+    super::access::register_pools(&mut state);
     if !cfg.default_inventory && cfg.generated.is_none() {
         return state;
     }

@@ -77,7 +77,9 @@ pub struct SimConfig {
     pub seed: u64,
     /// Password of `root@pam` (ticket login; root tickets bypass every ACL).
     pub root_password: String,
-    /// Further users (`name@realm` + password) and API tokens (`name@realm!id` + secret) with ACLs.
+    /// Further users (`name@realm` + password) and API tokens (`name@realm!id` + secret) with ACLs,
+    /// added to `access` at start: each `(path, privileges)` becomes a custom role granted on `path`
+    /// with propagation (see `access::seed`), so they are checked by PVE's evaluation like any user.
     pub identities: Vec<SimIdentity>,
     /// How long a clone task runs (source and target stay locked meanwhile).
     pub clone_duration: Duration,
@@ -179,12 +181,6 @@ pub(crate) struct Sim {
     pub(crate) cert_pem: String,
     /// What stopping a running task undoes (a clone's target and locks), by UPID.
     pub(crate) stoppers: Mutex<std::collections::HashMap<String, tasks::Work>>,
-}
-
-impl Sim {
-    pub(crate) fn identity(&self, authid: &str) -> Option<&SimIdentity> {
-        self.cfg.identities.iter().find(|i| i.authid == authid)
-    }
 }
 
 /// Starts simulators.

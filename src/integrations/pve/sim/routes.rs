@@ -13,6 +13,8 @@ pub(crate) struct Route {
     pub vmid: String,
     pub upid: String,
     pub storage: String,
+    /// A user, group or role id of an `/access/…` path.
+    pub item: String,
 }
 
 pub(crate) fn route(method: &Method, segs: &[&str]) -> Option<Route> {
@@ -25,6 +27,7 @@ pub(crate) fn route(method: &Method, segs: &[&str]) -> Option<Route> {
             vmid: String::new(),
             upid: String::new(),
             storage: String::new(),
+            item: String::new(),
         })
     };
     let on = |endpoint, node: &str, kind, vmid: &str, upid: &str| {
@@ -35,8 +38,10 @@ pub(crate) fn route(method: &Method, segs: &[&str]) -> Option<Route> {
             vmid: vmid.to_owned(),
             upid: upid.to_owned(),
             storage: String::new(),
+            item: String::new(),
         })
     };
+    let item = |endpoint, id: &str| r(endpoint).map(|r| Route { item: id.to_owned(), ..r });
     let (get, post, put, delete) =
         (method == Method::GET, method == Method::POST, method == Method::PUT, method == Method::DELETE);
     let (lxc, qm) = (GuestKind::Lxc, GuestKind::Qemu);
@@ -48,6 +53,14 @@ pub(crate) fn route(method: &Method, segs: &[&str]) -> Option<Route> {
         ["pools"] if get => r(E::Pools),
         ["access", "permissions"] if get => r(E::AccessPermissions),
         ["access", "ticket"] if get || post => r(E::AccessTicket),
+        ["access", "domains"] if get => r(E::AccessDomains),
+        ["access", "users"] if get => r(E::AccessUsers),
+        ["access", "users", id] if get => item(E::AccessUser, id),
+        ["access", "groups"] if get => r(E::AccessGroups),
+        ["access", "groups", id] if get => item(E::AccessGroup, id),
+        ["access", "roles"] if get => r(E::AccessRoles),
+        ["access", "roles", id] if get => item(E::AccessRole, id),
+        ["access", "acl"] if get => r(E::AccessAcl),
         ["nodes", n, "storage"] if get => on(E::Storage, n, lxc, "", ""),
         ["nodes", n, "storage", s, "content"] if get => {
             on(E::StorageContent, n, lxc, "", "").map(|r| Route { storage: (*s).to_owned(), ..r })

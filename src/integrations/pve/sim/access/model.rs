@@ -39,11 +39,23 @@ pub struct SimRealm {
     /// The directory is down: every password check of this realm fails (as PVE's 10 s connect timeout
     /// per server would, §2.4).
     pub unreachable: bool,
+    /// How long a check against the unreachable directory takes before it fails (PVE: 10 s per
+    /// configured server); zero by default, so the answer comes after the 401 padding alone.
+    pub connect_timeout: std::time::Duration,
 }
 
 impl SimRealm {
     pub fn new(id: &str, kind: RealmKind) -> Self {
-        Self { id: id.into(), kind, comment: None, default: false, tfa: None, case_sensitive: true, unreachable: false }
+        Self {
+            id: id.into(),
+            kind,
+            comment: None,
+            default: false,
+            tfa: None,
+            case_sensitive: true,
+            unreachable: false,
+            connect_timeout: std::time::Duration::ZERO,
+        }
     }
 }
 
@@ -62,6 +74,7 @@ pub struct SimUser {
     pub password: Option<String>,
     /// Base32 TOTP secret: the user has a second factor (`NeedTFA`, §2.5).
     pub totp: Option<String>,
+    pub comment: Option<String>,
 }
 
 impl SimUser {
@@ -75,7 +88,29 @@ impl SimUser {
             email: None,
             password: Some(password.into()),
             totp: None,
+            comment: None,
         }
+    }
+}
+
+/// An API token of `user.cfg` (`token:<user>!<id>:…`) with its secret (`priv/token.cfg`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimToken {
+    /// `user@realm!tokenid`.
+    pub id: String,
+    pub secret: String,
+    /// Privilege separation: the token only holds what its own ACL entries *and* its owner grant
+    /// (§4.3); without it, exactly its owner's privileges.
+    pub privsep: bool,
+    /// Epoch seconds; 0 = never.
+    pub expire: i64,
+    pub comment: Option<String>,
+}
+
+impl SimToken {
+    /// The owner's user id (`user@realm`).
+    pub fn owner(&self) -> &str {
+        self.id.split_once('!').map_or(self.id.as_str(), |(u, _)| u)
     }
 }
 
@@ -132,6 +167,8 @@ pub struct AccessConfig {
     /// Custom roles: id → privileges.
     pub roles: Vec<(String, Vec<String>)>,
     pub acl: Vec<SimAclEntry>,
+    /// API tokens (their owners are in `users`).
+    pub tokens: Vec<SimToken>,
 }
 
 impl AccessConfig {
@@ -171,6 +208,28 @@ impl AccessConfig {
         };
         self.acl.push(SimAclEntry { path: path.into(), subject, role: role.into(), propagate });
         self
+    }
+
+    /// Adds an API token `user@realm!id` with `secret` (privilege-separated when `privsep`).
+    pub fn token(&mut self, id: &str, secret: &str, privsep: bool) -> &mut Self {
+        self.tokens.push(SimToken { id: id.into(), secret: secret.into(), privsep, expire: 0, comment: None });
+        self
+    }
+
+    /// Adds a custom role.
+    pub fn role(&mut self, id: &str, privs: &[&str]) -> &mut Self {
+        self.roles.push((id.into(), privs.iter().map(|p| p.to_string()).collect()));
+        self
+    }
+
+    /// The user `userid`.
+    pub fn user_ref(&self, userid: &str) -> Option<&SimUser> {
+        self.users.iter().find(|u| u.userid == userid)
+    }
+
+    /// The realm `id`.
+    pub fn realm_ref(&self, id: &str) -> Option<&SimRealm> {
+        self.realms.iter().find(|r| r.id == id)
     }
 
     /// The user `userid`, to change it.
