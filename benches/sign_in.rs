@@ -1,7 +1,10 @@
-//! Sign-in latency per method, through the real sign-in page (`POST /login`) of a real server:
-//! a local password (argon2id), a Proxmox VE realm account checked by the PVE simulator (right password,
-//! and wrong password with PVE's 3 s failure delay), and the effect of many wrong realm passwords in
-//! flight on everyone else's sign-ins at the same time (there should be none).
+//! Sign-in latency per method, through the real sign-in pages of a real server: a local password
+//! (argon2id), a Proxmox VE realm account checked by the PVE simulator (right password, and wrong
+//! password with PVE's 3 s failure delay), the effect of many wrong realm passwords in flight on
+//! everyone else's sign-ins at the same time (there should be none), a real OpenLDAP `slapd` over LDAPS
+//! with a pinned CA, and the full OpenID Connect redirect flow against a real `oidc-provider` (node).
+//! The directory and the provider are the tests' harnesses; without slapd or node their rows are
+//! skipped with a reason.
 //!
 //! `cargo bench --bench sign_in`. `BENCH_SIGN_INS` (default 100) sign-ins per method, sequential;
 //! `BENCH_WRONG` (default 16) wrong realm passwords in flight, each from its own client address (so
@@ -10,6 +13,17 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
+
+// The tests' harnesses of the real directory and OpenID provider.
+#[allow(dead_code)]
+#[path = "../tests/it/external.rs"]
+mod external;
+#[allow(dead_code)]
+#[path = "../tests/it/oidc_provider.rs"]
+mod oidc_provider;
+#[allow(dead_code)]
+#[path = "../tests/it/slapd.rs"]
+mod slapd;
 
 use proxdesk::config::RawSettings;
 use proxdesk::domain::roles::Role;
@@ -98,6 +112,9 @@ async fn main() {
     }
     let sim = Simulator::start(config).await.unwrap();
 
+    let directory = slapd::Slapd::start();
+    let node = oidc_provider::node();
+    let oidc_port = oidc_provider::reserve_port();
     let dir = tempfile::tempdir().unwrap();
     let mut raw = RawSettings::defaults();
     raw.set("data_dir", dir.path().display().to_string());
@@ -106,6 +123,16 @@ async fn main() {
     raw.set("pve_url", sim.url());
     raw.set("pve_token", format!("{TOKEN_ID}={SECRET}"));
     raw.set("pve_realm_login", "true");
+    if let Some(d) = &directory {
+        raw.set("ldap_url", d.ldaps_url());
+        raw.set("ldap_ca_file", d.ca_file.display().to_string());
+        raw.set("ldap_bind_dn", slapd::SERVICE_DN);
+        raw.set("ldap_bind_password", slapd::SERVICE_PASSWORD);
+        raw.set("ldap_base_dn", slapd::BASE_DN);
+    }
+    if node.is_some() {
+        oidc_provider::configure(&mut raw, oidc_port, "");
+    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
     raw.set("public_url", base.clone());
@@ -117,6 +144,13 @@ async fn main() {
     };
     services::users::create(&app.state().db, None, new).await.unwrap();
     tokio::spawn(app.run_until_stopped(std::future::pending()));
+    let provider = match &node {
+        Some(node) => {
+            let accounts = serde_json::json!({"alice": oidc_provider::person("alice", "alice@example.org", true, &[])});
+            Some(oidc_provider::OidcProvider::start(node, oidc_port, &base, accounts, true).await)
+        }
+        None => None,
+    };
 
     let here: IpAddr = Ipv4Addr::new(127, 0, 0, 1).into();
     let ok = StatusCode::SEE_OTHER;
@@ -169,5 +203,31 @@ async fn main() {
     row(&format!("local password, {wrong} wrong realm passwords in flight"), &mut local_busy);
     row(&format!("Proxmox VE realm, {wrong} wrong realm passwords in flight"), &mut realm_busy);
     row("  the wrong ones themselves", &mut wrong_all);
+
+    if directory.is_some() {
+        series(&base, here, 3, "ldap", "alice", "alice-Secret-1", ok).await;
+        let mut ldap = series(&base, here, n, "ldap", "alice", "alice-Secret-1", ok).await;
+        row("directory: real slapd over LDAPS, pinned CA, bind-search-bind", &mut ldap);
+    } else {
+        println!("directory: skipped (slapd is not installed)");
+    }
+    if provider.is_some() {
+        let mut flows = Vec::new();
+        for i in 0..n.min(40) + 3 {
+            let b = browser(here);
+            let started = Instant::now();
+            let callback = oidc_provider::walk_to_callback(&b, &base, "alice").await;
+            let r = b.get(&callback).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::SEE_OTHER, "OpenID sign-in");
+            if i >= 3 {
+                flows.push(started.elapsed().as_secs_f64() * 1000.0);
+            }
+        }
+        row("OpenID Connect: full redirect flow (provider's forms, code, ID token)", &mut flows);
+    } else {
+        println!("OpenID Connect: skipped (node is not installed)");
+    }
+    drop(provider);
+    drop(directory);
     drop(sim);
 }
