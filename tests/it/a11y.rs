@@ -68,6 +68,7 @@ async fn every_page(d: &Desk) -> Vec<Page> {
         page("request ready (admin)", Some(admin), request_page(ready)),
         page("request failed (admin)", Some(admin), request_page(failed)),
         page("users", Some(admin), "/admin/users"),
+        page("sign-in settings", Some(admin), "/admin/users/sign-in"),
         page("catalog", Some(admin), "/admin/catalog"),
         page("catalog entry", Some(admin), format!("/admin/catalog/{}", d.template)),
         page("quotas", Some(admin), "/admin/quotas"),
