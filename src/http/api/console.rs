@@ -25,6 +25,15 @@ pub enum ConsoleKindName {
     Terminal,
 }
 
+impl From<ConsoleKindName> for ConsoleKind {
+    fn from(k: ConsoleKindName) -> Self {
+        match k {
+            ConsoleKindName::Vnc => ConsoleKind::Vnc,
+            ConsoleKindName::Terminal => ConsoleKind::Terminal,
+        }
+    }
+}
+
 /// Options of a console URL.
 #[derive(Debug, Clone, Default, Object)]
 pub struct ConsoleUrlRequest {
@@ -56,10 +65,7 @@ impl ConsoleApi {
     ) -> Result<Json<ConsoleUrl>, ApiError> {
         let st = state(req);
         let kind_name = body.0.unwrap_or_default().kind;
-        let kind = match kind_name {
-            ConsoleKindName::Vnc => ConsoleKind::Vnc,
-            ConsoleKindName::Terminal => ConsoleKind::Terminal,
-        };
+        let kind = ConsoleKind::from(kind_name);
         let (token, expires_at) = services::consoles::issue(&st.db, auth.actor(), id.0, kind).await?;
         let base = st.settings.public_url.replacen("https://", "wss://", 1).replacen("http://", "ws://", 1);
         let url = format!("{base}/machines/{}/{}/ws?token={}", id.0, kind.segment(), token.expose());

@@ -8,7 +8,7 @@ use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 
 use super::account::NoContent;
-use super::console::{ConsoleKindName, ConsoleUrl, ConsoleUrlRequest};
+use super::console::{ConsoleUrl, ConsoleUrlRequest};
 use super::schemas::*;
 use super::{ApiTags, state};
 use crate::console::ConsoleKind;
@@ -83,10 +83,7 @@ impl PveGuestsApi {
     ) -> Result<Json<ConsoleUrl>, ApiError> {
         let st = state(req);
         let kind_name = body.0.unwrap_or_default().kind;
-        let kind = match kind_name {
-            ConsoleKindName::Vnc => ConsoleKind::Vnc,
-            ConsoleKindName::Terminal => ConsoleKind::Terminal,
-        };
+        let kind = ConsoleKind::from(kind_name);
         let (token, expires_at) = services::pve_guests::issue_console_url(
             &st.db,
             st.pve.as_ref(),
