@@ -25,7 +25,7 @@ pub async fn view(ctx: &Ctx, user: &Actor, m: &entities::machine::Model) -> Resu
     };
     let iso = m.install_media.as_deref().map(iso_name);
     Ok(context! {
-        id => m.id, node => m.node.clone(), vmid => m.vmid, ipv4 => m.ipv4.clone(), login_user => m.login_user.clone(),
+        id => m.id, hostname => m.hostname.clone(), node => m.node.clone(), vmid => m.vmid, ipv4 => m.ipv4.clone(), login_user => m.login_user.clone(),
         password => password, state => live.state, uptime => live.uptime_secs,
         kind => ty.as_str(),
         // Installed by its owner: proxdesk made no login, so there is nothing to show before an address.

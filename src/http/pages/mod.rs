@@ -11,6 +11,7 @@ mod ctx;
 mod live;
 mod lost_machines;
 mod machine_view;
+mod machines;
 mod not_found;
 mod profile;
 mod pve_guests;

@@ -30,6 +30,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("profile/profile.html", include_str!("../../../templates/profile/profile.html")),
     ("admin/guacamole.html", include_str!("../../../templates/admin/guacamole.html")),
     ("machines/console.html", include_str!("../../../templates/machines/console.html")),
+    ("machines/_actions.html", include_str!("../../../templates/machines/_actions.html")),
+    ("machines/_snapshots.html", include_str!("../../../templates/machines/_snapshots.html")),
 ];
 
 /// Static files, compiled in.

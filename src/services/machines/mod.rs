@@ -8,14 +8,18 @@ use serde_json::json;
 use entities::machine;
 
 use super::lost_machines::{self, GuestCheck};
-use super::{Actor, GuestRefusal, Page, ServiceError, audit, into_page, page_limit, requests};
+use super::{Actor, Page, ServiceError, audit, into_page, page_limit, requests};
 use crate::domain::guest::GuestType;
 use crate::domain::request_status::RequestEvent;
 use crate::integrations::pve;
-use crate::integrations::pve::wire::PowerCommand;
 use crate::secrets::{Secret, SecretKey};
 
+mod power;
+mod status;
+
 pub use super::install_media::{can_detach, detach_install_media};
+pub use power::{PowerAction, power};
+pub use status::{LiveStatus, live_status, power_states};
 
 /// The actor's machines (admins: everyone's, or one user's), newest first, deleted ones left out.
 pub async fn list(
@@ -68,124 +72,6 @@ pub fn password_for(
         return Ok(None);
     }
     m.password_sealed.as_deref().map(|s| key.open(s).map_err(|e| ServiceError::Internal(e.to_string()))).transpose()
-}
-
-/// What PVE says about a machine right now.
-#[derive(Debug, Clone)]
-pub struct LiveStatus {
-    /// `running`, `stopped`, or `unknown` when PVE cannot be asked.
-    pub state: String,
-    pub uptime_secs: Option<u64>,
-    pub cpus: Option<f64>,
-    pub max_memory_bytes: Option<u64>,
-    pub lock: Option<String>,
-}
-
-pub async fn live_status(pve: Option<&pve::Client>, m: &machine::Model) -> LiveStatus {
-    let unknown =
-        LiveStatus { state: "unknown".into(), uptime_secs: None, cpus: None, max_memory_bytes: None, lock: None };
-    // A lost machine's VMID names someone else's guest (or none): its state is not this machine's.
-    let (Some(pve), Some(vmid), None, None) = (pve, m.vmid, m.deleted_at, m.lost_at) else { return unknown };
-    let ty = match guest_type(m) {
-        Ok(ty) => ty,
-        Err(e) => {
-            tracing::error!(machine = m.id, error = %e, "status of machine not asked");
-            return unknown;
-        }
-    };
-    match pve.guest_status(&m.node, ty, vmid as u64).await {
-        Ok(s) => LiveStatus {
-            state: s.status,
-            uptime_secs: s.uptime,
-            cpus: s.cpus,
-            max_memory_bytes: s.maxmem,
-            lock: s.lock,
-        },
-        Err(e) => {
-            tracing::warn!(machine = m.id, error = %e, "status of machine unavailable");
-            unknown
-        }
-    }
-}
-
-/// Power actions owners may take.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PowerAction {
-    Start,
-    Shutdown,
-    Reboot,
-}
-
-impl PowerAction {
-    pub fn parse(s: &str) -> Option<PowerAction> {
-        match s {
-            "start" => Some(PowerAction::Start),
-            "shutdown" => Some(PowerAction::Shutdown),
-            "reboot" => Some(PowerAction::Reboot),
-            _ => None,
-        }
-    }
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PowerAction::Start => "start",
-            PowerAction::Shutdown => "shutdown",
-            PowerAction::Reboot => "reboot",
-        }
-    }
-
-    pub(crate) fn command(self) -> PowerCommand {
-        match self {
-            PowerAction::Start => PowerCommand::Start,
-            PowerAction::Shutdown => PowerCommand::Shutdown,
-            PowerAction::Reboot => PowerCommand::Reboot,
-        }
-    }
-
-    /// Whether the action makes sense for a guest that is (or is not) running. QEMU checks a start only
-    /// inside its task and takes a shutdown of a stopped VM as done (pve-qemu-day2.md §4), so the state
-    /// is read first and both kinds are refused alike.
-    pub(crate) fn refusal(self, running: bool) -> Option<GuestRefusal> {
-        match (self, running) {
-            (PowerAction::Start, true) => Some(GuestRefusal::AlreadyRunning),
-            (PowerAction::Shutdown | PowerAction::Reboot, false) => Some(GuestRefusal::NotRunning),
-            _ => None,
-        }
-    }
-}
-
-/// Starts, shuts down or reboots a machine (owner or admin), once its guest is verified to be the
-/// machine's (a machine whose guest is not becomes lost). PVE runs it as a task; this returns once
-/// PVE accepted it. A start of a running guest, or a shutdown or reboot of a stopped one, is refused
-/// with the same [`GuestRefusal`] for containers and VMs.
-pub async fn power(
-    db: &DatabaseConnection,
-    pve: Option<&pve::Client>,
-    actor: &Actor,
-    id: i64,
-    action: PowerAction,
-) -> Result<(), ServiceError> {
-    let m = get(db, actor, id).await?;
-    if m.deleted_at.is_some() {
-        return Err(ServiceError::Conflict("the machine was deleted".into()));
-    }
-    let (Some(pve), Some(vmid)) = (pve, m.vmid) else {
-        return Err(ServiceError::Conflict("no Proxmox VE cluster is configured".into()));
-    };
-    let ty = guest_type(&m)?;
-    lost_machines::verify(db, pve, &m, action.as_str()).await?;
-    let vmid = vmid as u64;
-    let status = pve.guest_status(&m.node, ty, vmid).await.map_err(lost_machines::pve_error)?;
-    // QEMU checks the lock only inside the task; a hibernated VM (`suspended`) resumes on start.
-    if let Some(lock) = status.lock.clone().filter(|l| !(l == "suspended" && action == PowerAction::Start)) {
-        return Err(ServiceError::GuestRefused(GuestRefusal::Locked(lock)));
-    }
-    if let Some(why) = action.refusal(status.is_running()) {
-        return Err(ServiceError::GuestRefused(why));
-    }
-    pve.guest_power(&m.node, ty, vmid, action.command()).await.map_err(lost_machines::pve_error)?;
-    let action_name = format!("machine.{}", action.as_str());
-    audit::record(db, Some(actor), &action_name, "machine", id, json!({"vmid": vmid, "node": m.node})).await?;
-    Ok(())
 }
 
 /// Deletes a machine: the request moves to `deleting` and the destroy job is enqueued, together. A
@@ -293,29 +179,4 @@ pub async fn learn_address(
         audit::record(db, None, "machine.address_found", "machine", machine_id, details).await?;
     }
     Ok(done.rows_affected == 1)
-}
-
-/// The power state (`running`, `stopped`…) of each of `machines` (by machine id) from one cluster-wide
-/// read; a machine PVE does not list, or every machine when PVE cannot be asked, is `unknown`.
-pub async fn power_states(
-    pve: Option<&pve::Client>,
-    machines: &[machine::Model],
-) -> std::collections::HashMap<i64, String> {
-    let mut out: std::collections::HashMap<i64, String> =
-        machines.iter().map(|m| (m.id, "unknown".to_owned())).collect();
-    let Some(pve) = pve.filter(|_| machines.iter().any(|m| m.vmid.is_some())) else { return out };
-    match pve.cluster_resources(Some("vm")).await {
-        Ok(resources) => {
-            for m in machines.iter().filter(|m| m.lost_at.is_none()) {
-                let found = resources.iter().find(|r| {
-                    r.vmid.is_some() && r.vmid == m.vmid.map(|v| v as u64) && r.node.as_deref() == Some(&m.node)
-                });
-                if let Some(state) = found.and_then(|r| r.status.clone()) {
-                    out.insert(m.id, state);
-                }
-            }
-        }
-        Err(e) => tracing::warn!(error = %e, "power states unavailable"),
-    }
-    out
 }
