@@ -54,6 +54,7 @@ mod pve_sim_generated;
 mod pve_sim_qemu;
 mod pve_sim_qemu_client;
 mod pve_sim_qemu_life;
+mod pve_sim_snapshots;
 mod pve_sim_ssh;
 mod pve_sim_tasks;
 mod pve_sim_wire;

@@ -62,11 +62,23 @@ pub enum Endpoint {
     TaskStatus,
     TaskLog,
     TaskStop,
+    LxcSnapshotList,
+    LxcSnapshotCreate,
+    LxcSnapshotRollback,
+    LxcSnapshotDelete,
+    LxcSnapshotConfigGet,
+    LxcSnapshotConfigPut,
+    QemuSnapshotList,
+    QemuSnapshotCreate,
+    QemuSnapshotRollback,
+    QemuSnapshotDelete,
+    QemuSnapshotConfigGet,
+    QemuSnapshotConfigPut,
 }
 
 impl Endpoint {
     /// Every endpoint, for CLI parsing and reports.
-    pub const ALL: [Endpoint; 55] = [
+    pub const ALL: [Endpoint; 67] = [
         Endpoint::AccessTicket,
         Endpoint::AccessPermissions,
         Endpoint::AccessDomains,
@@ -122,6 +134,18 @@ impl Endpoint {
         Endpoint::TaskStatus,
         Endpoint::TaskLog,
         Endpoint::TaskStop,
+        Endpoint::LxcSnapshotList,
+        Endpoint::LxcSnapshotCreate,
+        Endpoint::LxcSnapshotRollback,
+        Endpoint::LxcSnapshotDelete,
+        Endpoint::LxcSnapshotConfigGet,
+        Endpoint::LxcSnapshotConfigPut,
+        Endpoint::QemuSnapshotList,
+        Endpoint::QemuSnapshotCreate,
+        Endpoint::QemuSnapshotRollback,
+        Endpoint::QemuSnapshotDelete,
+        Endpoint::QemuSnapshotConfigGet,
+        Endpoint::QemuSnapshotConfigPut,
     ];
 
     /// A stable kebab-case name (`lxc-clone`), used on the command line.

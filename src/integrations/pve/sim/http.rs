@@ -18,7 +18,7 @@ use super::reply::{self, ApiError};
 use super::routes::route;
 use super::state::GuestKind;
 use super::{
-    Sim, access, cluster, console, discovery, lxc, qemu, qemu_clone, qemu_config, qemu_create, qemu_destroy, tasks,
+    Sim, access, cluster, console, discovery, lxc, qemu, qemu_clone, qemu_config, qemu_create, qemu_destroy, snapshots, tasks,
 };
 
 /// Everything a handler needs about one request.
@@ -354,6 +354,12 @@ async fn handle(sim: Arc<Sim>, mut req: Request) -> Response {
         E::QemuAgentInterfaces => qemu::agent_interfaces(&ctx).await.map(reply::ok),
         E::LxcVncProxy | E::QemuVncProxy => console::proxy(&ctx, false).map(reply::ok),
         E::LxcTermProxy => console::proxy(&ctx, true).map(reply::ok),
+        E::LxcSnapshotList | E::QemuSnapshotList => snapshots::list(&ctx).map(reply::ok),
+        E::LxcSnapshotCreate | E::QemuSnapshotCreate => snapshots::create(&ctx).map(reply::ok),
+        E::LxcSnapshotRollback | E::QemuSnapshotRollback => snapshots::rollback(&ctx).map(reply::ok),
+        E::LxcSnapshotDelete | E::QemuSnapshotDelete => snapshots::delete(&ctx).map(reply::ok),
+        E::LxcSnapshotConfigGet | E::QemuSnapshotConfigGet => snapshots::config_get(&ctx).map(reply::ok),
+        E::LxcSnapshotConfigPut | E::QemuSnapshotConfigPut => snapshots::config_put(&ctx).map(reply::ok),
     };
     // The call took effect (or was refused); now its answer may be lost on the way back.
     match after {

@@ -39,6 +39,8 @@ mod reply;
 mod routes;
 mod server;
 mod shacrypt;
+mod snapshot_tree;
+mod snapshots;
 mod ssh;
 mod state;
 mod summary;
@@ -58,6 +60,7 @@ pub use cloudinit::CloudInitImage;
 pub use faults::{CallCounter, Endpoint, Fault, Faults};
 pub use generate::GeneratedInventory;
 pub use guest_net::{AgentState, Dhcp, DockerBridge, GuestOs};
+pub use snapshot_tree::Snapshot;
 pub use ssh::{RecordedCommand, SimSsh, SimSshConfig, SimSshHandle, write_client_key};
 pub use state::{
     ConsoleSession, FinishRecord, Guest, GuestKind, NetworkDef, State, StorageDef, StorageFile, Task, TaskState,
@@ -85,6 +88,8 @@ pub struct SimConfig {
     pub clone_duration: Duration,
     /// How long start/stop/shutdown/reboot/delete/resize tasks run.
     pub power_duration: Duration,
+    /// How long snapshot create/rollback/delete tasks run (the guest holds its lock meanwhile).
+    pub snapshot_duration: Duration,
     /// Delay between a CT starting and its IPv4 address showing in `interfaces`.
     pub ip_delay: Duration,
     /// PVE's deliberate delay before 401 answers (~3 s).
@@ -125,6 +130,7 @@ impl Default for SimConfig {
             identities: vec![],
             clone_duration: Duration::from_secs(3),
             power_duration: Duration::from_secs(1),
+            snapshot_duration: Duration::from_secs(2),
             ip_delay: Duration::from_secs(3),
             auth_failure_delay: Duration::from_secs(3),
             latency: Duration::ZERO,
@@ -150,6 +156,7 @@ impl SimConfig {
             rrd_lag: Duration::ZERO,
             clone_duration: Duration::from_millis(100),
             power_duration: Duration::from_millis(20),
+            snapshot_duration: Duration::from_millis(50),
             ip_delay: Duration::from_millis(50),
             auth_failure_delay: Duration::ZERO,
             ..Self::default()

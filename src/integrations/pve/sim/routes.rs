@@ -100,10 +100,37 @@ pub(crate) fn route(method: &Method, segs: &[&str]) -> Option<Route> {
         ["nodes", n, "qemu", v, "agent", "network-get-interfaces"] if get => on(E::QemuAgentInterfaces, n, qm, v, ""),
         ["nodes", n, "qemu", v, "vncproxy"] if post => on(E::QemuVncProxy, n, qm, v, ""),
         ["nodes", n, "qemu", v, "termproxy"] if post => on(E::QemuTermProxy, n, qm, v, ""),
+        ["nodes", n, k @ ("lxc" | "qemu"), v, "snapshot", rest @ ..] => snapshot_route(method, n, k, v, rest),
         ["nodes", n, "tasks"] if get => on(E::TaskList, n, lxc, "", ""),
         ["nodes", n, "tasks", u, "status"] if get => on(E::TaskStatus, n, lxc, "", u),
         ["nodes", n, "tasks", u, "log"] if get => on(E::TaskLog, n, lxc, "", u),
         ["nodes", n, "tasks", u] if delete => on(E::TaskStop, n, lxc, "", u),
         _ => None,
     }
+}
+
+/// `…/{lxc|qemu}/{vmid}/snapshot[/{snap}[/rollback|/config]]` (pve-qemu-day2.md §6); the snapshot name
+/// travels in `item`.
+fn snapshot_route(method: &Method, node: &str, kind: &str, vmid: &str, rest: &[&str]) -> Option<Route> {
+    use Endpoint as E;
+    let qemu = kind == "qemu";
+    let pick = |lxc, qm| if qemu { qm } else { lxc };
+    let (endpoint, snap) = match (rest, method.as_str()) {
+        ([], "GET") => (pick(E::LxcSnapshotList, E::QemuSnapshotList), ""),
+        ([], "POST") => (pick(E::LxcSnapshotCreate, E::QemuSnapshotCreate), ""),
+        ([s], "DELETE") => (pick(E::LxcSnapshotDelete, E::QemuSnapshotDelete), *s),
+        ([s, "rollback"], "POST") => (pick(E::LxcSnapshotRollback, E::QemuSnapshotRollback), *s),
+        ([s, "config"], "GET") => (pick(E::LxcSnapshotConfigGet, E::QemuSnapshotConfigGet), *s),
+        ([s, "config"], "PUT") => (pick(E::LxcSnapshotConfigPut, E::QemuSnapshotConfigPut), *s),
+        _ => return None,
+    };
+    Some(Route {
+        endpoint,
+        node: Some(node.to_owned()),
+        kind: if qemu { GuestKind::Qemu } else { GuestKind::Lxc },
+        vmid: vmid.to_owned(),
+        upid: String::new(),
+        storage: String::new(),
+        item: snap.to_owned(),
+    })
 }

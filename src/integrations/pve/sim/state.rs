@@ -68,6 +68,9 @@ pub struct Guest {
     /// The cloud-init data the VM booted with, rebuilt from the config at each start (QEMU with a
     /// `vm-<vmid>-cloudinit` drive only).
     pub cloudinit: Option<CloudInitImage>,
+    /// The config file's `[<snapname>]` sections (pve-qemu-day2.md §6); the current state's parent is
+    /// the `parent` config key, as in PVE's file.
+    pub snapshots: BTreeMap<String, super::snapshot_tree::Snapshot>,
 }
 
 /// The result of the finishing script (`ssh::finish_command`) run in a container through the simulated
@@ -106,6 +109,7 @@ impl Guest {
             pending: BTreeMap::new(),
             pending_delete: vec![],
             cloudinit: None,
+            snapshots: BTreeMap::new(),
         }
     }
     /// The `lock` config key, if any.
