@@ -4,6 +4,7 @@ mod access;
 mod discovery;
 mod guest;
 mod qemu;
+mod snapshots;
 
 use reqwest::Method;
 

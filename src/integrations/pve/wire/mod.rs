@@ -8,8 +8,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 mod access;
 mod discovery;
 mod qemu;
+mod snapshots;
 
 pub use access::{PermissionMap, Realm, TicketCheckAnswer, UserRecord};
+pub use snapshots::SnapshotEntry;
 pub use discovery::{NetworkInterface, StorageContentItem};
 pub use qemu::{
     DeleteOptions, PowerCommand, QemuCloneRequest, QemuConfigUpdate, QemuCreateRequest, decode_sshkeys, encode_sshkeys,
