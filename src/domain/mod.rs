@@ -8,6 +8,7 @@ pub mod lost;
 pub mod quota;
 pub mod request_status;
 pub mod roles;
+pub mod snapshot;
 pub mod values;
 
 pub use errors::{FieldError, FieldErrors};
