@@ -43,6 +43,8 @@ pub struct Model {
     pub storage: Option<String>,
     /// How machines are finished over SSH: `node` (`pct exec` on the node, LXC only), `guest` or `none`.
     pub finish_mode: String,
+    /// How many snapshots each machine of this entry may keep; `None`: the `snapshot_limit_default` key.
+    pub snapshot_limit: Option<i32>,
     pub created_at: DateTimeUtc,
 }
 

@@ -15,6 +15,7 @@ mod m20261203_110000_create_silent_guest_agents;
 mod m20261203_112300_add_machines_lost;
 mod m20261203_170000_add_qemu_kinds;
 mod m20261203_200000_create_identities;
+mod m20261204_100000_add_template_snapshot_limit;
 
 pub struct Migrator;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_112300_add_machines_lost::Migration),
             Box::new(m20261203_170000_add_qemu_kinds::Migration),
             Box::new(m20261203_200000_create_identities::Migration),
+            Box::new(m20261204_100000_add_template_snapshot_limit::Migration),
         ]
     }
 }

@@ -53,6 +53,7 @@ fn template_input(b: TemplateBody) -> TemplateInput {
         enabled: b.enabled,
         net0: b.net0.unwrap_or_else(|| crate::services::catalog::DEFAULT_NET0.into()),
         finish_mode: b.finish_mode.unwrap_or_else(|| default_finish.into()),
+        snapshot_limit: b.snapshot_limit,
     }
 }
 

@@ -14,6 +14,9 @@ pub const FINISH_MODES: [&str; 3] = ["node", "guest", "none"];
 pub const OSTYPES: [&str; 13] =
     ["l26", "l24", "win11", "win10", "win8", "win7", "wvista", "w2k8", "w2k3", "w2k", "wxp", "solaris", "other"];
 
+/// The highest per-entry snapshot limit an admin may set (PVE itself has none; each one holds disk).
+pub const SNAPSHOT_LIMIT_MAX: i32 = 100;
+
 /// A catalog entry as an admin enters it. Lists hold what the admin picked from discovery.
 #[derive(Debug, Clone)]
 pub struct TemplateInput {
@@ -50,6 +53,8 @@ pub struct TemplateInput {
     pub net0: String,
     /// `node`, `guest` or `none`.
     pub finish_mode: String,
+    /// Snapshots each machine may keep; `None`: the `snapshot_limit_default` config key.
+    pub snapshot_limit: Option<i32>,
 }
 
 impl Default for TemplateInput {
@@ -77,6 +82,7 @@ impl Default for TemplateInput {
             enabled: true,
             net0: DEFAULT_NET0.into(),
             finish_mode: "node".into(),
+            snapshot_limit: None,
         }
     }
 }
@@ -99,6 +105,7 @@ pub struct ValidTemplate {
     pub gateway: Option<Ipv4Addr>,
     pub net0: String,
     pub finish_mode: String,
+    pub snapshot_limit: Option<i32>,
 }
 
 impl ValidTemplate {
@@ -245,6 +252,10 @@ pub fn validate(input: &TemplateInput) -> Result<ValidTemplate, FieldErrors> {
         errors.push(FieldError::new("net0", "error.net0_invalid"));
     }
 
+    if input.snapshot_limit.is_some_and(|n| !(0..=SNAPSHOT_LIMIT_MAX).contains(&n)) {
+        errors.push(FieldError::new("snapshot_limit", "error.snapshot_limit_range").with("max", SNAPSHOT_LIMIT_MAX));
+    }
+
     let raw_pool = input.ip_pool.as_deref().map(str::trim).filter(|p| !p.is_empty());
     let raw_gateway = input.gateway.as_deref().map(str::trim).filter(|g| !g.is_empty());
     let (mut ip_pool, mut gateway) = (None, None);
@@ -287,6 +298,7 @@ pub fn validate(input: &TemplateInput) -> Result<ValidTemplate, FieldErrors> {
         // Only containers take `net0` from the entry; VMs keep their template's, or get one on a bridge.
         net0: if kind == MachineKind::Lxc { net0 } else { String::new() },
         finish_mode: input.finish_mode.clone(),
+        snapshot_limit: input.snapshot_limit,
     })
 }
 

@@ -20,7 +20,7 @@ mod input;
 mod verify;
 
 pub use discovery::{ChoiceFacts, Discovery, NodeOffer, choice_facts, discover, discover_cluster};
-pub use input::{DEFAULT_NET0, FINISH_MODES, OSTYPES, TemplateInput, ValidTemplate, validate};
+pub use input::{DEFAULT_NET0, FINISH_MODES, OSTYPES, SNAPSHOT_LIMIT_MAX, TemplateInput, ValidTemplate, validate};
 pub use verify::verify;
 
 /// The kind of an entry as stored (an unknown text reads as a container entry, the column's default).
@@ -103,6 +103,7 @@ fn write(row: &mut template::ActiveModel, v: ValidTemplate, input: &TemplateInpu
     row.enabled = Set(input.enabled);
     row.net0 = Set(v.net0);
     row.finish_mode = Set(v.finish_mode);
+    row.snapshot_limit = Set(v.snapshot_limit);
 }
 
 /// Adds a catalog entry. An admin's entry is checked against PVE (`pve`); `None` actor = seeding by

@@ -75,6 +75,8 @@ pub struct Template {
     pub net0: String,
     /// `node` (`pct exec` on the node, LXC only), `guest` (SSH to the machine) or `none`.
     pub finish_mode: String,
+    /// Snapshots each machine may keep; `null`: the server's `snapshot_limit_default`.
+    pub snapshot_limit: Option<i32>,
 }
 
 impl From<entities::template::Model> for Template {
@@ -103,6 +105,7 @@ impl From<entities::template::Model> for Template {
             enabled: t.enabled,
             net0: t.net0,
             finish_mode: t.finish_mode,
+            snapshot_limit: t.snapshot_limit,
         }
     }
 }
@@ -151,6 +154,8 @@ pub struct TemplateBody {
     pub net0: Option<String>,
     /// `node` (default for LXC), `guest` or `none` (default for QEMU).
     pub finish_mode: Option<String>,
+    /// Snapshots each machine may keep (0–100); absent: the server's `snapshot_limit_default`.
+    pub snapshot_limit: Option<i32>,
 }
 
 fn default_true() -> bool {

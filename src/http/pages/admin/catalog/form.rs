@@ -8,7 +8,7 @@ use minijinja::{Value, context};
 
 use crate::domain::guest::{MachineKind, split_list};
 use crate::domain::{FieldError, FieldErrors};
-use crate::http::pages::ctx::{Ctx, Form, number};
+use crate::http::pages::ctx::{Ctx, Form, number, optional_number};
 use crate::services::catalog::{Discovery, OSTYPES, TemplateInput, kind_of};
 
 /// The multi-valued fields (checkboxes) of the form.
@@ -81,6 +81,7 @@ impl Typed {
             ("ip_pool", t.ip_pool.clone().unwrap_or_default()),
             ("gateway", t.gateway.clone().unwrap_or_default()),
             ("finish_mode", t.finish_mode.clone()),
+            ("snapshot_limit", t.snapshot_limit.map(|n| n.to_string()).unwrap_or_default()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -144,6 +145,7 @@ pub fn input(form: &Form, typed: &Typed, errors: &mut FieldErrors) -> TemplateIn
         storages: typed.list("storages"),
         bridges: typed.list("bridges"),
         finish_mode: typed.get("finish_mode").to_owned(),
+        snapshot_limit: optional_number(errors, "snapshot_limit", form.get("snapshot_limit")),
         net0: String::new(),
         ..TemplateInput::default()
     };
