@@ -66,6 +66,11 @@ pub const KEYS: &[(&str, Option<&str>, &str)] = &[
     // Jobs and provisioning (workflows).
     ("workers", Some("true"), "run job workers in this process"),
     ("provision_concurrency", Some("8"), "jobs running at once in this process"),
+    (
+        "snapshot_limit_default",
+        Some("5"),
+        "snapshots a machine may keep when its catalog entry sets no limit (0-100; 0: none allowed)",
+    ),
     ("provision_per_node", Some("4"), "provisions running at once per PVE node"),
     ("provision_attempts", Some("5"), "attempts before a provision is rolled back and marked failed"),
     ("provision_task_timeout_secs", Some("600"), "deadline of each PVE task, in seconds"),

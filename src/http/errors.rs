@@ -160,6 +160,12 @@ impl From<ServiceError> for ApiError {
                 };
                 ApiError::Conflict(p(S::CONFLICT, kind, title, Some(why.to_string())))
             }
+            e @ ServiceError::SnapshotLimit { .. } => ApiError::Conflict(p(
+                S::CONFLICT,
+                "snapshot-limit",
+                "Snapshot limit reached",
+                Some(e.to_string()),
+            )),
             ServiceError::Throttled { retry_after_secs } => ApiError::TooManyRequests(p(
                 S::TOO_MANY_REQUESTS,
                 "throttled",
@@ -223,6 +229,7 @@ pub fn page_status(e: &ServiceError) -> (StatusCode, &'static str) {
             (StatusCode::CONFLICT, key)
         }
         ServiceError::Throttled { .. } => (StatusCode::TOO_MANY_REQUESTS, "login.throttled"),
+        ServiceError::SnapshotLimit { .. } => (StatusCode::CONFLICT, "snapshot.limit_reached"),
         ServiceError::Unavailable(msg) => {
             tracing::warn!(error = %msg, "dependency unavailable");
             (StatusCode::SERVICE_UNAVAILABLE, "page.unavailable")

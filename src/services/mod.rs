@@ -20,6 +20,7 @@ pub mod quotas;
 pub mod requests;
 pub mod sign_in;
 pub mod sign_in_policy;
+pub mod snapshots;
 pub mod tokens;
 pub mod users;
 
@@ -77,6 +78,9 @@ pub enum ServiceError {
     /// The machine's VMID no longer names its container; nothing was done to the guest found there.
     #[error("{}", reason.describe(node, *vmid))]
     MachineLost { reason: crate::domain::lost::LostReason, node: String, vmid: i64 },
+    /// The machine already keeps as many snapshots as its catalog entry (or the default) allows.
+    #[error("the machine already has {limit} snapshots, its limit; delete one first")]
+    SnapshotLimit { limit: u32 },
     #[error("authentication failed")]
     Unauthenticated,
     #[error("too many failed attempts; try again in {retry_after_secs} s")]
