@@ -32,6 +32,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("machines/console.html", include_str!("../../../templates/machines/console.html")),
     ("machines/_actions.html", include_str!("../../../templates/machines/_actions.html")),
     ("machines/_snapshots.html", include_str!("../../../templates/machines/_snapshots.html")),
+    ("machines/_snapshot_take.html", include_str!("../../../templates/machines/_snapshot_take.html")),
+    ("machines/snapshot_form.html", include_str!("../../../templates/machines/snapshot_form.html")),
 ];
 
 /// Static files, compiled in.
