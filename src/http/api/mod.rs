@@ -6,6 +6,7 @@ mod console;
 mod identities;
 mod pve_guests;
 mod requests;
+mod snapshots;
 pub mod schemas;
 
 use poem::{Endpoint, EndpointExt, IntoEndpoint};
@@ -32,11 +33,12 @@ pub type Apis = (
     admin::AdminApi,
     identities::IdentitiesApi,
     pve_guests::PveGuestsApi,
+    snapshots::SnapshotsApi,
 );
 
 /// The OpenAPI service. `public_url` becomes the spec's server entry.
 pub fn service(public_url: &str) -> OpenApiService<Apis, ()> {
-    OpenApiService::new((requests::RequestsApi, console::ConsoleApi, account::AccountApi, admin::AdminApi, identities::IdentitiesApi, pve_guests::PveGuestsApi), "proxdesk", env!("CARGO_PKG_VERSION"))
+    OpenApiService::new((requests::RequestsApi, console::ConsoleApi, account::AccountApi, admin::AdminApi, identities::IdentitiesApi, pve_guests::PveGuestsApi, snapshots::SnapshotsApi), "proxdesk", env!("CARGO_PKG_VERSION"))
         .description("Self-service desk for Proxmox VE. Authenticate with `Authorization: Bearer <token>` (create tokens in your profile).")
         .server(format!("{public_url}/api/v1"))
 }

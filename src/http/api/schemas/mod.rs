@@ -7,6 +7,7 @@ mod identities;
 mod machines;
 mod pve_guests;
 mod requests;
+mod snapshots;
 
 pub use accounts::*;
 pub use audit::*;
@@ -15,3 +16,4 @@ pub use identities::*;
 pub use machines::*;
 pub use pve_guests::*;
 pub use requests::*;
+pub use snapshots::*;
