@@ -39,7 +39,7 @@ impl SnapshotsApi {
         Ok(Json(snapshots::take(&service(req)?, auth.actor(), id.0, input).await?.into()))
     }
 
-    /// Roll back to a snapshot (`name`), or to the newest one (`rollback-newest` as the name's path).
+    /// Roll back to the snapshot `name`.
     /// A running machine is stopped hard first, as Proxmox VE does.
     #[oai(path = "/machines/:id/snapshots/:name/rollback", method = "post")]
     async fn rollback(&self, req: &HttpRequest, auth: ApiAuth, id: Path<i64>, name: Path<String>) -> R<SnapshotResult> {
