@@ -69,6 +69,7 @@ mod request_choices;
 mod roles;
 mod sign_in_policy;
 mod slapd;
+mod snapshots;
 mod tokens;
 mod ui_admin;
 mod ui_fixtures;
