@@ -94,12 +94,12 @@ pub fn default_limit(raw: &BTreeMap<String, String>) -> Result<u32, String> {
 }
 
 /// The machine, checked: the actor's (or an admin's), ready, its guest verified ours.
-async fn ready_machine(
-    cx: &SnapshotCtx<'_>,
+async fn ready_machine<'a>(
+    cx: &SnapshotCtx<'a>,
     actor: &Actor,
     id: i64,
     action: &str,
-) -> Result<(machine::Model, &'_ pve::Client, GuestType, u64), ServiceError> {
+) -> Result<(machine::Model, &'a pve::Client, GuestType, u64), ServiceError> {
     let m = machines::get(cx.db, actor, id).await?;
     if m.deleted_at.is_some() {
         return Err(ServiceError::Conflict("the machine was deleted".into()));

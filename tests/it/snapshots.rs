@@ -98,7 +98,7 @@ async fn a_container_is_snapshotted_rolled_back_and_pruned_through_the_api() {
     assert_eq!(take(&app, &bob, machine, json!({"name": "mine"})).await.0, StatusCode::NOT_FOUND);
     assert_eq!(delete(&app, &bob, machine, "second").await.0, StatusCode::NOT_FOUND);
 
-    let rows = proxdesk::services::audit::request_timeline(&app.db, 1, Some(machine)).await.unwrap();
+    let rows = proxdesk::services::audit::timeline(&app.db, "machine", machine).await.unwrap();
     let actions: Vec<&str> = rows.iter().map(|r| r.action.as_str()).collect();
     for a in ["machine.snapshot_create", "machine.snapshot_rollback", "machine.snapshot_delete"] {
         assert!(actions.contains(&a), "{a} audited: {actions:?}");
@@ -171,12 +171,12 @@ async fn a_vm_keeps_its_memory_in_a_snapshot_and_the_pages_drive_it_all() {
 
     // Take through the form; a bad name re-shows the form with what was typed.
     let action = format!("/machines/{}/snapshots", vm.machine);
-    let r = b.post_form(&page, &action, &[("name", "9lives"), ("description", "typed text")]).await;
+    let r = b.post_form(&page, &action, &[("snapshot_name", "9lives"), ("snapshot_description", "typed text")]).await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let html = r.text().await.unwrap();
     assert!(html.contains("9lives") && html.contains("typed text"), "what was typed is kept");
     assert!(html.contains(&t("en", "error.snapshot_name_invalid")));
-    let r = b.post_form(&page, &action, &[("name", "cold"), ("description", "")]).await;
+    let r = b.post_form(&page, &action, &[("snapshot_name", "cold"), ("snapshot_description", "")]).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(r.headers()["location"], format!("/machines/{}?done=snapshot_taken", vm.machine).as_str());
 
@@ -199,7 +199,7 @@ async fn a_vm_keeps_its_memory_in_a_snapshot_and_the_pages_drive_it_all() {
     assert!(!sim.state().guests[&vm.vmid].snapshots.contains_key("live"));
 
     // No CSRF token, no action.
-    let fields = vec![("name".to_owned(), "nocsrf".to_owned())];
+    let fields = vec![("snapshot_name".to_owned(), "nocsrf".to_owned())];
     assert_eq!(b.post_raw(&action, &fields).await.status(), StatusCode::FORBIDDEN);
     assert!(!sim.state().guests[&vm.vmid].snapshots.contains_key("nocsrf"));
 

@@ -114,8 +114,8 @@ pub async fn take(ctx: Ctx, Path(id): Path<i64>, form: Form) -> Response {
             let actor = ctx.user()?;
             let cx = service(&ctx)?;
             let input = NewSnapshot {
-                name: form.get("name").to_owned(),
-                description: form.get("description").to_owned(),
+                name: form.get("snapshot_name").to_owned(),
+                description: form.get("snapshot_description").to_owned(),
                 with_ram: form.checked("with_ram"),
             };
             match snapshots::take(&cx, actor, id, input).await {

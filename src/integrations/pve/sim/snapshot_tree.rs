@@ -34,10 +34,7 @@ pub(crate) fn check_name(name: &str) -> Result<(), ApiError> {
     }
     // The 40-character bound is the parameter's maxLength, reported before the format.
     if name.len() > 40 {
-        return Err(ApiError::param(
-            "snapname",
-            format!("value may only be {} characters long", 40),
-        ));
+        return Err(ApiError::param("snapname", "value may only be 40 characters long"));
     }
     Err(ApiError::param("snapname", format!("invalid format - invalid configuration ID '{name}'")))
 }

@@ -88,7 +88,7 @@ pub(crate) fn create(ctx: &Ctx) -> Result<Value, ApiError> {
         g.config.insert("lock".into(), "snapshot".into());
         let mut log = vec![];
         if vmstate {
-            log.push(format!("saving VM state and RAM using storage 'local-lvm'"));
+            log.push("saving VM state and RAM using storage 'local-lvm'".to_owned());
         }
         if kind == GuestKind::Qemu {
             for (key, d) in drive::drives(&g.config).into_iter().filter(|(_, d)| !d.is_cdrom()) {
