@@ -189,13 +189,13 @@ async fn a_vm_keeps_its_memory_in_a_snapshot_and_the_pages_drive_it_all() {
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert!(!sim.state().guests[&vm.vmid].running, "a snapshot without RAM leaves the VM stopped");
     // A snapshot with RAM resumes the VM.
-    let r = b.post_form(&page, &format!("/machines/{}/snapshots/live/rollback", vm.machine), &[("confirmed", "yes")]);
-    assert_eq!(r.await.status(), StatusCode::SEE_OTHER);
+    let r = b.post_form(&page, &format!("/machines/{}/snapshots/live/rollback", vm.machine), &[("confirmed", "yes")]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert!(sim.state().guests[&vm.vmid].running);
 
     // Delete through the form, confirmed.
-    let r = b.post_form(&page, &format!("/machines/{}/snapshots/live/delete", vm.machine), &[("confirmed", "yes")]);
-    assert_eq!(r.await.status(), StatusCode::SEE_OTHER);
+    let r = b.post_form(&page, &format!("/machines/{}/snapshots/live/delete", vm.machine), &[("confirmed", "yes")]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert!(!sim.state().guests[&vm.vmid].snapshots.contains_key("live"));
 
     // No CSRF token, no action.
@@ -206,8 +206,8 @@ async fn a_vm_keeps_its_memory_in_a_snapshot_and_the_pages_drive_it_all() {
     // Another user gets 404 from the pages too.
     let (_, pw) = app.user("bob", Role::User).await;
     let bob = app.logged_in("bob", &pw).await;
-    let r = bob.post_form("/", &format!("/machines/{}/snapshots/cold/delete", vm.machine), &[("confirmed", "yes")]);
-    assert_eq!(r.await.status(), StatusCode::NOT_FOUND);
+    let r = bob.post_form("/", &format!("/machines/{}/snapshots/cold/delete", vm.machine), &[("confirmed", "yes")]).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert!(sim.state().guests[&vm.vmid].snapshots.contains_key("cold"));
 
     // The timeline of the request page shows every snapshot action.
