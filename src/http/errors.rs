@@ -160,12 +160,9 @@ impl From<ServiceError> for ApiError {
                 };
                 ApiError::Conflict(p(S::CONFLICT, kind, title, Some(why.to_string())))
             }
-            e @ ServiceError::SnapshotLimit { .. } => ApiError::Conflict(p(
-                S::CONFLICT,
-                "snapshot-limit",
-                "Snapshot limit reached",
-                Some(e.to_string()),
-            )),
+            e @ ServiceError::SnapshotLimit { .. } => {
+                ApiError::Conflict(p(S::CONFLICT, "snapshot-limit", "Snapshot limit reached", Some(e.to_string())))
+            }
             ServiceError::Throttled { retry_after_secs } => ApiError::TooManyRequests(p(
                 S::TOO_MANY_REQUESTS,
                 "throttled",

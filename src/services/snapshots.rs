@@ -59,7 +59,9 @@ pub struct SnapshotTree {
 pub enum Outcome {
     Done,
     /// Still running at [`WAIT`]; PVE finishes it on its own.
-    StillRunning { upid: String },
+    StillRunning {
+        upid: String,
+    },
 }
 
 impl Outcome {
@@ -207,7 +209,12 @@ fn task_refusal(exit_status: &str) -> GuestRefusal {
 }
 
 /// Refuses early when the guest is locked, naming the lock (PVE would only say so inside the task).
-async fn refuse_if_locked(pve: &pve::Client, m: &machine::Model, ty: GuestType, vmid: u64) -> Result<bool, ServiceError> {
+async fn refuse_if_locked(
+    pve: &pve::Client,
+    m: &machine::Model,
+    ty: GuestType,
+    vmid: u64,
+) -> Result<bool, ServiceError> {
     let status = pve.guest_status(&m.node, ty, vmid).await.map_err(lost_machines::pve_error)?;
     if let Some(lock) = status.lock.clone() {
         return Err(ServiceError::GuestRefused(GuestRefusal::Locked(lock)));

@@ -41,7 +41,8 @@ async fn names_are_checked_before_any_task_with_pve_texts() {
 async fn a_tree_is_listed_flat_with_current_last_and_delete_reparents() {
     let pve = with_guests().await;
     for (name, desc) in [("base", "first"), ("mid", ""), ("top", "")] {
-        let (exit, log) = pve.task("POST", &format!("{CT}/snapshot"), &[("snapname", name), ("description", desc)]).await;
+        let (exit, log) =
+            pve.task("POST", &format!("{CT}/snapshot"), &[("snapname", name), ("description", desc)]).await;
         assert_eq!(exit, "OK", "{log:?}");
     }
     let (exit, _) = pve.task("POST", &format!("{CT}/snapshot"), &[("snapname", "base")]).await;

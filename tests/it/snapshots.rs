@@ -85,7 +85,10 @@ async fn a_container_is_snapshotted_rolled_back_and_pruned_through_the_api() {
         assert_eq!(body["errors"][0]["field"], "snapshot_name", "{body}");
     }
     let (s, body) = take(&app, &alice, machine, json!({"name": "second"})).await;
-    assert_eq!((s, body["errors"][0]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("error.snapshot_name_taken")));
+    assert_eq!(
+        (s, body["errors"][0]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("error.snapshot_name_taken"))
+    );
 
     // Roll back to the newest (the only one left).
     let r = app.post(&alice, &format!("/api/v1/machines/{machine}/snapshots/rollback-newest"), json!({})).await;
@@ -103,7 +106,9 @@ async fn a_container_is_snapshotted_rolled_back_and_pruned_through_the_api() {
     for a in ["machine.snapshot_create", "machine.snapshot_rollback", "machine.snapshot_delete"] {
         assert!(actions.contains(&a), "{a} audited: {actions:?}");
     }
-    assert!(rows.iter().all(|r| !r.action.starts_with("machine.snapshot") || r.details.contains("\"outcome\":\"done\"")));
+    assert!(
+        rows.iter().all(|r| !r.action.starts_with("machine.snapshot") || r.details.contains("\"outcome\":\"done\""))
+    );
 }
 
 #[tokio::test]
@@ -189,12 +194,14 @@ async fn a_vm_keeps_its_memory_in_a_snapshot_and_the_pages_drive_it_all() {
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert!(!sim.state().guests[&vm.vmid].running, "a snapshot without RAM leaves the VM stopped");
     // A snapshot with RAM resumes the VM.
-    let r = b.post_form(&page, &format!("/machines/{}/snapshots/live/rollback", vm.machine), &[("confirmed", "yes")]).await;
+    let r =
+        b.post_form(&page, &format!("/machines/{}/snapshots/live/rollback", vm.machine), &[("confirmed", "yes")]).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert!(sim.state().guests[&vm.vmid].running);
 
     // Delete through the form, confirmed.
-    let r = b.post_form(&page, &format!("/machines/{}/snapshots/live/delete", vm.machine), &[("confirmed", "yes")]).await;
+    let r =
+        b.post_form(&page, &format!("/machines/{}/snapshots/live/delete", vm.machine), &[("confirmed", "yes")]).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert!(!sim.state().guests[&vm.vmid].snapshots.contains_key("live"));
 
@@ -206,7 +213,8 @@ async fn a_vm_keeps_its_memory_in_a_snapshot_and_the_pages_drive_it_all() {
     // Another user gets 404 from the pages too.
     let (_, pw) = app.user("bob", Role::User).await;
     let bob = app.logged_in("bob", &pw).await;
-    let r = bob.post_form("/", &format!("/machines/{}/snapshots/cold/delete", vm.machine), &[("confirmed", "yes")]).await;
+    let r =
+        bob.post_form("/", &format!("/machines/{}/snapshots/cold/delete", vm.machine), &[("confirmed", "yes")]).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert!(sim.state().guests[&vm.vmid].snapshots.contains_key("cold"));
 

@@ -6,8 +6,8 @@ mod console;
 mod identities;
 mod pve_guests;
 mod requests;
-mod snapshots;
 pub mod schemas;
+mod snapshots;
 
 use poem::{Endpoint, EndpointExt, IntoEndpoint};
 use poem_openapi::{OpenApiService, Tags};

@@ -34,7 +34,13 @@ impl SnapshotsApi {
     /// Take a snapshot. 422 for a bad name or description; 409 `snapshot-limit` when the machine has
     /// as many as its limit, `machine-busy` while Proxmox VE holds a lock on it (the lock is named).
     #[oai(path = "/machines/:id/snapshots", method = "post")]
-    async fn take(&self, req: &HttpRequest, auth: ApiAuth, id: Path<i64>, body: Json<NewSnapshotBody>) -> R<SnapshotResult> {
+    async fn take(
+        &self,
+        req: &HttpRequest,
+        auth: ApiAuth,
+        id: Path<i64>,
+        body: Json<NewSnapshotBody>,
+    ) -> R<SnapshotResult> {
         let input = NewSnapshot { name: body.0.name, description: body.0.description, with_ram: body.0.with_ram };
         Ok(Json(snapshots::take(&service(req)?, auth.actor(), id.0, input).await?.into()))
     }

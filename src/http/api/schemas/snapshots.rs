@@ -95,7 +95,9 @@ impl From<Outcome> for SnapshotResult {
     fn from(o: Outcome) -> Self {
         match o {
             Outcome::Done => SnapshotResult { outcome: SnapshotOutcome::Done, task: None },
-            Outcome::StillRunning { upid } => SnapshotResult { outcome: SnapshotOutcome::StillRunning, task: Some(upid) },
+            Outcome::StillRunning { upid } => {
+                SnapshotResult { outcome: SnapshotOutcome::StillRunning, task: Some(upid) }
+            }
         }
     }
 }

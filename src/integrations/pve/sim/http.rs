@@ -18,7 +18,8 @@ use super::reply::{self, ApiError};
 use super::routes::route;
 use super::state::GuestKind;
 use super::{
-    Sim, access, cluster, console, discovery, lxc, qemu, qemu_clone, qemu_config, qemu_create, qemu_destroy, snapshots, tasks,
+    Sim, access, cluster, console, discovery, lxc, qemu, qemu_clone, qemu_config, qemu_create, qemu_destroy, snapshots,
+    tasks,
 };
 
 /// Everything a handler needs about one request.

@@ -131,7 +131,11 @@ pub(crate) fn section(g: &Guest, name: &str) -> Option<Value> {
 
 /// The config a new snapshot records: the current keys without `lock`, `parent` and the Notes.
 pub(crate) fn frozen_config(g: &Guest) -> BTreeMap<String, String> {
-    g.config.iter().filter(|(k, _)| !matches!(k.as_str(), "lock" | "parent" | "description")).map(|(k, v)| (k.clone(), v.clone())).collect()
+    g.config
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "lock" | "parent" | "description"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 /// snapshot_delete's commit: children of `name` take its parent, and so does the current state.

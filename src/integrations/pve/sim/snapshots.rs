@@ -38,11 +38,9 @@ pub(crate) fn create(ctx: &Ctx) -> Result<Value, ApiError> {
     let vmid = ctx.vmid()?;
     let schema: params::Schema = match ctx.kind {
         GuestKind::Lxc => &[("snapname", Ty::Str(256), true), ("description", Ty::Str(8192), false)],
-        GuestKind::Qemu => &[
-            ("snapname", Ty::Str(256), true),
-            ("description", Ty::Str(8192), false),
-            ("vmstate", Ty::Bool, false),
-        ],
+        GuestKind::Qemu => {
+            &[("snapname", Ty::Str(256), true), ("description", Ty::Str(8192), false), ("vmstate", Ty::Bool, false)]
+        }
     };
     params::check(&ctx.params, schema)?;
     let name = ctx.params["snapname"].clone();
@@ -160,7 +158,14 @@ pub(crate) fn rollback(ctx: &Ctx) -> Result<Value, ApiError> {
             g.running = false;
             g.started_at = None;
             g.ip_ready_at = None;
-            log.push(if kind == GuestKind::Qemu { "VM quit/powerdown failed - terminating now with SIGTERM" } else { "killing CT" }.to_owned());
+            log.push(
+                if kind == GuestKind::Qemu {
+                    "VM quit/powerdown failed - terminating now with SIGTERM"
+                } else {
+                    "killing CT"
+                }
+                .to_owned(),
+            );
         }
         g.config.insert("lock".into(), "rollback".into());
         Ok(log)

@@ -11,11 +11,11 @@ mod qemu;
 mod snapshots;
 
 pub use access::{PermissionMap, Realm, TicketCheckAnswer, UserRecord};
-pub use snapshots::SnapshotEntry;
 pub use discovery::{NetworkInterface, StorageContentItem};
 pub use qemu::{
     DeleteOptions, PowerCommand, QemuCloneRequest, QemuConfigUpdate, QemuCreateRequest, decode_sshkeys, encode_sshkeys,
 };
+pub use snapshots::SnapshotEntry;
 
 /// Accepts `101` and `"101"` alike (vmid, port, pid: pve-api.md §1).
 pub fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
