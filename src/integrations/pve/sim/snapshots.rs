@@ -108,12 +108,12 @@ pub(crate) fn create(ctx: &Ctx) -> Result<Value, ApiError> {
     });
     // On failure snapshot_create removes the partial snapshot and the lock.
     let cleanup: Work = Box::new(move |state: &mut State| {
-        if let Ok(g) = state.guest_mut(&node3, kind, vmid) {
-            if g.snapshots.get(&n3).is_some_and(|s| s.snapstate.as_deref() == Some("prepare")) {
-                g.snapshots.remove(&n3);
-                if g.lock() == Some("snapshot") {
-                    g.config.remove("lock");
-                }
+        if let Ok(g) = state.guest_mut(&node3, kind, vmid)
+            && g.snapshots.get(&n3).is_some_and(|s| s.snapstate.as_deref() == Some("prepare"))
+        {
+            g.snapshots.remove(&n3);
+            if g.lock() == Some("snapshot") {
+                g.config.remove("lock");
             }
         }
         Ok(vec![])
