@@ -156,6 +156,7 @@ impl From<ServiceError> for ApiError {
                     G::NotRunning => ("machine-not-running", "The machine is not running"),
                     G::AlreadyRunning => ("machine-already-running", "The machine is already running"),
                     G::Locked(_) => ("machine-busy", "The machine is busy"),
+                    G::VmOnly => ("vm-only", "Only virtual machines have this action"),
                     G::Other(_) => ("pve-refused", "Proxmox VE refused"),
                 };
                 ApiError::Conflict(p(S::CONFLICT, kind, title, Some(why.to_string())))
@@ -221,6 +222,7 @@ pub fn page_status(e: &ServiceError) -> (StatusCode, &'static str) {
                 G::NotRunning => "machine.refused.not_running",
                 G::AlreadyRunning => "machine.refused.already_running",
                 G::Locked(_) => "machine.refused.locked",
+                G::VmOnly => "machine.refused.vm_only",
                 G::Other(_) => "machine.refused.other",
             };
             (StatusCode::CONFLICT, key)

@@ -175,6 +175,8 @@ pub const ACTIONS: &[&str] = &[
     "machine.start",
     "machine.shutdown",
     "machine.reboot",
+    "machine.stop",
+    "machine.reset",
     "machine.delete_failed",
     "machine.recovered",
     "machine.readopt_failed",
@@ -204,6 +206,8 @@ pub const ACTIONS: &[&str] = &[
     "pve_guest.start",
     "pve_guest.shutdown",
     "pve_guest.reboot",
+    "pve_guest.stop",
+    "pve_guest.reset",
     "pve_guest.console",
 ];
 

@@ -107,6 +107,9 @@ pub enum GuestRefusal {
     /// Another operation holds the guest's config (`backup`, `snapshot`…).
     #[error("the machine is busy ({0})")]
     Locked(String),
+    /// The action exists only for virtual machines (a reset of a container).
+    #[error("the action is only for virtual machines")]
+    VmOnly,
     /// Any other refusal, in PVE's words.
     #[error("Proxmox VE refused: {0}")]
     Other(String),

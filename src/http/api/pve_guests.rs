@@ -65,6 +65,8 @@ impl PveGuestsApi {
             PowerActionName::Start => PowerAction::Start,
             PowerActionName::Shutdown => PowerAction::Shutdown,
             PowerActionName::Reboot => PowerAction::Reboot,
+            PowerActionName::Stop => PowerAction::Stop,
+            PowerActionName::Reset => PowerAction::Reset,
         };
         let st = state(req);
         services::pve_guests::power(&st.db, st.pve.as_ref(), &st.pve_guests, auth.actor(), vmid.0, action).await?;

@@ -191,7 +191,7 @@ impl RequestsApi {
         }))
     }
 
-    /// Start, shut down or reboot a machine. Its container is verified first: a guest at its VMID
+    /// Start, shut down, power off (`stop`), reboot or reset a machine (reset: VMs only). Its container is verified first: a guest at its VMID
     /// without the machine's marker is left alone, and the answer is 409 `machine-lost` (the machine is
     /// then `lost`).
     #[oai(path = "/machines/:id/:action", method = "post", tag = "ApiTags::Machines")]
@@ -205,7 +205,9 @@ impl RequestsApi {
         let action = match action.0 {
             PowerActionName::Start => services::machines::PowerAction::Start,
             PowerActionName::Shutdown => services::machines::PowerAction::Shutdown,
+            PowerActionName::Stop => services::machines::PowerAction::Stop,
             PowerActionName::Reboot => services::machines::PowerAction::Reboot,
+            PowerActionName::Reset => services::machines::PowerAction::Reset,
         };
         let st = state(req);
         services::machines::power(&st.db, st.pve.as_ref(), auth.actor(), id.0, action).await?;

@@ -260,6 +260,12 @@ pub async fn machine_power(ctx: Ctx, Path(id): Path<i64>, form: Form) -> Respons
                     let back = format!("/requests/{}", m.request_id);
                     return Ok(ctx.confirm_page(&question, &format!("/machines/{id}/action"), &form, &back));
                 }
+                // A power off or reset loses unsaved work: without JavaScript's dialog, ask on a page first.
+                action @ ("stop" | "reset") if !form.confirmed() => {
+                    let question = ctx.tp(&format!("machine.{action}_confirm"), &[("name", m.hostname.as_str())]);
+                    let back = format!("/requests/{}", m.request_id);
+                    return Ok(ctx.confirm_page(&question, &format!("/machines/{id}/action"), &form, &back));
+                }
                 "detach_iso" => services::machines::detach_install_media(db, ctx.state.pve.as_ref(), user, id).await,
                 other => match services::machines::PowerAction::parse(other) {
                     Some(action) => services::machines::power(db, ctx.state.pve.as_ref(), user, id, action).await,

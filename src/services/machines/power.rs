@@ -1,9 +1,10 @@
-//! Power actions on a machine: start, shut down, reboot.
+//! Power actions on a machine: start, shut down, power off, reboot, reset.
 
 use sea_orm::DatabaseConnection;
 use serde_json::json;
 
 use super::{get, guest_type};
+use crate::domain::guest::GuestType;
 use crate::integrations::pve;
 use crate::integrations::pve::wire::PowerCommand;
 use crate::services::lost_machines;
@@ -14,7 +15,11 @@ use crate::services::{Actor, GuestRefusal, ServiceError, audit};
 pub enum PowerAction {
     Start,
     Shutdown,
+    /// A hard stop (PVE `status/stop`), shown as "Power off".
+    Stop,
     Reboot,
+    /// A hard reset (QEMU `status/reset`); containers have no such call.
+    Reset,
 }
 
 impl PowerAction {
@@ -22,7 +27,9 @@ impl PowerAction {
         match s {
             "start" => Some(PowerAction::Start),
             "shutdown" => Some(PowerAction::Shutdown),
+            "stop" => Some(PowerAction::Stop),
             "reboot" => Some(PowerAction::Reboot),
+            "reset" => Some(PowerAction::Reset),
             _ => None,
         }
     }
@@ -30,7 +37,9 @@ impl PowerAction {
         match self {
             PowerAction::Start => "start",
             PowerAction::Shutdown => "shutdown",
+            PowerAction::Stop => "stop",
             PowerAction::Reboot => "reboot",
+            PowerAction::Reset => "reset",
         }
     }
 
@@ -38,23 +47,29 @@ impl PowerAction {
         match self {
             PowerAction::Start => PowerCommand::Start,
             PowerAction::Shutdown => PowerCommand::Shutdown,
+            PowerAction::Stop => PowerCommand::Stop,
             PowerAction::Reboot => PowerCommand::Reboot,
+            PowerAction::Reset => PowerCommand::Reset,
         }
     }
 
     /// Whether the action makes sense for a guest that is (or is not) running. QEMU checks a start only
     /// inside its task and takes a shutdown of a stopped VM as done (pve-qemu-day2.md §4), so the state
-    /// is read first and both kinds are refused alike.
+    /// is read first and both kinds are refused alike. LXC's `vm_stop` dies "CT {vmid} not running"
+    /// while QEMU's stop of a stopped VM is a no-op task, and QEMU's reset dies "VM {vmid} not running"
+    /// (qemu-server `vm_reset`), so a power off or reset of a stopped guest is refused the same way.
     pub(crate) fn refusal(self, running: bool) -> Option<GuestRefusal> {
         match (self, running) {
             (PowerAction::Start, true) => Some(GuestRefusal::AlreadyRunning),
-            (PowerAction::Shutdown | PowerAction::Reboot, false) => Some(GuestRefusal::NotRunning),
+            (PowerAction::Shutdown | PowerAction::Stop | PowerAction::Reboot | PowerAction::Reset, false) => {
+                Some(GuestRefusal::NotRunning)
+            }
             _ => None,
         }
     }
 }
 
-/// Starts, shuts down or reboots a machine (owner or admin), once its guest is verified to be the
+/// Starts, shuts down, powers off, reboots or resets a machine (owner or admin), once its guest is verified to be the
 /// machine's (a machine whose guest is not becomes lost). PVE runs it as a task; this returns once
 /// PVE accepted it. A start of a running guest, or a shutdown or reboot of a stopped one, is refused
 /// with the same [`GuestRefusal`] for containers and VMs.
@@ -73,10 +88,16 @@ pub async fn power(
         return Err(ServiceError::Conflict("no Proxmox VE cluster is configured".into()));
     };
     let ty = guest_type(&m)?;
+    // PVE has no `status/reset` for containers (pve-api.md: LXC status calls are start, stop, shutdown,
+    // reboot, suspend, resume); refuse before asking rather than pass on a 501.
+    if action == PowerAction::Reset && ty != GuestType::Qemu {
+        return Err(ServiceError::GuestRefused(GuestRefusal::VmOnly));
+    }
     lost_machines::verify(db, pve, &m, action.as_str()).await?;
     let vmid = vmid as u64;
     let status = pve.guest_status(&m.node, ty, vmid).await.map_err(lost_machines::pve_error)?;
-    // QEMU checks the lock only inside the task; a hibernated VM (`suspended`) resumes on start.
+    // QEMU checks the lock only inside the task; a hibernated VM (`suspended`) resumes on start. `skiplock`
+    // is root-only (pve-qemu-day2.md §4), so a locked guest is refused rather than forced.
     if let Some(lock) = status.lock.clone().filter(|l| !(l == "suspended" && action == PowerAction::Start)) {
         return Err(ServiceError::GuestRefused(GuestRefusal::Locked(lock)));
     }

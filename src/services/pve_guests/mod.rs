@@ -108,7 +108,7 @@ pub async fn check(
     })
 }
 
-/// Starts, shuts down or reboots guest `vmid` for `actor`, once PVE confirms now that their PVE user
+/// Starts, shuts down, powers off, reboots or resets guest `vmid` for `actor`, once PVE confirms now that their PVE user
 /// holds `VM.PowerMgmt` on it (else `Forbidden`, and nothing is sent). Sent with proxdesk's token;
 /// audited as `pve_guest.<action>`.
 #[tracing::instrument(skip(db, pve, cache))]
@@ -124,6 +124,10 @@ pub async fn power(
     cache.forget(actor.id);
     if !g.rights.power {
         return Err(ServiceError::Forbidden);
+    }
+    // Containers have no `status/reset` (see machines::power).
+    if action == PowerAction::Reset && g.kind != crate::domain::guest::GuestType::Qemu {
+        return Err(ServiceError::GuestRefused(GuestRefusal::VmOnly));
     }
     let pve = pve.expect("checked");
     let status = pve.guest_status(&g.node, g.kind, vmid).await.map_err(action_error)?;

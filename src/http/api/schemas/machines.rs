@@ -121,5 +121,9 @@ pub struct MachineDetail {
 pub enum PowerActionName {
     Start,
     Shutdown,
+    /// A hard stop ("Power off").
+    Stop,
     Reboot,
+    /// A hard reset; virtual machines only (409 `vm-only` for a container).
+    Reset,
 }
