@@ -2,7 +2,7 @@
 //! container and a VM show, the confirmation page before acting, PVE's task types, the refusals (reset
 //! of a container, power off or reset of a stopped guest, a locked guest), CSRF and ownership, audit.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use proxdesk::domain::roles::Role;
 use proxdesk::http::i18n::t;
