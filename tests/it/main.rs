@@ -28,6 +28,7 @@ mod helpers;
 mod identities;
 mod ldap_sign_in;
 mod live;
+mod machine_lists;
 mod machine_power;
 mod machines_lost;
 mod oidc_provider;

@@ -40,6 +40,7 @@ pub fn routes() -> impl Endpoint {
         .at("/admin/live", get(live::admin))
         .at("/requests/:id/cancel", post(requests::cancel))
         .at("/machines/:id/action", post(requests::machine_power))
+        .at("/machines/:id", get(machines::details::show))
         .at("/machines/:id/snapshots", post(machines::snapshots::take))
         .at("/machines/:id/snapshots/rollback-newest", post(machines::snapshots::rollback_newest))
         .at("/machines/:id/snapshots/:name/rollback", post(machines::snapshots::rollback))
@@ -75,6 +76,8 @@ pub fn routes() -> impl Endpoint {
         .at("/profile/language", post(profile::set_language))
         .at("/profile/tokens", post(profile::create_token))
         .at("/profile/tokens/:id/revoke", post(profile::revoke_token))
+        .at("/machines", get(machines::list::mine))
+        .at("/admin/machines", get(machines::list::everyone))
         .at("/proxmox/:vmid/action", post(pve_guests::action))
         .at("/proxmox/:vmid/console", get(pve_guests::console))
         .at("/proxmox/:vmid/terminal", get(pve_guests::terminal))
@@ -85,6 +88,7 @@ pub fn routes() -> impl Endpoint {
 pub const ADMIN_PAGES: &[(&str, &str)] = &[
     ("GET", "/admin"),
     ("GET", "/admin/requests"),
+    ("GET", "/admin/machines"),
     ("POST", "/admin/requests/bulk"),
     ("POST", "/admin/requests/1/approve"),
     ("POST", "/admin/requests/1/reject"),

@@ -11,6 +11,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("layout.html", include_str!("../../../templates/layout.html")),
     ("macros.html", include_str!("../../../templates/macros.html")),
     ("error.html", include_str!("../../../templates/error.html")),
+    ("machines/list.html", include_str!("../../../templates/machines/list.html")),
     ("confirm.html", include_str!("../../../templates/confirm.html")),
     ("auth/login.html", include_str!("../../../templates/auth/login.html")),
     ("auth/second_factor.html", include_str!("../../../templates/auth/second_factor.html")),

@@ -15,10 +15,12 @@ use crate::integrations::pve;
 use crate::secrets::{Secret, SecretKey};
 
 mod power;
+mod search;
 mod status;
 
 pub use super::install_media::{can_detach, detach_install_media};
 pub use power::{PowerAction, power};
+pub use search::{MachineFilter, MachineRow, PowerState, nodes, search};
 pub use status::{LiveStatus, live_status, power_states};
 
 /// The actor's machines (admins: everyone's, or one user's), newest first, deleted ones left out.
