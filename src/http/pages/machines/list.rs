@@ -88,10 +88,10 @@ async fn list_page(ctx: &Ctx, actor: &Actor, q: ListQuery, base: &str) -> PageRe
     let non_empty = |v: &Option<String>| Some(ListQuery::text(v).to_owned()).filter(|s| !s.is_empty());
     let filter =
         MachineFilter { name: non_empty(&q.name), vmid, state, node: non_empty(&q.node), template_id, user_id };
-    if errors.0.is_empty() {
-        if let Err(ServiceError::Invalid(e)) = filter.validate() {
-            errors = e;
-        }
+    if errors.0.is_empty()
+        && let Err(ServiceError::Invalid(e)) = filter.validate()
+    {
+        errors = e;
     }
     let (rows, next) = if errors.0.is_empty() {
         let pve = ctx.state.pve.as_ref();
