@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Browser, TestApp};
 use crate::provision::{app_with_cluster, approved_request, settle};
+use proxdesk::integrations::pve::sim::SimHandle;
 
 /// Submits `hostname` with `token`, approves it with `admin`, waits until it is ready; its machine id and VMID.
 async fn ready(app: &TestApp, token: &str, admin: &str, template: i64, hostname: &str) -> (i64, u64) {
@@ -26,17 +27,31 @@ async fn page(b: &Browser, path: &str) -> (StatusCode, String) {
     (r.status(), r.text().await.unwrap())
 }
 
-#[tokio::test]
-async fn lists_filter_by_name_vmid_state_node_entry_and_owner_and_never_show_anothers_machines() {
+/// A cluster with alice's ready `lab-1` (request `first`, from catalog entry `tpl`) and an admin, ada.
+struct Lab {
+    app: TestApp,
+    sim: SimHandle,
+    alice_t: String,
+    first: i64,
+    tpl: i64,
+    ada_pw: String,
+    admin_t: String,
+}
+
+async fn lab() -> Lab {
     let (app, sim) = app_with_cluster(None).await;
     let (alice_t, first) = approved_request(&app, "none").await;
     assert_eq!(settle(&app, &alice_t, first).await["status"], "ready");
-    let tpl =
-        app.get(&alice_t, &format!("/api/v1/requests/{first}")).await.json::<Value>().await.unwrap()["template_id"]
-            .as_i64()
-            .unwrap();
+    let request: Value = app.get(&alice_t, &format!("/api/v1/requests/{first}")).await.json().await.unwrap();
+    let tpl = request["template_id"].as_i64().unwrap();
     let (ada, ada_pw) = app.user("ada", Role::Admin).await;
     let admin_t = app.token(&ada).await;
+    Lab { app, sim, alice_t, first, tpl, ada_pw, admin_t }
+}
+
+#[tokio::test]
+async fn lists_filter_by_name_vmid_state_node_entry_and_owner_and_never_show_anothers_machines() {
+    let Lab { app, sim, alice_t, first, tpl, ada_pw, admin_t } = lab().await;
     let (bob, bob_pw) = app.user("bob", Role::User).await;
     let bob_t = app.token(&bob).await;
     let (lab2, lab2_vmid) = ready(&app, &alice_t, &admin_t, tpl, "lab-2").await;
@@ -106,15 +121,8 @@ async fn lists_filter_by_name_vmid_state_node_entry_and_owner_and_never_show_ano
 
 #[tokio::test]
 async fn pages_are_keyset_pages_that_keep_the_filters() {
-    let (app, _sim) = app_with_cluster(None).await;
-    let (alice_t, first) = approved_request(&app, "none").await;
-    assert_eq!(settle(&app, &alice_t, first).await["status"], "ready");
-    let tpl =
-        app.get(&alice_t, &format!("/api/v1/requests/{first}")).await.json::<Value>().await.unwrap()["template_id"]
-            .as_i64()
-            .unwrap();
-    let (ada, _) = app.user("ada", Role::Admin).await;
-    let admin_t = app.token(&ada).await;
+    // The simulator must outlive the test: `sim: _sim` keeps it, `..` would drop it at once.
+    let Lab { app, sim: _sim, alice_t, tpl, admin_t, .. } = lab().await;
     ready(&app, &alice_t, &admin_t, tpl, "lab-2").await;
     ready(&app, &alice_t, &admin_t, tpl, "other-3").await;
     let alice = proxdesk::services::users::find_by_name(&app.db, "alice").await.unwrap().unwrap();
