@@ -5,6 +5,8 @@
 pub mod address_lease;
 pub mod api_token;
 pub mod audit_entry;
+pub mod bulk_item;
+pub mod bulk_run;
 pub mod console_token;
 pub mod guac_sync_run;
 pub mod identity;
@@ -25,6 +27,8 @@ pub mod prelude {
     pub use super::address_lease::Entity as AddressLease;
     pub use super::api_token::Entity as ApiToken;
     pub use super::audit_entry::Entity as AuditEntry;
+    pub use super::bulk_item::Entity as BulkItem;
+    pub use super::bulk_run::Entity as BulkRun;
     pub use super::console_token::Entity as ConsoleToken;
     pub use super::guac_sync_run::Entity as GuacSyncRun;
     pub use super::identity::Entity as Identity;

@@ -1,5 +1,6 @@
 //! Pure rules of proxdesk: no HTTP, no storage. Raw input becomes these types at the edges.
 
+pub mod bulk;
 pub mod errors;
 pub mod guest;
 pub mod guest_marker;

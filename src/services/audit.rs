@@ -176,6 +176,7 @@ pub const ACTIONS: &[&str] = &[
     "machine.shutdown",
     "machine.reboot",
     "machine.stop",
+    "machine.bulk",
     "machine.reset",
     "machine.delete_failed",
     "machine.recovered",

@@ -3,6 +3,7 @@
 pub mod addresses;
 pub mod audit;
 pub mod auth;
+pub mod bulk;
 pub mod catalog;
 pub mod consoles;
 pub mod guac_sync_runs;

@@ -13,8 +13,10 @@ use entities::{machine, request};
 
 use super::provision::{destroy_guest, note_recovery};
 use super::{Deps, StepError, timeline};
+use crate::domain::bulk::Reason;
 use crate::domain::lost::LostReason;
 use crate::domain::request_status::{RequestEvent, RequestStatus};
+use crate::services::bulk::{self, Settled};
 use crate::services::lost_machines::{self, GuestCheck};
 use crate::services::{self, ServiceError, addresses, requests};
 
@@ -50,7 +52,8 @@ impl Handler for Destroy {
                 },
                 Ok(GuestCheck::Gone) => Ok(vec![]),
                 Ok(GuestCheck::Replaced) => {
-                    lost_machines::mark_lost(db, m, LostReason::Replaced, "delete").await?;
+                    let lost = lost_machines::mark_lost(db, m, LostReason::Replaced, "delete").await?;
+                    bulk::settle_deletion_in(db, m.id, Settled::refused(Reason::Lost, Some(lost.to_string()))).await?;
                     return Ok(Outcome::Done);
                 }
                 Err(e) => Err(StepError::from(e)),
@@ -76,6 +79,7 @@ impl Handler for Destroy {
         }
         let txn = crate::db::begin_write(db).await?;
         if let Some(m) = m {
+            bulk::settle_deletion_in(&txn, m.id, Settled::done()).await?;
             let mut row: machine::ActiveModel = m.into();
             row.deleted_at = Set(Some(chrono::Utc::now()));
             machine::Entity::update(row).exec(&txn).await?;
@@ -100,6 +104,9 @@ impl Handler for Destroy {
 async fn give_back(txn: &DatabaseTransaction, request_id: i64, reason: &str) -> Result<(), HandlerError> {
     let extra = vec![(request::Column::Reason, Some(reason.to_owned()).into())];
     let details = json!({"reason": reason});
+    if let Some(m) = machine::Entity::find().filter(machine::Column::RequestId.eq(request_id)).one(txn).await? {
+        bulk::settle_deletion_in(txn, m.id, Settled::failed(Reason::TaskFailed, Some(reason.to_owned()))).await?;
+    }
     match requests::transition_in(txn, None, request_id, RequestEvent::DeleteFailed, extra, details).await {
         Ok(_) | Err(ServiceError::IllegalTransition(_) | ServiceError::Conflict(_)) => Ok(()),
         Err(e) => Err(e.into()),

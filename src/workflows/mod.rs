@@ -1,5 +1,6 @@
 //! Job handlers registered with the `jobs` queue: provisioning, deletion, Guacamole sync.
 
+mod bulk;
 mod destroy;
 mod outcome;
 pub mod provision;
@@ -95,7 +96,8 @@ pub fn registry(deps: Arc<Deps>, settings: &WorkerSettings) -> Registry {
     let options = KindOptions { max_attempts: Some(settings.attempts), backoff: settings.backoff, concurrency: None };
     registry.register_with(PROVISION_JOB, provision::Provision { deps: deps.clone() }, options.clone());
     registry.register_with(provision::CLEANUP_JOB, provision::Cleanup { deps: deps.clone() }, options.clone());
-    registry.register_with(DESTROY_JOB, destroy::Destroy { deps }, options);
+    registry.register_with(DESTROY_JOB, destroy::Destroy { deps: deps.clone() }, options.clone());
+    registry.register_with(crate::services::bulk::ITEM_JOB, bulk::BulkItem { deps }, options);
     registry
 }
 pub mod guac_notes;

@@ -9,6 +9,7 @@ mod admin_users;
 mod approvals;
 mod auth;
 mod browser;
+mod bulk_actions;
 mod catalog_kinds;
 mod cli;
 mod console_browser;

@@ -109,7 +109,8 @@ impl Ctx {
     /// The page that asks "are you sure?" for a destructive form posted without `confirmed=yes` (the
     /// browser had no JavaScript for the dialog): it posts the same fields again, confirmed.
     pub fn confirm_page(&self, question: &str, action: &str, form: &Form, cancel_to: &str) -> Response {
-        let fields: Vec<(String, String)> = form.values().into_iter().filter(|(k, _)| k != "confirmed").collect();
+        // Every pair, repeated names included (a bulk action's machines), so confirming submits the same form.
+        let fields: Vec<(String, String)> = form.pairs().filter(|(k, _)| k != "confirmed").cloned().collect();
         self.render(
             "confirm.html",
             context! { question => question, action => action, fields => fields, cancel_to => cancel_to },
@@ -178,6 +179,11 @@ impl Form {
     }
 
     /// Every field but the CSRF token, to refill a form exactly as it was typed.
+    /// Every pair but the CSRF token, in order, repeated names included.
+    pub fn pairs(&self) -> impl Iterator<Item = &(String, String)> {
+        self.pairs.iter().filter(|(k, _)| k != "csrf")
+    }
+
     pub fn values(&self) -> BTreeMap<String, String> {
         self.pairs.iter().filter(|(k, _)| k != "csrf").cloned().collect()
     }

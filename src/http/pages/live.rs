@@ -37,6 +37,12 @@ pub async fn request(ctx: Ctx, Path(id): Path<i64>, Query(p): Query<Params>) -> 
     stream(&ctx, LivePage::Request(id), p.page_age()).await
 }
 
+/// `GET /machines/bulk/:id/live`: a bulk run's page (each machine's result).
+#[handler]
+pub async fn bulk(ctx: Ctx, Path(id): Path<i64>, Query(p): Query<Params>) -> Response {
+    stream(&ctx, LivePage::Bulk(id), p.page_age()).await
+}
+
 /// `GET /live/dashboard`: the visitor's requests, machines and quota.
 #[handler]
 pub async fn dashboard(ctx: Ctx, Query(p): Query<Params>) -> Response {

@@ -12,6 +12,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("macros.html", include_str!("../../../templates/macros.html")),
     ("error.html", include_str!("../../../templates/error.html")),
     ("machines/list.html", include_str!("../../../templates/machines/list.html")),
+    ("machines/bulk.html", include_str!("../../../templates/machines/bulk.html")),
     ("confirm.html", include_str!("../../../templates/confirm.html")),
     ("auth/login.html", include_str!("../../../templates/auth/login.html")),
     ("auth/second_factor.html", include_str!("../../../templates/auth/second_factor.html")),

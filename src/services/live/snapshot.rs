@@ -24,6 +24,8 @@ pub enum LivePage {
     Dashboard,
     /// The admin home and queue: what waits for an admin.
     Admin,
+    /// A bulk run's page: each machine's result.
+    Bulk(i64),
 }
 
 /// One reading of a live page's rows.
@@ -48,6 +50,7 @@ impl Snapshot {
             LivePage::Request(id) => request_page(db, actor, id).await,
             LivePage::Dashboard => dashboard(db, actor).await,
             LivePage::Admin => admin(db, actor).await,
+            LivePage::Bulk(id) => bulk_run(db, actor, id).await,
         }
     }
 
@@ -181,5 +184,19 @@ async fn admin(db: &DatabaseConnection, actor: &Actor) -> Result<Snapshot, Servi
         subjects: None,
         machines: vec![],
         last_change_at: newest.map(|e| e.1),
+    })
+}
+
+async fn bulk_run(db: &DatabaseConnection, actor: &Actor, id: i64) -> Result<Snapshot, ServiceError> {
+    let run = crate::services::bulk::get(db, actor, id).await?;
+    let mut marks = String::new();
+    for i in &run.items {
+        let _ = write!(marks, "i{}:{}:{:?}:{:?};", i.machine_id, i.state.as_str(), i.reason, i.message);
+    }
+    Ok(Snapshot {
+        marks,
+        subjects: Some(HashSet::from([(crate::services::bulk::SUBJECT.to_owned(), id)])),
+        machines: vec![],
+        last_change_at: None,
     })
 }

@@ -19,7 +19,7 @@ mod search;
 mod status;
 
 pub use super::install_media::{can_detach, detach_install_media};
-pub use power::{PowerAction, power};
+pub use power::{PowerAction, power, power_task};
 pub use search::{MachineFilter, MachineRow, PowerState, nodes, search};
 pub use status::{LiveStatus, live_status, power_states};
 

@@ -6,6 +6,7 @@ use serde_json::json;
 use super::{get, guest_type};
 use crate::domain::guest::GuestType;
 use crate::integrations::pve;
+use crate::integrations::pve::Upid;
 use crate::integrations::pve::wire::PowerCommand;
 use crate::services::lost_machines;
 use crate::services::{Actor, GuestRefusal, ServiceError, audit};
@@ -80,6 +81,17 @@ pub async fn power(
     id: i64,
     action: PowerAction,
 ) -> Result<(), ServiceError> {
+    power_task(db, pve, actor, id, action).await.map(|_| ())
+}
+
+/// [`power`], answering PVE's task so the caller can wait for its end (bulk runs report it).
+pub async fn power_task(
+    db: &DatabaseConnection,
+    pve: Option<&pve::Client>,
+    actor: &Actor,
+    id: i64,
+    action: PowerAction,
+) -> Result<Upid, ServiceError> {
     let m = get(db, actor, id).await?;
     if m.deleted_at.is_some() {
         return Err(ServiceError::Conflict("the machine was deleted".into()));
@@ -104,8 +116,8 @@ pub async fn power(
     if let Some(why) = action.refusal(status.is_running()) {
         return Err(ServiceError::GuestRefused(why));
     }
-    pve.guest_power(&m.node, ty, vmid, action.command()).await.map_err(lost_machines::pve_error)?;
+    let upid = pve.guest_power(&m.node, ty, vmid, action.command()).await.map_err(lost_machines::pve_error)?;
     let action_name = format!("machine.{}", action.as_str());
     audit::record(db, Some(actor), &action_name, "machine", id, json!({"vmid": vmid, "node": m.node})).await?;
-    Ok(())
+    Ok(upid)
 }

@@ -22,6 +22,7 @@ mod teardown;
 
 /// Shared with the destroy workflow.
 pub(crate) use recovery::note as note_recovery;
+pub(crate) use steps::wait_options;
 pub(crate) use teardown::destroy_guest;
 
 pub use cleanup::{CLEANUP_JOB, Cleanup};

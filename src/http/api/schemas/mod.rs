@@ -2,6 +2,7 @@
 
 mod accounts;
 mod audit;
+mod bulk;
 mod catalog;
 mod identities;
 mod machines;
@@ -11,6 +12,7 @@ mod snapshots;
 
 pub use accounts::*;
 pub use audit::*;
+pub use bulk::*;
 pub use catalog::*;
 pub use identities::*;
 pub use machines::*;

@@ -25,6 +25,8 @@ pub struct ListQuery {
     /// An owner's user name (admins only).
     owner: Option<String>,
     cursor: Option<i64>,
+    /// Why a bulk action sent the visitor back here: `none` (nothing selected) or `too_many`.
+    bulk: Option<String>,
 }
 
 impl ListQuery {
@@ -110,6 +112,11 @@ async fn list_page(ctx: &Ctx, actor: &Actor, q: ListQuery, base: &str) -> PageRe
         context! {
             admin => admin,
             action => base,
+            bulk_problem => match q.bulk.as_deref() {
+                Some("none") => Some(ctx.t("bulk.none_selected")),
+                Some("too_many") => Some(ctx.t("bulk.too_many")),
+                _ => None,
+            },
             machines => rows,
             errors => ctx.field_errors(&errors),
             next => next.map(|c| format!("{base}?{keep}&cursor={c}")),

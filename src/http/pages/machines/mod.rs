@@ -1,6 +1,7 @@
 //! Pages about machines once they exist: the lists with search and filters, a machine's own address,
 //! and its snapshots.
 
+pub mod bulk;
 pub mod details;
 pub mod list;
 pub mod snapshots;
