@@ -66,7 +66,11 @@ async fn seed(db: &sea_orm::DatabaseConnection) -> (Actor, Actor, Vec<i64>) {
 }
 
 async fn count(db: &sea_orm::DatabaseConnection, status: &str) -> u64 {
-    entities::request::Entity::find().filter(entities::request::Column::Status.eq(status)).count(db).await.expect("count")
+    entities::request::Entity::find()
+        .filter(entities::request::Column::Status.eq(status))
+        .count(db)
+        .await
+        .expect("count")
 }
 
 async fn run() {
@@ -139,7 +143,11 @@ async fn run() {
             }
         }
     });
-    sim.faults().inject_times(Endpoint::LxcStop, Fault::TaskError("lxc-stop: timed out waiting for container".into()), 2);
+    sim.faults().inject_times(
+        Endpoint::LxcStop,
+        Fault::TaskError("lxc-stop: timed out waiting for container".into()),
+        2,
+    );
     let expect_done = machines as usize - off - locked - 2;
 
     sim.calls().reset();
@@ -170,7 +178,9 @@ async fn run() {
         others,
         per_node * 3
     );
-    println!("simulator: stop task {power_ms} ms, {latency_ms} ms per answer; {off} already off, {locked} locked, 2 stop tasks fail");
+    println!(
+        "simulator: stop task {power_ms} ms, {latency_ms} ms per answer; {off} already off, {locked} locked, 2 stop tasks fail"
+    );
     println!("results: {states:?} (submission took {:.0} ms)", submitted.as_secs_f64() * 1000.0);
     println!(
         "wall {:.1} s; bound {:.1} s ({waves} waves of one {power_ms} ms stop per node slot); {:.2} × the bound",

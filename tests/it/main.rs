@@ -30,6 +30,7 @@ mod identities;
 mod ldap_sign_in;
 mod live;
 mod machine_lists;
+mod machine_lists_api;
 mod machine_power;
 mod machines_lost;
 mod oidc_provider;

@@ -160,17 +160,36 @@ impl RequestsApi {
         Ok(Json(list.into_iter().map(Into::into).collect()))
     }
 
-    /// Your machines (admins: everyone's, or one user's with `user_id`).
+    /// Your machines (admins: everyone's, or one user's with `user_id`), newest first, narrowed by
+    /// part of the host name (any case), VMID, live state (one cluster-wide read of Proxmox VE per
+    /// page), node and catalog entry. 422 for a name or node with other than letters, digits, `-`,
+    /// `.` and `_`.
     #[oai(path = "/machines", method = "get", tag = "ApiTags::Machines")]
+    #[allow(clippy::too_many_arguments)]
     async fn machines(
         &self,
         req: &HttpRequest,
         auth: ApiAuth,
         user_id: Query<Option<i64>>,
+        #[oai(validator(max_length = 63))] name: Query<Option<String>>,
+        #[oai(validator(minimum(value = "100"), maximum(value = "999999999")))] vmid: Query<Option<i64>>,
+        state: Query<Option<PowerStateName>>,
+        #[oai(validator(max_length = 63))] node: Query<Option<String>>,
+        template_id: Query<Option<i64>>,
         cursor: Query<Option<i64>>,
-        limit: Query<Option<u64>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))] limit: Query<Option<u64>>,
     ) -> R<MachinePage> {
-        let page = services::machines::list(&state(req).db, auth.actor(), user_id.0, cursor.0, limit.0).await?;
+        let st = self::state(req);
+        let filter = services::machines::MachineFilter {
+            name: name.0.filter(|n| !n.is_empty()),
+            vmid: vmid.0,
+            state: state.0.map(Into::into),
+            node: node.0.filter(|n| !n.is_empty()),
+            template_id: template_id.0,
+            user_id: user_id.0,
+        };
+        let page =
+            services::machines::search(&st.db, st.pve.as_ref(), auth.actor(), &filter, cursor.0, limit.0).await?;
         Ok(Json(MachinePage { items: page.items.into_iter().map(Into::into).collect(), next_cursor: page.next_cursor }))
     }
 

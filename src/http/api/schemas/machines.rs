@@ -97,8 +97,53 @@ impl From<entities::machine::Model> for Machine {
 
 #[derive(Debug, Object)]
 pub struct MachinePage {
-    pub items: Vec<Machine>,
+    pub items: Vec<MachineListed>,
     pub next_cursor: Option<i64>,
+}
+
+/// A machine in a list, with its live state, catalog entry and owner.
+#[derive(Debug, Object)]
+pub struct MachineListed {
+    #[oai(flatten)]
+    pub machine: Machine,
+    /// As Proxmox VE reports it (`running`, `stopped`, …), or `unknown` when it cannot be asked.
+    pub state: String,
+    pub template_id: Option<i64>,
+    pub template_name: Option<String>,
+    pub owner: String,
+}
+
+impl From<crate::services::machines::MachineRow> for MachineListed {
+    fn from(r: crate::services::machines::MachineRow) -> Self {
+        MachineListed {
+            machine: r.machine.into(),
+            state: r.state,
+            template_id: r.template_id,
+            template_name: r.template_name,
+            owner: r.owner,
+        }
+    }
+}
+
+/// The live state a machines list is filtered on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum PowerStateName {
+    Running,
+    Stopped,
+    /// Proxmox VE does not list the guest, or cannot be asked.
+    Unknown,
+}
+
+impl From<PowerStateName> for crate::services::machines::PowerState {
+    fn from(s: PowerStateName) -> Self {
+        use crate::services::machines::PowerState;
+        match s {
+            PowerStateName::Running => PowerState::Running,
+            PowerStateName::Stopped => PowerState::Stopped,
+            PowerStateName::Unknown => PowerState::Unknown,
+        }
+    }
 }
 
 /// A machine with what PVE says about it now, and (for its owner) its login.
