@@ -148,6 +148,15 @@ async fn a_bulk_power_off_settles_each_machine_on_its_own() {
     assert_eq!(states.iter().filter(|s| **s == "done").count(), 2, "{run}");
     assert_eq!(item(&run, lab2)["state"], "done", "{run}");
     assert!(running(&sim, vm1) && running(&sim, vm2) && running(&sim, vm4));
+
+    // An admin acts on anyone's machines from the admins' list: bob's is rebooted, PVE ran the task.
+    let r = app.post(&admin_t, "/api/v1/machines/bulk", json!({"action": "reboot", "machine_ids": [web1]})).await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let run = finished(&app, &admin_t, r.json::<Value>().await.unwrap()["id"].as_i64().unwrap()).await;
+    assert_eq!(item(&run, web1)["state"], "done", "{run}");
+    assert_eq!(item(&run, web1)["hostname"], "web-1");
+    let tasks: Vec<String> = sim.state().tasks.keys().cloned().collect();
+    assert!(tasks.iter().any(|u| u.contains(&format!(":vzreboot:{web1_vmid}:"))), "{tasks:?}");
 }
 
 /// Alice's ready container `hostname`, on pve1 from template 9000.
