@@ -25,6 +25,7 @@ mod guac_notes;
 mod guac_sync;
 mod guac_sync_now;
 mod guac_workflow;
+mod hardening;
 mod helpers;
 mod identities;
 mod ldap_sign_in;

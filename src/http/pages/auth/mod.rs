@@ -21,9 +21,63 @@ pub struct Next {
     next: Option<String>,
 }
 
-/// Only local paths, so the sign-in page cannot be used to bounce people elsewhere.
+/// Only a path on this site, so the sign-in page cannot be used to bounce people elsewhere. Browsers
+/// drop tabs and line breaks from a URL and read `\\` as `/`, so `/\t/evil.example` would become
+/// `//evil.example`: anything but visible ASCII is refused outright, and what is left must parse, against
+/// this site, to a path on this site.
 pub fn safe_next(next: &str) -> &str {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') { next } else { "/" }
+    const HOME: &str = "/";
+    let plain = next.bytes().all(|b| b.is_ascii_graphic() && b != b'\\');
+    if !plain || !next.starts_with('/') || next.starts_with("//") {
+        return HOME;
+    }
+    let Ok(base) = url::Url::parse("https://proxdesk.invalid/") else { return HOME };
+    match base.join(next) {
+        Ok(u) if u.origin() == base.origin() && u.path().starts_with('/') && !u.path().starts_with("//") => next,
+        _ => HOME,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+    use proptest::prelude::*;
+
+    #[test]
+    fn only_paths_on_this_site_pass() {
+        for ok in ["/", "/requests/4", "/machines?state=running&name=a", "/admin/requests#x"] {
+            assert_eq!(safe_next(ok), ok);
+        }
+        for bad in [
+            "//evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r//evil.example",
+            "/ /evil.example",
+            "/\\evil.example",
+            "\\\\evil.example",
+            "https://evil.example/",
+            "evil.example",
+            "/\u{a0}/evil.example",
+            "",
+        ] {
+            assert_eq!(safe_next(bad), "/", "{bad:?}");
+        }
+    }
+
+    proptest! {
+        /// Whatever comes in, what goes out, read the way a browser reads a Location (tabs and line
+        /// breaks dropped, `\\` as `/`), stays on this site.
+        #[test]
+        fn never_leaves_the_site(next in "\\PC{0,24}", prefix in prop::sample::select(vec!["", "/", "//", "/\t/", "/\\"])) {
+            let input = format!("{prefix}{next}");
+            let out = safe_next(&input);
+            let browser: String = out.chars().filter(|c| !matches!(c, '\t' | '\n' | '\r')).map(|c| if c == '\\' { '/' } else { c }).collect();
+            let base = url::Url::parse("https://proxdesk.invalid/").unwrap();
+            let resolved = base.join(&browser).unwrap();
+            prop_assert_eq!(resolved.origin(), base.origin(), "{:?} -> {:?}", input, out);
+        }
+    }
 }
 
 /// What the sign-in form shows besides the fields: every way to sign in, and what was typed.
