@@ -4,6 +4,7 @@
 //! `listen`), so the two can never drift apart. Every key is listed in `KEYS` and in the README.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -141,7 +142,7 @@ pub enum ConfigError {
 }
 
 /// The typed configuration of one proxdesk process.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Settings {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
@@ -156,8 +157,52 @@ pub struct Settings {
 }
 
 /// The raw key → value map, before typing. Later sources override earlier ones.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct RawSettings(pub BTreeMap<String, String>);
+
+/// Whether `key`'s value is a secret: printed as `***`, never in clear, wherever settings are shown.
+pub fn is_secret(key: &str) -> bool {
+    matches!(key, "secret_key" | "notes_key")
+        || key.ends_with("_token")
+        || key.ends_with("_password")
+        || key.ends_with("_secret")
+}
+
+/// `value` as it may be shown: a secret's is hidden, a URL's password too (`database_url`).
+fn shown(key: &str, value: &str) -> String {
+    if is_secret(key) {
+        return "***".into();
+    }
+    match url::Url::parse(value) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => value.to_owned(),
+    }
+}
+
+impl fmt::Debug for RawSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.0.iter().map(|(k, v)| (k, shown(k, v)))).finish()
+    }
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &shown("database_url", &self.database_url))
+            .field("public_url", &self.public_url)
+            .field("secret_key", &self.secret_key)
+            .field("session_hours", &self.session_hours)
+            .field("db_pool", &self.db_pool)
+            .field("log", &self.log)
+            .field("raw", &RawSettings(self.raw.clone()))
+            .finish()
+    }
+}
 
 impl RawSettings {
     /// Defaults, then the TOML file (`PROXDESK_CONFIG` or `./proxdesk.toml` when it exists), then the
@@ -311,6 +356,33 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn settings_never_print_a_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut raw = RawSettings::defaults();
+        raw.set("data_dir", dir.path().display().to_string());
+        let secrets = [
+            ("pve_token", "proxdesk@pve!t=TOKEN-SECRET-1"),
+            ("pve_password", "PVE-PASSWORD-2"),
+            ("guac_password", "GUAC-PASSWORD-3"),
+            ("ldap_bind_password", "LDAP-PASSWORD-4"),
+            ("oidc_client_secret", "OIDC-SECRET-5"),
+            ("notes_key", "NOTES-KEY-6"),
+            ("database_url", "postgres://proxdesk:DB-PASSWORD-7@127.0.0.1/proxdesk"),
+        ];
+        for (k, v) in secrets {
+            raw.set(k, v);
+        }
+        let settings = raw.clone().into_settings().unwrap();
+        for shown in [format!("{raw:?}"), format!("{settings:?}"), format!("{settings:#?}")] {
+            for (key, value) in secrets {
+                let secret = value.rsplit(['=', ':']).next().unwrap().split('@').next().unwrap();
+                assert!(!shown.contains(secret), "{key} printed in clear: {shown}");
+            }
+            assert!(shown.contains("127.0.0.1") && shown.contains("pve_token"), "the rest is shown: {shown}");
+        }
+    }
 
     #[test]
     fn unknown_keys_are_reported_and_known_ones_are_not() {
