@@ -163,6 +163,35 @@ pub fn verify_password(password: &Secret<String>, phc: &str) -> bool {
     PasswordHash::new(phc).map(|h| argon2().verify_password(password.expose().as_bytes(), &h).is_ok()).unwrap_or(false)
 }
 
+/// Password hashing costs 19 MiB and tens of milliseconds of a core. On the async workers a handful of
+/// parallel sign-ins would stall every page, websocket and job heartbeat, so it runs on tokio's blocking
+/// pool, at most one per core at once: a login storm queues here and nowhere else.
+fn hashing_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        tokio::sync::Semaphore::new(cores)
+    })
+}
+
+/// Runs `work` on the blocking pool within the hashing slots.
+async fn hashing<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let _slot = hashing_slots().acquire().await.ok()?;
+    tokio::task::spawn_blocking(work).await.ok()
+}
+
+/// [`verify_password`] off the async workers (see [`hashing_slots`]).
+pub async fn verify_password_async(password: &Secret<String>, phc: &str) -> bool {
+    let (password, phc) = (password.clone(), phc.to_owned());
+    hashing(move || verify_password(&password, &phc)).await.unwrap_or(false)
+}
+
+/// [`hash_password`] off the async workers (see [`hashing_slots`]).
+pub async fn hash_password_async(password: &Secret<String>) -> Result<String, SecretError> {
+    let password = password.clone();
+    hashing(move || hash_password(&password)).await.unwrap_or(Err(SecretError::Hash))
+}
+
 /// A random URL-safe token of `bytes` random bytes.
 pub fn random_token(bytes: usize) -> Secret<String> {
     let mut buf = vec![0u8; bytes];
@@ -202,6 +231,33 @@ mod tests {
         let s = Secret::new("topsecret".to_string());
         assert_eq!(format!("{s:?} {s}"), "*** ***");
         assert_eq!(format!("{:?}", SecretKey::generate()), "SecretKey(***)");
+    }
+
+    /// A password check leaves the async thread free: a task beside it keeps running all along (on the
+    /// async thread itself, it would not run once until the check was over).
+    #[tokio::test(flavor = "current_thread")]
+    async fn checking_a_password_leaves_the_runtime_free() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        let pw = Secret::new("correct horse".to_string());
+        let phc = hash_password_async(&pw).await.unwrap();
+        let (turns, done) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicBool::new(false)));
+        let beside = tokio::spawn({
+            let (turns, done) = (turns.clone(), done.clone());
+            async move {
+                while !done.load(Ordering::Relaxed) {
+                    turns.fetch_add(1, Ordering::Relaxed);
+                    tokio::task::yield_now().await;
+                }
+            }
+        });
+        tokio::task::yield_now().await;
+        let before = turns.load(Ordering::Relaxed);
+        assert!(verify_password_async(&pw, &phc).await);
+        let during = turns.load(Ordering::Relaxed) - before;
+        done.store(true, Ordering::Relaxed);
+        beside.await.unwrap();
+        assert!(during > 100, "the task beside ran only {during} times during a 19 MiB argon2id check");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use entities::{login_failure, session, user};
 
 use super::{Actor, ServiceError};
 use crate::domain::identity::SignInMethod;
-use crate::secrets::{Secret, random_token, sha256_hex, verify_password};
+use crate::secrets::{Secret, random_token, sha256_hex, verify_password_async};
 
 /// Failed attempts allowed per account, and per client address, within `WINDOW_MINUTES`.
 pub const MAX_FAILURES_PER_ACCOUNT: u64 = 5;
@@ -41,10 +41,10 @@ pub async fn login(
     let found = user::Entity::find().filter(user::Column::Username.eq(&username)).one(db).await?;
     let ok = match &found {
         // An account made from an outside identity has no password (an empty hash never verifies).
-        Some(u) => verify_password(password, &u.password_hash) && !u.disabled,
+        Some(u) => verify_password_async(password, &u.password_hash).await && !u.disabled,
         None => {
             // Spend the same time on unknown users so timing does not reveal which names exist.
-            let _ = verify_password(password, DUMMY_HASH);
+            let _ = verify_password_async(password, DUMMY_HASH).await;
             false
         }
     };

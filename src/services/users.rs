@@ -13,7 +13,7 @@ use super::{Actor, Page, ServiceError, audit, auth, into_page, page_limit};
 use crate::domain::roles::Role;
 use crate::domain::values::{Username, check_new_password};
 use crate::domain::{FieldError, FieldErrors};
-use crate::secrets::{Secret, hash_password, random_password, verify_password};
+use crate::secrets::{Secret, hash_password_async, random_password, verify_password_async};
 
 pub const LANGUAGES: [&str; 3] = ["en", "fr", "it"];
 
@@ -42,7 +42,7 @@ pub async fn create(
     let username = username.expect("checked");
     let generated = new.password.is_none().then(|| random_password(16));
     let password = new.password.as_ref().or(generated.as_ref()).expect("one of them");
-    let hash = hash_password(password).map_err(|e| ServiceError::Internal(e.to_string()))?;
+    let hash = hash_password_async(password).await.map_err(|e| ServiceError::Internal(e.to_string()))?;
     let txn = crate::db::begin_write(db).await?;
     if user::Entity::find().filter(user::Column::Username.eq(username.as_str())).one(&txn).await?.is_some() {
         return Err(FieldError::new("username", "error.username_taken").into());
@@ -143,7 +143,7 @@ pub async fn change_own_password(
         return Err(ServiceError::Conflict("this account has no proxdesk password".into()));
     }
     let mut errors = FieldErrors::default();
-    if !verify_password(current, &u.password_hash) {
+    if !verify_password_async(current, &u.password_hash).await {
         errors.push(FieldError::new("current_password", "error.password_wrong"));
     }
     errors.take(check_new_password("new_password", new.expose()));
@@ -158,7 +158,7 @@ async fn set_password(
     password: &Secret<String>,
     action: &str,
 ) -> Result<(), ServiceError> {
-    let hash = hash_password(password).map_err(|e| ServiceError::Internal(e.to_string()))?;
+    let hash = hash_password_async(password).await.map_err(|e| ServiceError::Internal(e.to_string()))?;
     let txn = db.begin().await?;
     let res = user::Entity::update_many()
         .col_expr(user::Column::PasswordHash, hash.into())
