@@ -3,6 +3,7 @@
 pub mod api;
 pub mod assets;
 pub mod auth;
+pub mod body_limit;
 pub mod console;
 pub mod errors;
 pub mod i18n;
@@ -55,6 +56,7 @@ pub fn routes(state: AppState) -> impl Endpoint {
                 .overriding("Referrer-Policy", "same-origin")
                 .overriding("X-Frame-Options", "DENY"),
         )
+        .with(body_limit::BodyLimit)
         .with(CookieJarManager::new())
         .with(AddData::new(state))
 }

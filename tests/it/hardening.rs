@@ -1,10 +1,50 @@
 //! Weaknesses a security review found, each closed and kept closed: the sign-in's `next` that left the
-//! site, …
+//! site, unbounded request bodies, …
 
 use proxdesk::domain::roles::Role;
 use reqwest::StatusCode;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::helpers::spawn_app;
+
+#[tokio::test]
+async fn bodies_over_their_bound_are_refused_with_413() {
+    let app = spawn_app().await;
+    let (alice, _) = app.user("alice", Role::User).await;
+    let token = app.token(&alice).await;
+
+    // A form of 1 MiB, declared.
+    let huge = format!("username=alice&password={}", "x".repeat(1024 * 1024));
+    let r = app.browser().post_raw("/login", &[("username".into(), "alice".into()), ("password".into(), huge)]).await;
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+    // The same streamed without a length (chunked): cut off at the bound, not read to the end.
+    let addr = app.url("/").trim_start_matches("http://").trim_end_matches('/').to_owned();
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /login HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    let chunk = format!("{:x}\r\n{}\r\n", 16 * 1024, "y".repeat(16 * 1024));
+    let mut answer = Vec::new();
+    for _ in 0..64 {
+        if s.write_all(chunk.as_bytes()).await.is_err() {
+            break;
+        }
+    }
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), s.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+
+    // JSON over 1 MiB: a problem document.
+    let body = serde_json::json!({"hostname": "x", "purpose": "p".repeat(2 * 1024 * 1024)});
+    let r = app.post(&token, "/api/v1/requests", body).await;
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let problem: Value = r.json().await.unwrap();
+    assert_eq!(problem["type"], "/problems/payload-too-large");
+}
 
 #[tokio::test]
 async fn sign_in_never_sends_anyone_off_the_site() {
