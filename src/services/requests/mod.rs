@@ -95,7 +95,7 @@ pub async fn create(db: &DatabaseConnection, actor: &Actor, input: NewRequest) -
 }
 
 /// Takes the user's row lock: a no-op UPDATE, portable across SQLite and PostgreSQL.
-async fn lock_user<C: ConnectionTrait>(conn: &C, user_id: i64) -> Result<(), ServiceError> {
+pub(super) async fn lock_user<C: ConnectionTrait>(conn: &C, user_id: i64) -> Result<(), ServiceError> {
     user::Entity::update_many()
         .col_expr(user::Column::Id, Expr::col(user::Column::Id))
         .filter(user::Column::Id.eq(user_id))
