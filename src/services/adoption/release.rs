@@ -22,6 +22,9 @@ pub async fn release(db: &DatabaseConnection, actor: &Actor, machine_id: i64) ->
     if m.deleted_at.is_some() {
         return Err(ServiceError::NotFound);
     }
+    if m.lost_at.is_some() {
+        return crate::services::lost_machines::release(db, actor, machine_id).await;
+    }
     let txn = crate::db::begin_write(db).await?;
     let details = json!({"machine": m.id, "node": m.node, "vmid": m.vmid});
     requests::transition_in(&txn, Some(actor), m.request_id, RequestEvent::Release, vec![], details.clone()).await?;

@@ -1,6 +1,7 @@
 //! The API's own types: never sea-orm models as-is. One file per area; handlers import them all.
 
 mod accounts;
+mod adoption;
 mod audit;
 mod catalog;
 mod identities;
@@ -10,6 +11,7 @@ mod requests;
 mod snapshots;
 
 pub use accounts::*;
+pub use adoption::*;
 pub use audit::*;
 pub use catalog::*;
 pub use identities::*;
