@@ -54,7 +54,8 @@ async fn sqlite_drop_not_null(m: &SchemaManager<'_>) -> Result<(), DbErr> {
         .ok_or_else(|| DbErr::Migration("no requests table".into()))?
         .try_get("", "sql")?;
     // sea-query writes a big integer as `integer` on SQLite (the same 64-bit storage class).
-    let Some(ty) = ["integer", "bigint"].into_iter().find(|ty| table_sql.contains(&format!("\"template_id\" {ty} NOT NULL")))
+    let Some(ty) =
+        ["integer", "bigint"].into_iter().find(|ty| table_sql.contains(&format!("\"template_id\" {ty} NOT NULL")))
     else {
         return Err(DbErr::Migration(format!("requests.template_id is not as expected: {table_sql}")));
     };
@@ -65,7 +66,9 @@ async fn sqlite_drop_not_null(m: &SchemaManager<'_>) -> Result<(), DbErr> {
         return Err(DbErr::Migration(format!("unexpected requests definition: {table_sql}")));
     }
     let indexes: Vec<String> = db
-        .query_all_raw(one("SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'requests' AND sql IS NOT NULL"))
+        .query_all_raw(one(
+            "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'requests' AND sql IS NOT NULL",
+        ))
         .await?
         .into_iter()
         .map(|row| row.try_get::<String>("", "sql"))

@@ -168,7 +168,10 @@ mod tests {
         assert_eq!(m.adoption_notes("alice", None), "Adopted for alice (proxdesk request #9)");
         let tags = m.adoption_tags(Some("Web;db proxdesk-request-3,proxdesk"), |id| id == 3);
         assert_eq!(tags, "web;db;proxdesk;proxdesk-request-9");
-        assert_eq!(m.adoption_tags(Some("proxdesk-request-4"), |_| false), "proxdesk-request-4;proxdesk;proxdesk-request-9");
+        assert_eq!(
+            m.adoption_tags(Some("proxdesk-request-4"), |_| false),
+            "proxdesk-request-4;proxdesk;proxdesk-request-9"
+        );
     }
 
     #[test]

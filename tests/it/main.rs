@@ -6,6 +6,8 @@ mod admin_guacamole;
 mod admin_home;
 mod admin_queue;
 mod admin_users;
+mod adoption;
+mod adoption_refusals;
 mod approvals;
 mod auth;
 mod browser;

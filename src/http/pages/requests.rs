@@ -204,7 +204,8 @@ pub async fn detail_page_with(ctx: &Ctx, id: i64, q: &Flash, extra: Detail) -> P
         Some(t) => services::catalog::get(db, user, t).await.ok(),
         None => None,
     };
-    let limits = entry.map(|t| context! { cores => t.max_cores, memory_mib => t.max_memory_mib, disk_gib => t.max_disk_gib });
+    let limits =
+        entry.map(|t| context! { cores => t.max_cores, memory_mib => t.max_memory_mib, disk_gib => t.max_disk_gib });
     let (form, errors) = match extra.decision {
         Some((form, errors)) => (form, errors),
         None => {

@@ -94,8 +94,11 @@ async fn parse(db: &DatabaseConnection, input: &AdoptionInput) -> Result<Parsed,
     if ty.is_none() {
         errors.push(FieldError::new("kind", "error.adopt_kind"));
     }
-    let owner =
-        user::Entity::find().filter(user::Column::Username.eq(input.owner.trim())).one(db).await?.filter(|u| !u.disabled);
+    let owner = user::Entity::find()
+        .filter(user::Column::Username.eq(input.owner.trim()))
+        .one(db)
+        .await?
+        .filter(|u| !u.disabled);
     if owner.is_none() {
         errors.push(FieldError::new("owner", "error.adopt_owner_unknown"));
     }
@@ -106,7 +109,8 @@ async fn parse(db: &DatabaseConnection, input: &AdoptionInput) -> Result<Parsed,
             Some(t) => {
                 let entry_type = MachineKind::parse(&t.kind).map(MachineKind::guest_type);
                 if ty.is_some() && entry_type != ty {
-                    errors.push(FieldError::new("template_id", "error.adopt_template_kind").with("kind", t.kind.clone()));
+                    errors
+                        .push(FieldError::new("template_id", "error.adopt_template_kind").with("kind", t.kind.clone()));
                 }
                 template = Some(t);
             }
@@ -163,7 +167,9 @@ async fn address_of(pve: &pve::Client, node: &str, vmid: u64, ty: GuestType, con
     let ifaces = match ty {
         GuestType::Lxc => pve.lxc_interfaces(node, vmid).await.ok().flatten(),
         // Without `agent: 1` PVE waits for nothing and refuses; with it, a stopped VM refuses at once.
-        GuestType::Qemu if config.other.get("agent").is_some_and(|a| a.as_str().is_some_and(|a| a.starts_with('1'))) => {
+        GuestType::Qemu
+            if config.other.get("agent").is_some_and(|a| a.as_str().is_some_and(|a| a.starts_with('1'))) =>
+        {
             pve.qemu_agent_interfaces(node, vmid).await.ok()
         }
         GuestType::Qemu => None,
@@ -272,9 +278,10 @@ pub async fn adopt(
     }
     .insert(&txn)
     .await?;
-    let details = json!({"request": req.id, "node": node, "vmid": vmid, "kind": ty.as_str(), "owner": owner.username,
+    // On the request, which the adoption creates (like `request.created`): the first entry of its timeline.
+    let details = json!({"machine": m.id, "node": node, "vmid": vmid, "kind": ty.as_str(), "owner": owner.username,
         "template": template.as_ref().map(|t| t.name.clone()), "beyond_quota": !over.0.is_empty()});
-    audit::record(&txn, Some(actor), "machine.adopt", "machine", m.id, details).await?;
+    audit::record(&txn, Some(actor), "machine.adopt", "request", req.id, details).await?;
 
     let marker = GuestMarker::for_request(req.id);
     let notes = marker.adoption_notes(&owner.username, config.description.as_deref());

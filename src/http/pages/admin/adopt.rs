@@ -34,7 +34,8 @@ pub async fn show(ctx: Ctx, Query(q): Query<Flash>) -> Response {
 async fn page(ctx: &Ctx, notice: Option<String>, refused: Option<Refused<'_>>) -> PageResult {
     let admin = ctx.admin()?;
     let st = &ctx.state;
-    let guests = services::adoption::unmanaged(&st.db, st.pve.as_ref(), admin).await.map_err(|e| ctx.service_error(&e))?;
+    let guests =
+        services::adoption::unmanaged(&st.db, st.pve.as_ref(), admin).await.map_err(|e| ctx.service_error(&e))?;
     let entries = services::catalog::list(&st.db, admin, true).await.map_err(|e| ctx.service_error(&e))?;
     let status = match &refused {
         Some(r) if r.errors.is_empty() => StatusCode::CONFLICT,
