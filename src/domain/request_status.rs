@@ -243,9 +243,16 @@ mod tests {
     }
 
     #[test]
-    fn final_states_are_rejected_cancelled_deleted() {
+    fn final_states_are_rejected_cancelled_deleted_released() {
         let finals: Vec<_> = RequestStatus::ALL.into_iter().filter(|s| s.is_final()).collect();
-        assert_eq!(finals, [S::Rejected, S::Cancelled, S::Deleted]);
+        assert_eq!(finals, [S::Rejected, S::Cancelled, S::Deleted, S::Released]);
+    }
+
+    #[test]
+    fn a_released_machine_no_longer_holds_its_quota() {
+        assert!(S::Ready.holds_quota());
+        assert_eq!(S::Ready.apply(E::Release), Ok(S::Released));
+        assert!(!S::Released.holds_quota());
     }
 
     #[test]
