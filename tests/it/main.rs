@@ -8,6 +8,7 @@ mod admin_queue;
 mod admin_users;
 mod adoption;
 mod adoption_refusals;
+mod adoption_schema;
 mod approvals;
 mod auth;
 mod browser;
