@@ -151,4 +151,24 @@ async fn the_adopt_page_keeps_what_was_typed_and_warns_before_going_beyond_the_q
     assert_eq!(entities::machine::Entity::find().count(&app.db).await.unwrap(), 1);
     let html = b.get("/admin/machines/adopt").await.text().await.unwrap();
     assert!(!html.contains("id=\"adopt-300\""), "adopted: no longer listed");
+
+    // The machine's actions offer admins (only) to release it, after a confirmation saying what stays.
+    let m = entities::machine::Entity::find().one(&app.db).await.unwrap().unwrap();
+    let (page, action) = (format!("/requests/{}", m.request_id), format!("/admin/machines/{}/release", m.id));
+    assert!(b.get(&page).await.text().await.unwrap().contains(&format!("action=\"{action}\"")));
+    let owner = app.logged_in("alice", "alice-password-123").await;
+    let html = owner.get(&page).await.text().await.unwrap();
+    assert!(html.contains("lab-ct") && !html.contains(&action), "the owner has no release button");
+    assert_eq!(owner.post_form(&page, &action, &[]).await.status(), StatusCode::FORBIDDEN);
+    let r = b.post_form(&page, &action, &[]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("name=\"confirmed\""), "asked first");
+    assert!(html.contains("The guest stays in Proxmox VE exactly as it is (not stopped, not deleted"), "what stays");
+    let running = sim.state().guests[&CT].running;
+    let r = b.post_form(&page, &action, &[("confirmed", "yes")]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let request = entities::request::Entity::find_by_id(m.request_id).one(&app.db).await.unwrap().unwrap();
+    assert_eq!(request.status, "released");
+    assert_eq!(sim.state().guests[&CT].running, running, "the guest is left as it was");
 }
