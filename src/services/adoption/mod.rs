@@ -148,30 +148,43 @@ fn check_guest(config: &GuestConfig, live: &std::collections::HashSet<i64>) -> R
     Ok(())
 }
 
-/// The guest's resources as the quota counts them: from `/cluster/resources` (vCPUs, memory, disk size).
-async fn resources_of(pve: &pve::Client, node: &str, vmid: u64, ty: GuestType) -> Result<Resources, ServiceError> {
-    let all = pve.cluster_resources(Some("vm")).await.map_err(refusal)?;
-    let r = all
-        .iter()
-        .find(|r| r.vmid == Some(vmid) && r.node.as_deref() == Some(node) && GuestType::parse(&r.kind) == Some(ty))
-        .ok_or(AdoptRefusal::Gone)?;
-    Ok(Resources {
-        cores: r.maxcpu.map_or(0, |c| c.ceil() as i32),
-        memory_mib: r.maxmem.map_or(0, |b| (b >> 20) as i32),
-        disk_gib: r.maxdisk.map_or(0, |b| b.div_ceil(1 << 30) as i32),
-    })
+/// The guest's resources as the quota counts them, from its `status/current` (vCPUs, memory, disk
+/// size: one call whatever the cluster's size), and whether it runs.
+async fn resources_of(
+    pve: &pve::Client,
+    node: &str,
+    vmid: u64,
+    ty: GuestType,
+) -> Result<(Resources, bool), ServiceError> {
+    let st = pve.guest_status(node, ty, vmid).await.map_err(refusal)?;
+    let resources = Resources {
+        cores: st.cpus.map_or(0, |c| c.ceil() as i32),
+        memory_mib: st.maxmem.map_or(0, |b| (b >> 20) as i32),
+        disk_gib: st.maxdisk.map_or(0, |b| b.div_ceil(1 << 30) as i32),
+    };
+    Ok((resources, st.status == "running"))
 }
 
-/// The guest's IPv4 address if it shows one now: a container's interfaces, a running VM's agent.
-async fn address_of(pve: &pve::Client, node: &str, vmid: u64, ty: GuestType, config: &GuestConfig) -> Option<String> {
+/// The guest's IPv4 address if it shows one now: a running container's interfaces, a running VM's
+/// agent (only with the agent enabled, else PVE refuses; a silent agent costs PVE's 3 s ping). None
+/// otherwise: the Guacamole sync learns a VM's address later, as for a VM installed from an ISO.
+async fn address_of(
+    pve: &pve::Client,
+    node: &str,
+    vmid: u64,
+    ty: GuestType,
+    config: &GuestConfig,
+    running: bool,
+) -> Option<String> {
+    if !running {
+        return None;
+    }
+    // `agent: 1` or `agent: enabled=1,fstrim_cloned_disks=1` (pve-qemu-day2.md).
+    let agent = config.other.get("agent").and_then(|a| a.as_str().map(str::to_owned).or(Some(a.to_string())));
+    let agent_on = agent.is_some_and(|a| a.starts_with('1') || a.split(',').any(|kv| kv == "enabled=1"));
     let ifaces = match ty {
         GuestType::Lxc => pve.lxc_interfaces(node, vmid).await.ok().flatten(),
-        // Without `agent: 1` PVE waits for nothing and refuses; with it, a stopped VM refuses at once.
-        GuestType::Qemu
-            if config.other.get("agent").is_some_and(|a| a.as_str().is_some_and(|a| a.starts_with('1'))) =>
-        {
-            pve.qemu_agent_interfaces(node, vmid).await.ok()
-        }
+        GuestType::Qemu if agent_on => pve.qemu_agent_interfaces(node, vmid).await.ok(),
         GuestType::Qemu => None,
     };
     ifaces.as_deref().and_then(first_ipv4).map(|ip| ip.to_string())
@@ -230,8 +243,8 @@ pub async fn adopt(
     let config = pve.guest_config(&node, ty, vmid).await.map_err(refusal)?;
     let live = discovery::live_requests(db).await?;
     check_guest(&config, &live)?;
-    let wanted = resources_of(pve, &node, vmid, ty).await?;
-    let ipv4 = address_of(pve, &node, vmid, ty, &config).await;
+    let (wanted, running) = resources_of(pve, &node, vmid, ty).await?;
+    let ipv4 = address_of(pve, &node, vmid, ty, &config, running).await;
     let name = match ty {
         GuestType::Lxc => config.hostname.clone(),
         GuestType::Qemu => config.name.clone(),
