@@ -20,9 +20,12 @@ use crate::integrations::pve::wire::{GuestConfig, LxcConfigUpdate, QemuConfigUpd
 use crate::integrations::pve::{self, PveError};
 
 mod discovery;
+mod refusal;
 mod release;
 
 pub use discovery::{UnmanagedGuest, unmanaged};
+pub use refusal::AdoptRefusal;
+use refusal::refusal;
 pub use release::release;
 
 /// What an admin asks for: a guest, its owner, optionally a catalog entry (for its limits) and the
@@ -38,46 +41,6 @@ pub struct AdoptionInput {
     pub hostname: Option<String>,
     /// Adopt even though the guest puts the owner over their quota (the page asks first).
     pub beyond_quota: bool,
-}
-
-/// Why a guest was not adopted; nothing was left behind in proxdesk or PVE.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AdoptRefusal {
-    #[error("the guest is already a proxdesk machine")]
-    Managed,
-    #[error("the guest no longer exists in the cluster")]
-    Gone,
-    #[error("the guest is a template")]
-    Template,
-    #[error("the guest already carries the marker of proxdesk request #{0}")]
-    Marked(i64),
-    #[error("the guest is locked ({0})")]
-    Locked(String),
-    #[error("the guest's configuration changed while adopting it; nothing was adopted")]
-    Changed,
-    /// The guest would put its owner over their quota and the admin did not say to go beyond it.
-    #[error("the guest puts the owner over their quota: {}", .0.0.iter().map(|e| e.code).collect::<Vec<_>>().join(", "))]
-    OverQuota(FieldErrors),
-    #[error("Proxmox VE refused: {0}")]
-    Pve(String),
-}
-
-impl From<AdoptRefusal> for ServiceError {
-    fn from(r: AdoptRefusal) -> Self {
-        ServiceError::AdoptRefused(r)
-    }
-}
-
-fn refusal(e: PveError) -> ServiceError {
-    match e {
-        PveError::NotFound(_) => AdoptRefusal::Gone.into(),
-        PveError::Locked { lock, .. } => AdoptRefusal::Locked(lock).into(),
-        PveError::ConfigChanged(_) => AdoptRefusal::Changed.into(),
-        PveError::Api { status, message } if !(595..=599).contains(&status) => {
-            AdoptRefusal::Pve(message.trim().to_owned()).into()
-        }
-        e => ServiceError::Unavailable(format!("Proxmox VE: {e}")),
-    }
 }
 
 /// The checked input.
