@@ -109,6 +109,16 @@ async fn adopting_is_for_admins_and_refuses_managed_vanished_template_locked_and
     assert_eq!(config.get("description").map(String::as_str), Some("edited meanwhile"));
     assert_eq!(config.get("tags").map(String::as_str), Some("lab;web"));
 
+    // PVE writes the marker, then its answer is lost (pveproxy's 596): 503, no rows, the notes put back.
+    let fault = Fault::AppliedThenStatus { code: 596, message: "Broken pipe".into() };
+    sim.faults().inject_times(Endpoint::LxcConfigPut, fault, 1);
+    let (s, p) = adopt(&app, &root, json!({"node": "pve2", "vmid": CT, "kind": "lxc", "owner": "alice"})).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{p}");
+    assert_eq!(rows(&app).await, (1, 1));
+    let config = sim.state().guests[&CT].config.clone();
+    assert_eq!(config.get("description").map(String::as_str), Some("edited meanwhile"), "the marker was taken back");
+    assert_eq!(config.get("tags").map(String::as_str), Some("lab;web"));
+
     // The first adoption's marker is intact; the VM's notes were kept under it.
     let notes = sim.state().guests[&VM].config["description"].clone();
     assert!(notes.ends_with(VM_NOTES), "{notes}");

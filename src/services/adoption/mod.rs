@@ -142,7 +142,7 @@ async fn address_of(
     if !running {
         return None;
     }
-    // `agent: 1` or `agent: enabled=1,fstrim_cloned_disks=1` (pve-qemu-day2.md).
+    // `agent: [enabled=]0|1[,fstrim_cloned_disks=…]`, stored as sent (pve-qemu-day2.md §1.2).
     let agent = config.other.get("agent").and_then(|a| a.as_str().map(str::to_owned).or(Some(a.to_string())));
     let agent_on = agent.is_some_and(|a| a.starts_with('1') || a.split(',').any(|kv| kv == "enabled=1"));
     let ifaces = match ty {
@@ -162,25 +162,17 @@ async fn write_marker(
     ty: GuestType,
     description: String,
     tags: String,
-    digest: String,
+    digest: Option<String>,
 ) -> Result<(), PveError> {
     match ty {
         GuestType::Lxc => {
-            let update = LxcConfigUpdate {
-                description: Some(description),
-                tags: Some(tags),
-                digest: Some(digest),
-                ..Default::default()
-            };
+            let update =
+                LxcConfigUpdate { description: Some(description), tags: Some(tags), digest, ..Default::default() };
             pve.lxc_update_config(node, vmid, &update).await
         }
         GuestType::Qemu => {
-            let update = QemuConfigUpdate {
-                description: Some(description),
-                tags: Some(tags),
-                digest: Some(digest),
-                ..Default::default()
-            };
+            let update =
+                QemuConfigUpdate { description: Some(description), tags: Some(tags), digest, ..Default::default() };
             pve.qemu_update_config(node, vmid, &update).await
         }
     }
@@ -262,17 +254,26 @@ pub async fn adopt(
     let marker = GuestMarker::for_request(req.id);
     let notes = marker.adoption_notes(&owner.username, config.description.as_deref());
     let tags = marker.adoption_tags(config.tags.as_deref(), |id| !live.contains(&id));
-    if let Err(e) = write_marker(pve, &node, vmid, ty, notes, tags, config.digest.clone()).await {
-        // Dropping the transaction rolls the rows back.
-        return Err(refusal(e));
+    // The guest's notes and tags as they were, for when the marker may be on it but the rows are not.
+    let undo = || async {
+        // LXC reads notes back with a `\n` per line (pve-api.md §9): written back without the last.
+        let notes = config.description.as_deref().unwrap_or_default().trim_end_matches('\n').to_owned();
+        let tags = config.tags.clone().unwrap_or_default();
+        if let Err(e) = write_marker(pve, &node, vmid, ty, notes, tags, None).await {
+            tracing::error!(vmid, node, error = %e, "the marker of an adoption that failed may still be on the guest");
+        }
+    };
+    if let Err(e) = write_marker(pve, &node, vmid, ty, notes, tags, Some(config.digest.clone())).await {
+        // Dropping the transaction rolls the rows back. A refusal changed nothing in PVE; a lost answer
+        // may have (and SQLite would give the request id again), so the notes are put back.
+        let e = refusal(e);
+        if matches!(e, ServiceError::Unavailable(_)) {
+            undo().await;
+        }
+        return Err(e);
     }
     if let Err(e) = txn.commit().await {
-        // PVE has the marker of a request that does not exist: put the guest's notes and tags back.
-        let notes = config.description.clone().unwrap_or_default();
-        let undo = write_marker(pve, &node, vmid, ty, notes, config.tags.clone().unwrap_or_default(), String::new());
-        if let Err(undo) = undo.await {
-            tracing::error!(vmid, node, error = %undo, "the marker of an adoption that failed is still on the guest");
-        }
+        undo().await;
         return Err(e.into());
     }
     tracing::info!(machine = m.id, vmid, node, owner = owner.username, "guest adopted");
