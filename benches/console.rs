@@ -61,7 +61,7 @@ async fn seed(dir: &std::path::Path) -> String {
     let now = Utc::now();
     let request = entities::request::ActiveModel {
         user_id: Set(alice.id),
-        template_id: Set(tpl.id),
+        template_id: Set(Some(tpl.id)),
         hostname: Set("bench".into()),
         cores: Set(1),
         memory_mib: Set(512),

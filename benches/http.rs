@@ -122,7 +122,7 @@ async fn seed(dir: &std::path::Path) -> (String, String) {
     for chunk in (0..ROWS).collect::<Vec<_>>().chunks(500) {
         let rows = chunk.iter().map(|i| entities::request::ActiveModel {
             user_id: Set(admin.id),
-            template_id: Set(tpl.id),
+            template_id: Set(Some(tpl.id)),
             hostname: Set(format!("host-{i}")),
             cores: Set(1),
             memory_mib: Set(1024),

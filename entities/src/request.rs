@@ -7,7 +7,8 @@ pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
     pub user_id: i64,
-    pub template_id: i64,
+    /// The catalog entry it was made from; `None` for a guest an admin adopted without one.
+    pub template_id: Option<i64>,
     pub hostname: String,
     pub cores: i32,
     pub memory_mib: i32,
@@ -25,6 +26,8 @@ pub struct Model {
     /// Why an admin rejected it, or why provisioning failed.
     pub reason: Option<String>,
     pub decided_by: Option<i64>,
+    /// `domain::request_origin::RequestOrigin`: `requested` or `adopted`.
+    pub origin: String,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -17,6 +17,7 @@ mod m20261203_170000_add_qemu_kinds;
 mod m20261203_200000_create_identities;
 mod m20261204_100000_add_template_snapshot_limit;
 mod m20261204_110000_create_bulk_runs;
+mod m20261204_120000_add_request_origin;
 
 pub struct Migrator;
 
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_200000_create_identities::Migration),
             Box::new(m20261204_100000_add_template_snapshot_limit::Migration),
             Box::new(m20261204_110000_create_bulk_runs::Migration),
+            Box::new(m20261204_120000_add_request_origin::Migration),
         ]
     }
 }

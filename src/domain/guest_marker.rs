@@ -62,6 +62,55 @@ impl GuestMarker {
         by_notes || by_tag
     }
 
+    /// The notes of an adopted guest: the marker line on top, the guest's own notes kept below it
+    /// as they were (an admin wrote them in PVE; they are not the requester's text).
+    pub fn adoption_notes(self, owner: &str, existing: Option<&str>) -> String {
+        let owner: String = owner.chars().filter(|c| !c.is_control()).collect();
+        // LXC reads notes back with a `\n` after every line (pve-api.md §9): keep the text, not the ends.
+        let existing = existing.unwrap_or_default().trim_end_matches('\n');
+        if existing.trim().is_empty() {
+            format!("Adopted for {owner} {}", self.text())
+        } else {
+            format!("Adopted for {owner} {}\n{existing}", self.text())
+        }
+    }
+
+    /// The `tags` value of an adopted guest: its own tags kept in their order, `stale` request tags
+    /// dropped (tags of requests that are over), then the common tag and the request's own.
+    pub fn adoption_tags(self, existing: Option<&str>, stale: impl Fn(i64) -> bool) -> String {
+        let mut tags: Vec<String> = vec![];
+        for tag in existing.unwrap_or_default().split([',', ';', ' ', '\t']).map(str::trim).filter(|t| !t.is_empty()) {
+            let tag = tag.to_ascii_lowercase();
+            let drop = Self::request_of_tag(&tag).is_some_and(&stale) || tag == PROXDESK_TAG || tag == self.tag();
+            if !drop && !tags.contains(&tag) {
+                tags.push(tag);
+            }
+        }
+        tags.push(PROXDESK_TAG.to_owned());
+        tags.push(self.tag());
+        tags.join(";")
+    }
+
+    /// The requests whose marker a guest carries: by the first line of its notes and by its tags.
+    pub fn requests_carried(notes: Option<&str>, tags: Option<&str>) -> Vec<i64> {
+        let first_line = notes.and_then(|n| n.lines().next()).unwrap_or_default().trim_end();
+        let mut ids: Vec<i64> = first_line
+            .strip_suffix(')')
+            .and_then(|rest| rest.rsplit_once("(proxdesk request #"))
+            .and_then(|(_, id)| id.parse().ok())
+            .filter(|id: &i64| *id > 0)
+            .into_iter()
+            .collect();
+        for tag in tags.unwrap_or_default().split([',', ';', ' ', '\t']) {
+            if let Some(id) = Self::request_of_tag(tag)
+                && !ids.contains(&id)
+            {
+                ids.push(id);
+            }
+        }
+        ids
+    }
+
     /// The request a tag names, if it is a request tag (`proxdesk-request-42` → 42).
     pub fn request_of_tag(tag: &str) -> Option<i64> {
         tag.trim().to_ascii_lowercase().strip_prefix("proxdesk-request-")?.parse().ok().filter(|id| *id > 0)
@@ -108,6 +157,29 @@ mod tests {
         let notes = GuestMarker::for_request(3).notes("eve", "user:\"root\" pass:\"x\" protos:\"ssh\";");
         assert!(!notes.contains(';'), "{notes}");
         assert!(notes.contains("protos:\"ssh\"\u{FF1B}"));
+    }
+
+    #[test]
+    fn adoption_puts_the_marker_on_top_and_keeps_the_guests_notes_and_tags() {
+        let m = GuestMarker::for_request(9);
+        let notes = m.adoption_notes("alice", Some("Owner: bob\nguac: rdp 3389\n"));
+        assert_eq!(notes, "Adopted for alice (proxdesk request #9)\nOwner: bob\nguac: rdp 3389");
+        assert!(m.is_carried_by(Some(&notes), None));
+        assert_eq!(m.adoption_notes("alice", None), "Adopted for alice (proxdesk request #9)");
+        let tags = m.adoption_tags(Some("Web;db proxdesk-request-3,proxdesk"), |id| id == 3);
+        assert_eq!(tags, "web;db;proxdesk;proxdesk-request-9");
+        assert_eq!(
+            m.adoption_tags(Some("proxdesk-request-4"), |_| false),
+            "proxdesk-request-4;proxdesk;proxdesk-request-9"
+        );
+    }
+
+    #[test]
+    fn the_requests_a_guest_carries_come_from_the_first_line_and_the_tags() {
+        let notes = "Adopted for alice (proxdesk request #9)\nRequested by bob (proxdesk request #4)";
+        assert_eq!(GuestMarker::requests_carried(Some(notes), Some("web;proxdesk-request-12")), vec![9, 12]);
+        assert_eq!(GuestMarker::requests_carried(Some("plain notes"), Some("proxdesk")), Vec::<i64>::new());
+        assert_eq!(GuestMarker::requests_carried(None, None), Vec::<i64>::new());
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod guest_marker;
 pub mod identity;
 pub mod lost;
 pub mod quota;
+pub mod request_origin;
 pub mod request_status;
 pub mod roles;
 pub mod snapshot;

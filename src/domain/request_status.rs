@@ -9,6 +9,7 @@
 //! ready | deleting → lost       (its VMID no longer names its container)
 //! lost    → ready               (an admin re-adopted the container found elsewhere)
 //! lost    → deleted             (an admin released it; nothing is sent to PVE)
+//! ready   → released            (an admin released it: the guest stays in PVE, untouched)
 //! ```
 
 /// Where a request stands.
@@ -25,6 +26,8 @@ pub enum RequestStatus {
     Deleted,
     /// The guest at the machine's VMID no longer carries its marker (or is gone): nothing is done to it.
     Lost,
+    /// An admin took the machine out of proxdesk; its guest lives on in PVE, untouched.
+    Released,
 }
 
 /// What can happen to a request.
@@ -64,6 +67,7 @@ pub const TRANSITIONS: &[(RequestStatus, RequestEvent, RequestStatus)] = &[
     (S::Deleting, E::MarkLost, S::Lost),
     (S::Lost, E::Readopt, S::Ready),
     (S::Lost, E::Release, S::Deleted),
+    (S::Ready, E::Release, S::Released),
 ];
 
 /// An event that the current state does not allow.
@@ -75,7 +79,7 @@ pub struct IllegalTransition {
 }
 
 impl RequestStatus {
-    pub const ALL: [RequestStatus; 10] = [
+    pub const ALL: [RequestStatus; 11] = [
         S::Pending,
         S::Approved,
         S::Provisioning,
@@ -86,6 +90,7 @@ impl RequestStatus {
         S::Deleting,
         S::Deleted,
         S::Lost,
+        S::Released,
     ];
 
     /// The state `event` leads to from here, if legal.
@@ -120,6 +125,7 @@ impl RequestStatus {
             S::Deleting => "deleting",
             S::Deleted => "deleted",
             S::Lost => "lost",
+            S::Released => "released",
         }
     }
 
@@ -214,6 +220,7 @@ mod tests {
             ("deleting", "MarkLost", Some("lost")),
             ("lost", "Readopt", Some("ready")),
             ("lost", "Release", Some("deleted")),
+            ("ready", "Release", Some("released")),
         ];
         let mut legal = 0;
         for from in RequestStatus::ALL {
@@ -236,9 +243,16 @@ mod tests {
     }
 
     #[test]
-    fn final_states_are_rejected_cancelled_deleted() {
+    fn final_states_are_rejected_cancelled_deleted_released() {
         let finals: Vec<_> = RequestStatus::ALL.into_iter().filter(|s| s.is_final()).collect();
-        assert_eq!(finals, [S::Rejected, S::Cancelled, S::Deleted]);
+        assert_eq!(finals, [S::Rejected, S::Cancelled, S::Deleted, S::Released]);
+    }
+
+    #[test]
+    fn a_released_machine_no_longer_holds_its_quota() {
+        assert!(S::Ready.holds_quota());
+        assert_eq!(S::Ready.apply(E::Release), Ok(S::Released));
+        assert!(!S::Released.holds_quota());
     }
 
     #[test]

@@ -164,6 +164,20 @@ impl From<ServiceError> for ApiError {
             e @ ServiceError::SnapshotLimit { .. } => {
                 ApiError::Conflict(p(S::CONFLICT, "snapshot-limit", "Snapshot limit reached", Some(e.to_string())))
             }
+            ServiceError::AdoptRefused(why) => {
+                use crate::services::adoption::AdoptRefusal as A;
+                let (kind, title) = match &why {
+                    A::Managed => ("guest-managed", "The guest is already a machine"),
+                    A::Gone => ("guest-gone", "The guest no longer exists"),
+                    A::Template => ("guest-template", "The guest is a template"),
+                    A::Marked(_) => ("guest-marked", "The guest carries another machine's marker"),
+                    A::Locked(_) => ("machine-busy", "The guest is busy"),
+                    A::Changed => ("guest-changed", "The guest changed meanwhile"),
+                    A::OverQuota(_) => ("over-quota", "The owner would be over their quota"),
+                    A::Pve(_) => ("pve-refused", "Proxmox VE refused"),
+                };
+                ApiError::Conflict(p(S::CONFLICT, kind, title, Some(why.to_string())))
+            }
             ServiceError::Throttled { retry_after_secs } => ApiError::TooManyRequests(p(
                 S::TOO_MANY_REQUESTS,
                 "throttled",
@@ -224,6 +238,20 @@ pub fn page_status(e: &ServiceError) -> (StatusCode, &'static str) {
                 G::Locked(_) => "machine.refused.locked",
                 G::VmOnly => "machine.refused.vm_only",
                 G::Other(_) => "machine.refused.other",
+            };
+            (StatusCode::CONFLICT, key)
+        }
+        ServiceError::AdoptRefused(why) => {
+            use crate::services::adoption::AdoptRefusal as A;
+            let key = match why {
+                A::Managed => "adopt.refused.managed",
+                A::Gone => "adopt.refused.gone",
+                A::Template => "adopt.refused.template",
+                A::Marked(_) => "adopt.refused.marked",
+                A::Locked(_) => "adopt.refused.locked",
+                A::Changed => "adopt.refused.changed",
+                A::OverQuota(_) => "page.invalid",
+                A::Pve(_) => "adopt.refused.pve",
             };
             (StatusCode::CONFLICT, key)
         }

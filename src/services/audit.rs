@@ -181,6 +181,8 @@ pub const ACTIONS: &[&str] = &[
     "machine.delete_failed",
     "machine.recovered",
     "machine.readopt_failed",
+    "machine.adopt",
+    "machine.release",
     "machine.snapshot_create",
     "machine.snapshot_rollback",
     "machine.snapshot_delete",

@@ -1,6 +1,7 @@
 //! Use cases. Each public function is one transaction; state changes write their audit entry in it.
 
 pub mod addresses;
+pub mod adoption;
 pub mod audit;
 pub mod auth;
 pub mod bulk;
@@ -27,7 +28,7 @@ pub mod users;
 
 use sea_orm::DbErr;
 
-use crate::domain::FieldErrors;
+pub use crate::domain::FieldErrors;
 use crate::domain::request_status::IllegalTransition;
 use crate::domain::roles::Role;
 
@@ -82,6 +83,9 @@ pub enum ServiceError {
     /// The machine already keeps as many snapshots as its catalog entry (or the default) allows.
     #[error("the machine already has {limit} snapshots, its limit; delete one first")]
     SnapshotLimit { limit: u32 },
+    /// A guest was not adopted, and why; nothing was left behind.
+    #[error("{0}")]
+    AdoptRefused(adoption::AdoptRefusal),
     #[error("authentication failed")]
     Unauthenticated,
     #[error("too many failed attempts; try again in {retry_after_secs} s")]

@@ -121,7 +121,9 @@ async fn ready_machine<'a>(
 /// The snapshot limit of `m`: its catalog entry's, else the default.
 async fn limit_of(cx: &SnapshotCtx<'_>, m: &machine::Model) -> Result<u32, ServiceError> {
     let Some(r) = request::Entity::find_by_id(m.request_id).one(cx.db).await? else { return Ok(cx.default_limit) };
-    let entry = template::Entity::find_by_id(r.template_id).one(cx.db).await?;
+    // An adopted machine may have no catalog entry: the default applies.
+    let Some(template_id) = r.template_id else { return Ok(cx.default_limit) };
+    let entry = template::Entity::find_by_id(template_id).one(cx.db).await?;
     Ok(entry.and_then(|t| t.snapshot_limit).map_or(cx.default_limit, |n| n.max(0) as u32))
 }
 

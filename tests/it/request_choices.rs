@@ -243,8 +243,11 @@ async fn in_the_browser_the_lists_follow_the_chosen_entry() {
     let path = browser.path().await;
     let id: i64 = path.trim_start_matches("/requests/").parse().unwrap_or_else(|_| panic!("landed on {path}"));
     let row = entities::request::Entity::find_by_id(id).one(&app.db).await.unwrap().unwrap();
-    assert_eq!((row.template_id, row.iso.as_deref(), row.bridge.as_deref()), (iso, Some(DEBIAN_ISO), Some("vmbr0")));
-    assert_ne!(row.template_id, plain);
+    assert_eq!(
+        (row.template_id, row.iso.as_deref(), row.bridge.as_deref()),
+        (Some(iso), Some(DEBIAN_ISO), Some("vmbr0"))
+    );
+    assert_ne!(row.template_id, Some(plain));
     browser.assert_clean("request choices");
     browser.goto("about:blank").await;
 }

@@ -224,12 +224,48 @@ impl AdminApi {
         Ok(NoContent::Done)
     }
 
-    /// Write a lost machine off: its request ends `deleted` (its reason kept) and nothing is sent to
-    /// Proxmox VE, whose guest at the old VMID is someone else's.
+    /// Take a machine out of proxdesk; nothing is sent to Proxmox VE. A ready machine's request ends
+    /// `released` and its guest stays as it is (running or not, its disks, its notes); a lost machine's
+    /// ends `deleted` (its reason kept), the guest at its old VMID being someone else's.
     #[oai(path = "/admin/machines/:id/release", method = "post")]
     async fn release_machine(&self, req: &HttpRequest, auth: ApiAuth, id: Path<i64>) -> Result<NoContent, ApiError> {
-        services::lost_machines::release(&state(req).db, auth.actor(), id.0).await?;
+        services::adoption::release(&state(req).db, auth.actor(), id.0).await?;
         Ok(NoContent::Done)
+    }
+
+    /// The guests of the cluster that proxdesk does not manage: not templates, not at a machine's
+    /// VMID, not tagged with a live machine's request.
+    #[oai(path = "/admin/guests/unmanaged", method = "get")]
+    async fn unmanaged_guests(&self, req: &HttpRequest, auth: ApiAuth) -> R<Vec<UnmanagedGuest>> {
+        let st = state(req);
+        let found = services::adoption::unmanaged(&st.db, st.pve.as_ref(), auth.actor()).await?;
+        Ok(Json(found.into_iter().map(Into::into).collect()))
+    }
+
+    /// Adopt a guest for an owner: it becomes their ready machine and carries proxdesk's marker (a
+    /// first line in its notes, tags). 409 `guest-managed` for a guest that already is a machine,
+    /// `guest-gone`, `guest-template`, `guest-marked`, `machine-busy` (locked), `guest-changed` (its
+    /// config changed meanwhile), `over-quota` (unless `beyond_quota`), `pve-refused`; nothing is left
+    /// behind then.
+    #[oai(path = "/admin/machines/adopt", method = "post")]
+    async fn adopt_guest(&self, req: &HttpRequest, auth: ApiAuth, body: Json<AdoptBody>) -> R<Machine> {
+        let st = state(req);
+        let b = body.0;
+        let kind = match b.kind {
+            GuestKindName::Lxc => "lxc",
+            GuestKindName::Qemu => "qemu",
+        };
+        let input = services::adoption::AdoptionInput {
+            node: b.node,
+            vmid: b.vmid,
+            kind: kind.into(),
+            owner: b.owner,
+            template_id: b.template_id,
+            hostname: b.hostname,
+            beyond_quota: b.beyond_quota,
+        };
+        let m = services::adoption::adopt(&st.db, st.pve.as_ref(), auth.actor(), input).await?;
+        Ok(Json(m.into()))
     }
 
     /// Re-adopt a lost machine's container: the guest carrying its request's tag (or marker) is looked

@@ -1,5 +1,6 @@
 //! A lost machine on its request page: why it is lost, and the admin's two ways out (release,
-//! re-adopt), each a CSRF-checked form whose outcome is audited by the service.
+//! re-adopt), each a CSRF-checked form whose outcome is audited by the service. The release form also
+//! takes a ready machine out of proxdesk (admins only), its guest left as it is.
 
 use minijinja::{Value, context};
 use poem::web::Path;
@@ -30,9 +31,19 @@ pub async fn release(ctx: Ctx, Path(id): Path<i64>, form: Form) -> Response {
             let m = services::machines::get(db, admin, id).await.map_err(|e| ctx.service_error(&e))?;
             if !form.confirmed() {
                 let (action, back) = (format!("/admin/machines/{id}/release"), format!("/requests/{}", m.request_id));
-                return Ok(ctx.confirm_page(&ctx.t("lost.release_confirm"), &action, &form, &back));
+                let question = if m.lost_at.is_some() {
+                    ctx.t("lost.release_confirm")
+                } else {
+                    format!(
+                        "{} {}",
+                        ctx.tp("release.title", &[("hostname", m.hostname.as_str())]),
+                        ctx.t("release.explain")
+                    )
+                };
+                return Ok(ctx.confirm_page(&question, &action, &form, &back));
             }
-            match services::lost_machines::release(db, admin, id).await {
+            // A lost machine is written off, a ready one released; neither touches PVE.
+            match services::adoption::release(db, admin, id).await {
                 Ok(()) => Ok(redirect(&format!("/requests/{}?done=machine_released", m.request_id))),
                 Err(e) => refused(&ctx, m.request_id, &e).await,
             }

@@ -58,6 +58,7 @@ pub fn routes() -> impl Endpoint {
         .at("/admin/requests/:id/approve", post(admin::queue::approve))
         .at("/admin/requests/:id/reject", post(admin::queue::reject))
         .at("/admin/requests/:id/retry", post(admin::queue::retry))
+        .at("/admin/machines/adopt", get(admin::adopt::show).post(admin::adopt::adopt))
         .at("/admin/machines/:id/release", post(lost_machines::release))
         .at("/admin/machines/:id/readopt", post(lost_machines::readopt))
         .at("/admin/users", get(admin::users::users).post(admin::users::create_user))
@@ -97,6 +98,8 @@ pub const ADMIN_PAGES: &[(&str, &str)] = &[
     ("POST", "/admin/requests/1/reject"),
     ("POST", "/admin/requests/1/retry"),
     ("POST", "/admin/machines/1/release"),
+    ("GET", "/admin/machines/adopt"),
+    ("POST", "/admin/machines/adopt"),
     ("POST", "/admin/machines/1/readopt"),
     ("GET", "/admin/users"),
     ("GET", "/admin/users/1"),

@@ -200,10 +200,12 @@ pub async fn detail_page_with(ctx: &Ctx, id: i64, q: &Flash, extra: Detail) -> P
         _ => minijinja::Value::UNDEFINED,
     };
     let timeline = services::audit::request_timeline(db, id, machine_id).await.map_err(|e| ctx.service_error(&e))?;
-    let limits = services::catalog::get(db, user, row.request.template_id)
-        .await
-        .ok()
-        .map(|t| context! { cores => t.max_cores, memory_mib => t.max_memory_mib, disk_gib => t.max_disk_gib });
+    let entry = match row.request.template_id {
+        Some(t) => services::catalog::get(db, user, t).await.ok(),
+        None => None,
+    };
+    let limits =
+        entry.map(|t| context! { cores => t.max_cores, memory_mib => t.max_memory_mib, disk_gib => t.max_disk_gib });
     let (form, errors) = match extra.decision {
         Some((form, errors)) => (form, errors),
         None => {

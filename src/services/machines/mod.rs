@@ -109,7 +109,8 @@ pub async fn delete(
 /// Live machines as the Guacamole sync wants them: owner, login and opened password. Machines without
 /// a VM id yet (still provisioning) are left out. A VM installed from an ISO has neither a login nor a
 /// password of proxdesk's: it gets the owner's name, no password (Guacamole asks for it), and a
-/// connection only once its address is known.
+/// connection only once its address is known. An adopted guest is the same: proxdesk never made a login
+/// on it.
 pub async fn for_guacamole(
     db: &DatabaseConnection,
     key: &crate::secrets::SecretKey,
@@ -124,8 +125,17 @@ pub async fn for_guacamole(
         .await?;
     let owners: std::collections::HashMap<i64, String> =
         entities::user::Entity::find().all(db).await?.into_iter().map(|u| (u.id, u.username)).collect();
+    let adopted: std::collections::HashSet<i64> = entities::request::Entity::find()
+        .filter(entities::request::Column::Origin.eq(crate::domain::request_origin::RequestOrigin::Adopted.as_str()))
+        .filter(entities::request::Column::Id.is_in(rows.iter().map(|m| m.request_id)))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
     let mut out = Vec::with_capacity(rows.len());
     for m in rows {
+        let adopted = adopted.contains(&m.request_id);
         let Some(vmid) = m.vmid else { continue };
         let owner = owners.get(&m.user_id).cloned().unwrap_or_default();
         let qemu = guest_type(&m).is_ok_and(|t| t == GuestType::Qemu);
@@ -141,7 +151,7 @@ pub async fn for_guacamole(
                 (login, password, false)
             }
             // Installed by its owner from an ISO: proxdesk knows no login, only who installed it.
-            (None, None) if qemu => (owner.clone(), Some(Secret::new(String::new())), true),
+            (None, None) if qemu || adopted => (owner.clone(), Some(Secret::new(String::new())), true),
             _ => continue,
         };
         out.push(ProvisionedMachine {

@@ -176,14 +176,14 @@ async fn with_names(
 ) -> Result<Vec<MachineRow>, ServiceError> {
     let request_ids: Vec<i64> = found.iter().map(|(m, _)| m.request_id).collect();
     let user_ids: Vec<i64> = found.iter().map(|(m, _)| m.user_id).collect();
-    let template_of: HashMap<i64, i64> = request::Entity::find()
+    let template_of: HashMap<i64, Option<i64>> = request::Entity::find()
         .filter(request::Column::Id.is_in(request_ids))
         .all(db)
         .await?
         .into_iter()
         .map(|r| (r.id, r.template_id))
         .collect();
-    let template_ids: Vec<i64> = template_of.values().copied().collect();
+    let template_ids: Vec<i64> = template_of.values().filter_map(|t| *t).collect();
     let template_names: HashMap<i64, String> = template::Entity::find()
         .filter(template::Column::Id.is_in(template_ids))
         .all(db)
@@ -201,7 +201,7 @@ async fn with_names(
     Ok(found
         .into_iter()
         .map(|(m, state)| {
-            let template_id = template_of.get(&m.request_id).copied();
+            let template_id = template_of.get(&m.request_id).copied().flatten();
             MachineRow {
                 template_name: template_id.and_then(|t| template_names.get(&t).cloned()),
                 template_id,

@@ -16,6 +16,7 @@ use check::{CheckedRequest, check_new};
 
 use super::{Actor, Page, ServiceError, audit, into_page, page_limit, quotas};
 use crate::domain::quota::{Resources, TemplateLimits, check_quota, check_template_limits};
+use crate::domain::request_origin::RequestOrigin;
 use crate::domain::request_status::{RequestEvent, RequestStatus};
 use crate::domain::values::bounded_text;
 
@@ -61,7 +62,8 @@ pub async fn create(db: &DatabaseConnection, actor: &Actor, input: NewRequest) -
     let now = Utc::now();
     let row = request::ActiveModel {
         user_id: Set(actor.id),
-        template_id: Set(template.id),
+        template_id: Set(Some(template.id)),
+        origin: Set(RequestOrigin::Requested.as_str().to_owned()),
         hostname: Set(hostname.as_str().to_owned()),
         cores: Set(wanted.cores),
         memory_mib: Set(wanted.memory_mib),
@@ -93,7 +95,7 @@ pub async fn create(db: &DatabaseConnection, actor: &Actor, input: NewRequest) -
 }
 
 /// Takes the user's row lock: a no-op UPDATE, portable across SQLite and PostgreSQL.
-async fn lock_user<C: ConnectionTrait>(conn: &C, user_id: i64) -> Result<(), ServiceError> {
+pub(super) async fn lock_user<C: ConnectionTrait>(conn: &C, user_id: i64) -> Result<(), ServiceError> {
     user::Entity::update_many()
         .col_expr(user::Column::Id, Expr::col(user::Column::Id))
         .filter(user::Column::Id.eq(user_id))
@@ -190,7 +192,7 @@ pub async fn with_names(db: &DatabaseConnection, rows: Vec<request::Model>) -> R
     let mut user_ids: Vec<i64> = rows.iter().map(|r| r.user_id).collect();
     user_ids.sort_unstable();
     user_ids.dedup();
-    let mut template_ids: Vec<i64> = rows.iter().map(|r| r.template_id).collect();
+    let mut template_ids: Vec<i64> = rows.iter().filter_map(|r| r.template_id).collect();
     template_ids.sort_unstable();
     template_ids.dedup();
     let users: Vec<(i64, String)> = user::Entity::find()
@@ -213,7 +215,7 @@ pub async fn with_names(db: &DatabaseConnection, rows: Vec<request::Model>) -> R
         .into_iter()
         .map(|r| RequestRow {
             username: name(&users, r.user_id),
-            template_name: name(&templates, r.template_id),
+            template_name: r.template_id.map(|t| name(&templates, t)).unwrap_or_default(),
             request: r,
         })
         .collect())
@@ -243,7 +245,9 @@ pub async fn approve(
         memory_mib: adj.memory_mib.unwrap_or(current.memory_mib),
         disk_gib: adj.disk_gib.unwrap_or(current.disk_gib),
     };
-    if let Some(t) = template::Entity::find_by_id(current.template_id).one(db).await? {
+    if let Some(tid) = current.template_id
+        && let Some(t) = template::Entity::find_by_id(tid).one(db).await?
+    {
         let max = Resources { cores: t.max_cores, memory_mib: t.max_memory_mib, disk_gib: t.max_disk_gib };
         check_template_limits(TemplateLimits { max }, wanted).into_result()?;
     }

@@ -66,7 +66,10 @@ impl Handler for Cleanup {
         }
         // The entry's kind, and the clone's source, so a clone whose task id was lost can be found and stopped.
         let template = match request::Entity::find_by_id(request_id).one(db).await? {
-            Some(r) => template::Entity::find_by_id(r.template_id).one(db).await?,
+            Some(r) => match r.template_id {
+                Some(t) => template::Entity::find_by_id(t).one(db).await?,
+                None => None,
+            },
             None => None,
         };
         let kind = template.as_ref().and_then(|t| MachineKind::parse(&t.kind)).unwrap_or(MachineKind::Lxc);

@@ -124,7 +124,8 @@ impl Handler for Provision {
             addresses::release_in(txn, id).await?;
             return Ok(());
         }
-        let Some(template) = template::Entity::find_by_id(failed.template_id).one(txn).await? else { return Ok(()) };
+        let Some(template_id) = failed.template_id else { return Ok(()) };
+        let Some(template) = template::Entity::find_by_id(template_id).one(txn).await? else { return Ok(()) };
         let node = progress.node_or(&template.node).to_owned();
         cleanup::enqueue_in(txn, job.id, id, &node, progress).await?;
         Ok(())
@@ -189,7 +190,14 @@ async fn run_kind(deps: &Deps, ctx: &JobContext, s: &Subject, p: &mut Progress) 
 }
 
 async fn load(db: &sea_orm::DatabaseConnection, request: request::Model) -> Result<Subject, StepError> {
-    let template = template::Entity::find_by_id(request.template_id)
+    // An adopted machine is never provisioned: its request starts `ready`, and has no entry to clone.
+    if request.origin == crate::domain::request_origin::RequestOrigin::Adopted.as_str() {
+        return Err(StepError::Fatal("an adopted machine is not provisioned".into()));
+    }
+    let template_id = request
+        .template_id
+        .ok_or_else(|| StepError::Fatal("the request has no catalog entry to provision from".into()))?;
+    let template = template::Entity::find_by_id(template_id)
         .one(db)
         .await?
         .ok_or_else(|| StepError::Fatal("the request's template was removed from the catalog".into()))?;

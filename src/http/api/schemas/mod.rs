@@ -1,6 +1,7 @@
 //! The API's own types: never sea-orm models as-is. One file per area; handlers import them all.
 
 mod accounts;
+mod adoption;
 mod audit;
 mod bulk;
 mod catalog;
@@ -11,6 +12,7 @@ mod requests;
 mod snapshots;
 
 pub use accounts::*;
+pub use adoption::*;
 pub use audit::*;
 pub use bulk::*;
 pub use catalog::*;

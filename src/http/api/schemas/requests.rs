@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use poem_openapi::{Enum, Object};
 
+use crate::domain::request_origin::RequestOrigin;
 use crate::domain::request_status::RequestStatus;
 use crate::services::requests::RequestRow;
 
@@ -22,6 +23,8 @@ pub enum Status {
     Deleted,
     /// Its machine's VMID no longer names its container; an admin re-adopts or releases it.
     Lost,
+    /// An admin took its machine out of proxdesk; the guest lives on in PVE, untouched.
+    Released,
 }
 
 impl From<Status> for RequestStatus {
@@ -37,8 +40,19 @@ impl From<Status> for RequestStatus {
             Status::Deleting => RequestStatus::Deleting,
             Status::Deleted => RequestStatus::Deleted,
             Status::Lost => RequestStatus::Lost,
+            Status::Released => RequestStatus::Released,
         }
     }
+}
+
+/// Where a request came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum Origin {
+    /// Asked for through the form or the API, then provisioned by proxdesk.
+    Requested,
+    /// A guest the cluster already had, adopted by an admin.
+    Adopted,
 }
 
 /// A new request.
@@ -65,8 +79,12 @@ pub struct Request {
     pub id: i64,
     pub user_id: i64,
     pub username: String,
-    pub template_id: i64,
+    /// The catalog entry it was made from; absent for a guest adopted without one.
+    pub template_id: Option<i64>,
+    /// The entry's name; empty without one.
     pub template_name: String,
+    /// `requested` (the form or the API) or `adopted` (a guest the cluster already had).
+    pub origin: Origin,
     pub hostname: String,
     pub cores: i32,
     pub memory_mib: i32,
@@ -95,6 +113,10 @@ impl From<RequestRow> for Request {
             username: row.username,
             template_id: r.template_id,
             template_name: row.template_name,
+            origin: match RequestOrigin::parse(&r.origin) {
+                Some(RequestOrigin::Adopted) => Origin::Adopted,
+                _ => Origin::Requested,
+            },
             hostname: r.hostname,
             cores: r.cores,
             memory_mib: r.memory_mib,

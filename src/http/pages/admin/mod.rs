@@ -1,5 +1,6 @@
 //! The admin workspace: home, request queue, users, catalog, quotas, audit log and Guacamole sync.
 
+pub mod adopt;
 pub mod audit;
 pub mod catalog;
 pub mod guacamole;

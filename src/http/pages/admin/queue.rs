@@ -120,7 +120,7 @@ async fn queue_page(ctx: &Ctx, q: QueueQuery, problem: Problem) -> PageResult {
                 Problem::Row { id, values, errors, .. } if *id == r.request.id => (Some(values), Some(errors)),
                 _ => (None, None),
             };
-            row(ctx, r, limits.get(&r.request.template_id).copied(), values, errors)
+            row(ctx, r, r.request.template_id.and_then(|t| limits.get(&t).copied()), values, errors)
         })
         .collect();
     Ok(ctx.render_status(
