@@ -12,7 +12,7 @@ pub mod pages;
 use poem::endpoint::StaticFilesEndpoint;
 use poem::middleware::{AddData, CookieJarManager, SetHeader};
 use poem::web::Data;
-use poem::{Endpoint, EndpointExt, Route, get, handler, http::StatusCode};
+use poem::{Endpoint, EndpointExt, IntoResponse, Route, get, handler, http::StatusCode};
 
 use crate::startup::AppState;
 
@@ -56,9 +56,29 @@ pub fn routes(state: AppState) -> impl Endpoint {
                 .overriding("Referrer-Policy", "same-origin")
                 .overriding("X-Frame-Options", "DENY"),
         )
+        .around(caching_and_transport)
         .with(body_limit::BodyLimit)
         .with(CookieJarManager::new())
         .with(AddData::new(state))
+}
+
+/// Every answer is about someone signed in, and some show a password or a token once: nothing may be
+/// kept by a browser or proxy cache, except the static files that say otherwise. Behind https, browsers
+/// are told to stay on https (HSTS).
+async fn caching_and_transport<E: Endpoint>(next: E, req: poem::Request) -> poem::Result<poem::Response> {
+    let https = req.data::<AppState>().is_some_and(|s| s.settings.public_url.starts_with("https://"));
+    let mut resp = next.call(req).await?.into_response();
+    let headers = resp.headers_mut();
+    if !headers.contains_key(poem::http::header::CACHE_CONTROL) {
+        headers.insert(poem::http::header::CACHE_CONTROL, poem::http::HeaderValue::from_static("no-store"));
+    }
+    if https {
+        headers.insert(
+            poem::http::header::STRICT_TRANSPORT_SECURITY,
+            poem::http::HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    Ok(resp)
 }
 
 /// The process is up.

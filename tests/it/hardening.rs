@@ -6,7 +6,30 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, spawn_app_with};
+
+#[tokio::test]
+async fn no_page_or_answer_is_cached_and_https_desks_ask_for_https_only() {
+    let app = spawn_app().await;
+    let (alice, pw) = app.user("alice", Role::User).await;
+    let token = app.token(&alice).await;
+    let b = app.logged_in("alice", &pw).await;
+    for path in ["/login", "/profile", "/"] {
+        let r = b.get(path).await;
+        assert_eq!(r.headers()["cache-control"], "no-store", "{path}");
+        assert!(r.headers().get("strict-transport-security").is_none(), "plain http: no HSTS");
+    }
+    // A new API token is shown once: in no cache either.
+    let r = app.post(&token, "/api/v1/tokens", serde_json::json!({"name": "ci"})).await;
+    assert!(r.status().is_success());
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let r = b.get("/static/style.css").await;
+    assert_eq!(r.headers()["cache-control"], "public, max-age=3600", "static files stay cacheable");
+
+    let https = spawn_app_with(|raw| raw.set("public_url", "https://desk.example")).await;
+    let r = https.browser().get("/login").await;
+    assert_eq!(r.headers()["strict-transport-security"], "max-age=31536000");
+}
 
 #[tokio::test]
 async fn bodies_over_their_bound_are_refused_with_413() {

@@ -38,10 +38,14 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut RawSettings)) -> TestApp
     proxdesk::integrations::install_tls_provider();
     let dir = tempfile::tempdir().expect("temp dir");
     let mut raw = test_settings(dir.path());
+    let default_url = raw.0.get("public_url").cloned();
     configure(&mut raw);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    raw.set("public_url", format!("http://127.0.0.1:{port}"));
+    // The address the tests reach, unless a test set one of its own (say, an https desk behind a proxy).
+    if raw.0.get("public_url") == default_url.as_ref() {
+        raw.set("public_url", format!("http://127.0.0.1:{port}"));
+    }
     let settings = raw.into_settings().expect("valid test settings");
     let app = App::build(settings, listener).await.expect("app builds");
     let db = app.state().db.clone();
