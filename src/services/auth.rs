@@ -175,6 +175,20 @@ pub async fn logout(db: &DatabaseConnection, token: &str) -> Result<(), ServiceE
     Ok(())
 }
 
+/// Ends every session of `user_id` but the one behind `keep`: the person who just changed the password
+/// stays signed in where they did it, and nowhere else.
+pub async fn end_other_sessions<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    user_id: i64,
+    keep: Option<&str>,
+) -> Result<u64, ServiceError> {
+    let mut q = session::Entity::delete_many().filter(session::Column::UserId.eq(user_id));
+    if let Some(token) = keep {
+        q = q.filter(session::Column::TokenHash.ne(sha256_hex(token)));
+    }
+    Ok(q.exec(conn).await?.rows_affected)
+}
+
 /// Ends every session of `user_id` (disabled account, password reset).
 pub async fn end_sessions<C: sea_orm::ConnectionTrait>(conn: &C, user_id: i64) -> Result<(), ServiceError> {
     session::Entity::delete_many().filter(session::Column::UserId.eq(user_id)).exec(conn).await?;

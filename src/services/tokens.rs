@@ -76,6 +76,18 @@ pub async fn revoke(db: &DatabaseConnection, actor: &Actor, id: i64) -> Result<(
     Ok(())
 }
 
+/// Revokes every live token of `user_id` (an admin reset the password: whoever knew it may have made
+/// tokens). Answers how many.
+pub async fn revoke_all_in<C: sea_orm::ConnectionTrait>(conn: &C, user_id: i64) -> Result<u64, ServiceError> {
+    let done = api_token::Entity::update_many()
+        .col_expr(api_token::Column::RevokedAt, Some(Utc::now()).into())
+        .filter(api_token::Column::UserId.eq(user_id))
+        .filter(api_token::Column::RevokedAt.is_null())
+        .exec(conn)
+        .await?;
+    Ok(done.rows_affected)
+}
+
 /// The owner of a live token. Records the last-used time at most once a minute, so reads stay reads.
 pub async fn authenticate(db: &DatabaseConnection, token: &str) -> Result<Option<Actor>, ServiceError> {
     if !token.starts_with(TOKEN_PREFIX) {

@@ -122,33 +122,53 @@ pub async fn set_disabled(db: &DatabaseConnection, actor: &Actor, id: i64, disab
     Ok(())
 }
 
-/// Sets a new generated password (returned once) and ends the account's sessions. Admins only.
+/// Sets a new generated password (returned once), ends the account's sessions and revokes its API
+/// tokens: whoever knew the old password may have made either. Admins only.
 pub async fn reset_password(db: &DatabaseConnection, actor: &Actor, id: i64) -> Result<Secret<String>, ServiceError> {
     actor.require_admin()?;
     let password = random_password(16);
-    set_password(db, Some(actor), id, &password, "user.password_reset").await?;
+    set_password(db, Some(actor), id, &password, Revoke::Everything).await?;
     Ok(password)
 }
 
-/// Changes the actor's own password after checking the current one.
+/// Where a password change comes from: for throttling wrong current passwords, and the session that
+/// stays signed in (`None`: an API token, and every session ends).
+pub struct ChangeOrigin<'a> {
+    pub client_addr: &'a str,
+    pub session: Option<&'a str>,
+}
+
+/// Changes the actor's own password after checking the current one (wrong ones count toward sign-in
+/// throttling, like a failed sign-in); every other session of the account ends.
 pub async fn change_own_password(
     db: &DatabaseConnection,
     actor: &Actor,
     current: &Secret<String>,
     new: &Secret<String>,
+    origin: ChangeOrigin<'_>,
 ) -> Result<(), ServiceError> {
     let u = user::Entity::find_by_id(actor.id).one(db).await?.ok_or(ServiceError::NotFound)?;
     if u.password_hash.is_empty() {
         // Accounts made from an outside identity sign in there; an admin may give them a password.
         return Err(ServiceError::Conflict("this account has no proxdesk password".into()));
     }
+    auth::check_throttle(db, &u.username, origin.client_addr).await?;
     let mut errors = FieldErrors::default();
     if !verify_password_async(current, &u.password_hash).await {
+        auth::record_failure(db, &u.username, origin.client_addr).await?;
         errors.push(FieldError::new("current_password", "error.password_wrong"));
     }
     errors.take(check_new_password("new_password", new.expose()));
     errors.into_result()?;
-    set_password(db, Some(actor), actor.id, new, "user.password_changed").await
+    set_password(db, Some(actor), actor.id, new, Revoke::OtherSessions(origin.session)).await
+}
+
+/// What a new password ends.
+enum Revoke<'a> {
+    /// Every session and API token (an admin's reset).
+    Everything,
+    /// Every session but this one (the owner's own change).
+    OtherSessions(Option<&'a str>),
 }
 
 async fn set_password(
@@ -156,7 +176,7 @@ async fn set_password(
     actor: Option<&Actor>,
     id: i64,
     password: &Secret<String>,
-    action: &str,
+    revoke: Revoke<'_>,
 ) -> Result<(), ServiceError> {
     let hash = hash_password_async(password).await.map_err(|e| ServiceError::Internal(e.to_string()))?;
     let txn = db.begin().await?;
@@ -168,10 +188,18 @@ async fn set_password(
     if res.rows_affected == 0 {
         return Err(ServiceError::NotFound);
     }
-    if action == "user.password_reset" {
-        auth::end_sessions(&txn, id).await?;
-    }
-    audit::record(&txn, actor, action, "user", id, json!({})).await?;
+    let (action, details) = match revoke {
+        Revoke::Everything => {
+            auth::end_sessions(&txn, id).await?;
+            let tokens = super::tokens::revoke_all_in(&txn, id).await?;
+            ("user.password_reset", json!({"tokens_revoked": tokens}))
+        }
+        Revoke::OtherSessions(keep) => {
+            let ended = auth::end_other_sessions(&txn, id, keep).await?;
+            ("user.password_changed", json!({"sessions_ended": ended}))
+        }
+    };
+    audit::record(&txn, actor, action, "user", id, details).await?;
     txn.commit().await?;
     Ok(())
 }

@@ -94,3 +94,52 @@ async fn sign_in_never_sends_anyone_off_the_site() {
 fn urlencoding(s: &str) -> String {
     s.bytes().map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
 }
+
+#[tokio::test]
+async fn a_new_password_closes_the_doors_the_old_one_opened() {
+    let app = spawn_app().await;
+    let (alice, pw) = app.user("alice", Role::User).await;
+    let (admin, _) = app.user("ada", Role::Admin).await;
+    let admin_t = app.token(&admin).await;
+    let token = app.token(&alice).await;
+    let (here, elsewhere) = (app.logged_in("alice", &pw).await, app.logged_in("alice", &pw).await);
+    let signed_in = |r: &reqwest::Response| r.status() == StatusCode::OK;
+
+    // Her own change: the session she made it in stays, her other session ends, her token stays hers.
+    let fields =
+        [("current_password", pw.as_str()), ("new_password", "a-new-password"), ("confirm_password", "a-new-password")];
+    let r = here.post_form("/profile", "/profile/password", &fields).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(signed_in(&here.get("/profile").await), "the session that changed it stays");
+    assert!(!signed_in(&elsewhere.get("/profile").await), "another session of hers ends");
+    assert_eq!(app.get(&token, "/api/v1/me").await.status(), StatusCode::OK);
+
+    // Wrong current passwords through the API count like failed sign-ins: after five, even the right one waits.
+    let change = |current: &str| serde_json::json!({"current_password": current, "new_password": "another-password-1"});
+    for _ in 0..5 {
+        let r = app
+            .api
+            .put(app.url("/api/v1/me/password"))
+            .bearer_auth(&token)
+            .json(&change("guess"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let r = app
+        .api
+        .put(app.url("/api/v1/me/password"))
+        .bearer_auth(&token)
+        .json(&change("a-new-password"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+
+    // An admin's reset: every session and every API token of hers ends.
+    let r = app.post(&admin_t, &format!("/api/v1/users/{}/reset-password", alice.id), serde_json::json!({})).await;
+    assert!(r.status().is_success(), "{:?}", r.text().await);
+    assert_eq!(app.get(&token, "/api/v1/me").await.status(), StatusCode::UNAUTHORIZED, "her token is revoked");
+    assert!(!signed_in(&here.get("/profile").await), "her sessions end");
+}

@@ -55,11 +55,19 @@ impl AccountApi {
         body: Json<ChangePassword>,
     ) -> Result<NoContent, ApiError> {
         let b = body.0;
+        // Signed in by cookie: that session stays; by token: every session ends.
+        let session = match &auth {
+            ApiAuth::Cookie(_) => req.cookie().get(crate::http::auth::SESSION_COOKIE).map(|c| c.value_str().to_owned()),
+            ApiAuth::Token(_) => None,
+        };
+        let client_addr = crate::http::auth::client_addr(req);
+        let origin = services::users::ChangeOrigin { client_addr: &client_addr, session: session.as_deref() };
         services::users::change_own_password(
             &state(req).db,
             auth.actor(),
             &Secret::new(b.current_password),
             &Secret::new(b.new_password),
+            origin,
         )
         .await?;
         Ok(NoContent::Done)

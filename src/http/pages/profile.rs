@@ -54,7 +54,9 @@ pub async fn change_password(ctx: Ctx, form: Form) -> Response {
             }
             let current = Secret::new(form.get("current_password").to_owned());
             let new = Secret::new(form.get("new_password").to_owned());
-            match services::users::change_own_password(&ctx.state.db, user, &current, &new).await {
+            let session = ctx.jar.get(crate::http::auth::SESSION_COOKIE).map(|c| c.value_str().to_owned());
+            let origin = services::users::ChangeOrigin { client_addr: &ctx.client_addr, session: session.as_deref() };
+            match services::users::change_own_password(&ctx.state.db, user, &current, &new, origin).await {
                 Ok(()) => Ok(redirect("/profile?done=password_changed")),
                 Err(ServiceError::Invalid(errors)) => page(&ctx, None, None, errors).await,
                 Err(e) => Err(ctx.service_error(&e)),
