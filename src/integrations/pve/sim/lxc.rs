@@ -21,13 +21,9 @@ pub(crate) fn status_json(g: &Guest, with_ha: bool) -> Value {
     let running = g.running;
     let mut v = json!({
         "vmid": g.vmid, "status": if running { "running" } else { "stopped" }, "name": g.name(),
-        "cpus": g.config.get("cores").and_then(|c| c.parse::<u64>().ok()).unwrap_or(16),
-        "maxmem": g.config.get("memory").and_then(|m| m.trim_start_matches("current=").parse::<u64>().ok()).unwrap_or(512) << 20,
-        "maxdisk": g.rootfs_bytes(), "disk": if running { 1_234_567 } else { 0 },
-        "mem": if running { 45_678_901 } else { 0 },
-        "uptime": g.started_at.filter(|_| running).map_or(0, |s| s.elapsed().as_secs()),
-        "cpu": if running { 0.0123 } else { 0.0 }, "netin": 0, "netout": 0, "diskread": 0, "diskwrite": 0,
+        "maxdisk": g.rootfs_bytes(),
     });
+    super::metrics::live(g, &mut v);
     if g.kind == GuestKind::Lxc {
         v["type"] = json!("lxc");
         v["maxswap"] = json!(g.config.get("swap").and_then(|m| m.parse::<u64>().ok()).unwrap_or(0) << 20);
@@ -242,6 +238,7 @@ pub(crate) fn power(ctx: &Ctx, action: &'static str) -> Result<Value, ApiError> 
             _ => {
                 g.running = false;
                 g.started_at = None;
+                g.stopped_at = Some(std::time::Instant::now());
             }
         }
         Ok(vec![])

@@ -125,6 +125,7 @@ pub(crate) fn start_in_task(
 fn stop(g: &mut Guest) {
     g.running = false;
     g.started_at = None;
+    g.stopped_at = Some(std::time::Instant::now());
 }
 
 /// `POST …/qemu/{vmid}/status/{cmd}` → UPID.

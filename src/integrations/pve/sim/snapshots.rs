@@ -157,6 +157,7 @@ pub(crate) fn rollback(ctx: &Ctx) -> Result<Value, ApiError> {
             // A running guest is stopped hard (QEMU: quit with a 5 s timeout; LXC: kill).
             g.running = false;
             g.started_at = None;
+            g.stopped_at = Some(std::time::Instant::now());
             g.ip_ready_at = None;
             log.push(
                 if kind == GuestKind::Qemu {

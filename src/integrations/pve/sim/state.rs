@@ -45,6 +45,8 @@ pub struct Guest {
     pub config: BTreeMap<String, String>,
     pub running: bool,
     pub started_at: Option<Instant>,
+    /// When it last stopped (for the RRD history of `metrics.rs`).
+    pub stopped_at: Option<Instant>,
     /// The DHCP lease, visible in `interfaces` from `ip_ready_at` on.
     pub ip: Option<Ipv4Addr>,
     pub ip_ready_at: Option<Instant>,
@@ -97,6 +99,7 @@ impl Guest {
             config,
             running: false,
             started_at: None,
+            stopped_at: None,
             ip: None,
             ip_ready_at: None,
             pool: None,
