@@ -105,6 +105,7 @@ const USER_PAGES: &[&str] = &[
     "/requests/:id/cancel",
     "/machines/:id/action",
     "/machines/:id",
+    "/machines/:id/live",
     "/machines/:id/snapshots",
     "/machines/:id/snapshots/rollback-newest",
     "/machines/:id/snapshots/:name/rollback",

@@ -41,6 +41,7 @@ pub fn routes() -> impl Endpoint {
         .at("/requests/:id/cancel", post(requests::cancel))
         .at("/machines/:id/action", post(requests::machine_power))
         .at("/machines/:id", get(machines::details::show))
+        .at("/machines/:id/live", get(machines::details::live))
         .at("/machines/:id/snapshots", post(machines::snapshots::take))
         .at("/machines/:id/snapshots/rollback-newest", post(machines::snapshots::rollback_newest))
         .at("/machines/:id/snapshots/:name/rollback", post(machines::snapshots::rollback))
