@@ -7,6 +7,7 @@ mod identities;
 mod pve_guests;
 mod requests;
 pub mod schemas;
+mod machine_details;
 mod snapshots;
 
 use poem::{Endpoint, EndpointExt, IntoEndpoint};
@@ -34,11 +35,12 @@ pub type Apis = (
     identities::IdentitiesApi,
     pve_guests::PveGuestsApi,
     snapshots::SnapshotsApi,
+    machine_details::MachineDetailsApi,
 );
 
 /// The OpenAPI service. `public_url` becomes the spec's server entry.
 pub fn service(public_url: &str) -> OpenApiService<Apis, ()> {
-    OpenApiService::new((requests::RequestsApi, console::ConsoleApi, account::AccountApi, admin::AdminApi, identities::IdentitiesApi, pve_guests::PveGuestsApi, snapshots::SnapshotsApi), "proxdesk", env!("CARGO_PKG_VERSION"))
+    OpenApiService::new((requests::RequestsApi, console::ConsoleApi, account::AccountApi, admin::AdminApi, identities::IdentitiesApi, pve_guests::PveGuestsApi, snapshots::SnapshotsApi, machine_details::MachineDetailsApi), "proxdesk", env!("CARGO_PKG_VERSION"))
         .description("Self-service desk for Proxmox VE. Authenticate with `Authorization: Bearer <token>` (create tokens in your profile).")
         .server(format!("{public_url}/api/v1"))
 }

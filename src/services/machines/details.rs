@@ -115,14 +115,15 @@ pub struct MachineDetails {
     pub pve_calls: u32,
 }
 
-/// The machine `id` (owner or admin, else not found) with its live usage and its history over `range`.
+/// The machine `id` (owner or admin, else not found) with its live usage and, when `range` is given, its
+/// history over that range.
 #[tracing::instrument(skip(db, pve, actor), fields(actor = actor.id))]
 pub async fn details(
     db: &DatabaseConnection,
     pve: Option<&pve::Client>,
     actor: &Actor,
     id: i64,
-    range: MetricsRange,
+    range: Option<MetricsRange>,
     bound: Duration,
 ) -> Result<MachineDetails, ServiceError> {
     let m = get(db, actor, id).await?;
@@ -134,11 +135,14 @@ pub async fn details(
         return Ok(out);
     };
     let (node, vmid) = (out.machine.node.clone(), vmid as u64);
-    let (usage, history) = tokio::join!(
-        tokio::time::timeout(bound, pve.guest_usage(&node, kind, vmid)),
-        tokio::time::timeout(bound, pve.guest_rrddata(&node, kind, vmid, range.timeframe())),
-    );
-    out.pve_calls = 2;
+    let history = async {
+        match range {
+            Some(r) => Some(tokio::time::timeout(bound, pve.guest_rrddata(&node, kind, vmid, r.timeframe())).await),
+            None => None,
+        }
+    };
+    let (usage, history) = tokio::join!(tokio::time::timeout(bound, pve.guest_usage(&node, kind, vmid)), history);
+    out.pve_calls = 1 + u32::from(range.is_some());
     out.live = match usage {
         Ok(Ok(u)) => Some(live_usage(u)),
         Ok(Err(e)) => {
@@ -150,16 +154,18 @@ pub async fn details(
             None
         }
     };
-    out.metrics = match history {
-        Ok(Ok(rows)) => Some(Metrics { range, points: points(&rows) }),
-        Ok(Err(e)) => {
+    out.metrics = match (range, history) {
+        (Some(range), Some(Ok(Ok(rows)))) => Some(Metrics { range, points: points(&rows) }),
+        (_, None) => None,
+        (_, Some(Ok(Err(e)))) => {
             tracing::warn!(machine = id, error = %e, "history unavailable");
             None
         }
-        Err(_) => {
+        (_, Some(Err(_))) => {
             tracing::warn!(machine = id, "history: no answer in time");
             None
         }
+        (None, Some(_)) => None,
     };
     Ok(out)
 }

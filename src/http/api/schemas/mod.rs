@@ -7,6 +7,7 @@ mod identities;
 mod machines;
 mod pve_guests;
 mod requests;
+mod machine_details;
 mod snapshots;
 
 pub use accounts::*;
@@ -16,4 +17,5 @@ pub use identities::*;
 pub use machines::*;
 pub use pve_guests::*;
 pub use requests::*;
+pub use machine_details::*;
 pub use snapshots::*;

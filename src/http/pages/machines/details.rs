@@ -31,7 +31,7 @@ impl Params {
 async fn read(ctx: &Ctx, id: i64, range: MetricsRange) -> Result<MachineDetails, Response> {
     let user = ctx.user()?;
     let bound = services::machines::live_timeout(&ctx.state.settings.raw);
-    services::machines::details(&ctx.state.db, ctx.state.pve.as_ref(), user, id, range, bound)
+    services::machines::details(&ctx.state.db, ctx.state.pve.as_ref(), user, id, Some(range), bound)
         .await
         .map_err(|e| ctx.service_error(&e))
 }
