@@ -25,7 +25,8 @@ fn rate(ctx: &Ctx, bytes_per_s: f64) -> String {
 }
 
 fn percent(ctx: &Ctx, p: f64) -> String {
-    format!("{}\u{a0}%", format::number(ctx.lang, p, 1))
+    let decimals = if (p - p.round()).abs() < 0.05 { 0 } else { 1 };
+    format!("{}\u{a0}%", format::number(ctx.lang, p, decimals))
 }
 
 /// The status block's values; `available` is false when PVE did not tell.
