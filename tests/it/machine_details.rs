@@ -88,7 +88,11 @@ async fn the_owner_sees_status_and_charts_an_admin_too_and_anyone_else_gets_404(
     let (_, day) = page(&alice, &format!("/machines/{machine}?range=day")).await;
     let n = points(&day, "cpu", &t("en", "mdetails.cpu"));
     assert!((5..=8).contains(&n), "{n} points of 4 minutes over 30 running minutes");
-    assert!(day.contains("href=\"/machines/1?range=day\" aria-current=\"page\"".replace('1', &machine.to_string()).as_str()));
+    assert!(
+        day.contains(
+            "href=\"/machines/1?range=day\" aria-current=\"page\"".replace('1', &machine.to_string()).as_str()
+        )
+    );
 
     // The fragment: the status block and charts, no layout.
     let (s, frag) = page(&alice, &format!("/machines/{machine}/live?range=day")).await;
@@ -148,7 +152,9 @@ async fn with_pve_down_or_slow_the_page_still_renders_and_says_so() {
     sim.faults().inject(Endpoint::LxcRrdData, down());
     let (s, html) = page(&alice, &format!("/machines/{machine}")).await;
     assert_eq!(s, StatusCode::OK);
-    assert!(html.contains(&t("en", "mdetails.live_unavailable")) && html.contains(&t("en", "mdetails.charts_unavailable")));
+    assert!(
+        html.contains(&t("en", "mdetails.live_unavailable")) && html.contains(&t("en", "mdetails.charts_unavailable"))
+    );
     assert!(html.contains(">lab-1<") && html.contains(&t("en", "machine.state.unknown")), "stored facts stay");
     let (s, frag) = page(&alice, &format!("/machines/{machine}/live")).await;
     assert_eq!((s, frag.contains(&t("en", "mdetails.live_unavailable"))), (StatusCode::OK, true));
@@ -191,7 +197,8 @@ async fn a_stopped_vm_shows_stopped_and_the_gap_in_its_charts() {
     assert!(html.contains(&t("en", "machine.state.stopped")) && html.contains(&t("en", "machine.start")));
     let cpu = points(&html, "cpu", &t("en", "mdetails.cpu"));
     assert!((38..=42).contains(&cpu), "no points for the last 20 minutes: {cpu}");
-    let m: Value = app.get(&people.alice, &format!("/api/v1/machines/{}/metrics", vm.machine)).await.json().await.unwrap();
+    let m: Value =
+        app.get(&people.alice, &format!("/api/v1/machines/{}/metrics", vm.machine)).await.json().await.unwrap();
     let last = m["points"].as_array().unwrap().last().unwrap().clone();
     assert!(last["cpu_percent"].is_null() && last["max_memory_bytes"].as_f64().is_some(), "{last}");
 }

@@ -108,7 +108,9 @@ async fn a_stopped_guests_newest_rows_have_no_usage_and_it_shows_in_any_nodes_pa
     let pve = with_history().await;
     assert_eq!(pve.task("POST", &format!("{CT}/status/stop"), &[]).await.0, "OK");
     // Stopped five minutes ago (in the simulator's books): the newest rows are a stopped guest's.
-    pve.sim.with_state(|st| st.guests.get_mut(&300).unwrap().stopped_at = Instant::now().checked_sub(Duration::from_secs(300)));
+    pve.sim.with_state(|st| {
+        st.guests.get_mut(&300).unwrap().stopped_at = Instant::now().checked_sub(Duration::from_secs(300))
+    });
     let hour = pve.ok("GET", &format!("{CT}/rrddata"), &[("timeframe", "hour")]).await;
     let last = rows(&hour).last().unwrap();
     assert!(has(last, "maxmem") && !has(last, "cpu"), "stopped now: {last}");

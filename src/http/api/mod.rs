@@ -4,10 +4,10 @@ mod account;
 mod admin;
 mod console;
 mod identities;
+mod machine_details;
 mod pve_guests;
 mod requests;
 pub mod schemas;
-mod machine_details;
 mod snapshots;
 
 use poem::{Endpoint, EndpointExt, IntoEndpoint};

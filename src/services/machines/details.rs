@@ -129,8 +129,7 @@ pub async fn details(
     let m = get(db, actor, id).await?;
     let kind = guest_type(&m)?;
     let mut out = MachineDetails { machine: m, kind, live: None, metrics: None, pve_calls: 0 };
-    let (Some(pve), Some(vmid), None, None) =
-        (pve, out.machine.vmid, out.machine.deleted_at, out.machine.lost_at)
+    let (Some(pve), Some(vmid), None, None) = (pve, out.machine.vmid, out.machine.deleted_at, out.machine.lost_at)
     else {
         return Ok(out);
     };

@@ -222,7 +222,10 @@ mod tests {
 
     #[test]
     fn summaries_and_ceilings() {
-        assert_eq!(summary(&[(0, Some(1.0)), (1, None), (2, Some(3.0))]), Some(Summary { min: 1.0, avg: 2.0, max: 3.0 }));
+        assert_eq!(
+            summary(&[(0, Some(1.0)), (1, None), (2, Some(3.0))]),
+            Some(Summary { min: 1.0, avg: 2.0, max: 3.0 })
+        );
         assert_eq!(summary(&[(0, None)]), None);
         assert_eq!(nice_ceiling(0.0), 1.0);
         assert_eq!(nice_ceiling(3.2), 5.0);

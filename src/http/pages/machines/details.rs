@@ -74,9 +74,8 @@ async fn page(ctx: &Ctx, id: i64, p: &Params) -> PageResult {
         _ => false,
     };
     let snapshots = if ready { super::snapshots::section(ctx, m).await } else { Value::UNDEFINED };
-    let timeline = services::audit::request_timeline(db, m.request_id, Some(m.id))
-        .await
-        .map_err(|e| ctx.service_error(&e))?;
+    let timeline =
+        services::audit::request_timeline(db, m.request_id, Some(m.id)).await.map_err(|e| ctx.service_error(&e))?;
     let password = services::machines::password_for(user, m, &ctx.state.settings.secret_key)
         .map_err(|e| ctx.service_error(&e))?
         .map(|p| p.expose().clone());

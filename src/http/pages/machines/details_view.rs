@@ -47,10 +47,9 @@ pub fn live_view(ctx: &Ctx, d: &MachineDetails) -> Value {
         _ => None,
     };
     let cpu = match (cpu_percent, cpus) {
-        (Some(p), Some(n)) => Some(ctx.tp(
-            "mdetails.cpu_of",
-            &[("percent", &percent(ctx, *p)), ("cpus", &format::number(ctx.lang, *n, 0))],
-        )),
+        (Some(p), Some(n)) => Some(
+            ctx.tp("mdetails.cpu_of", &[("percent", &percent(ctx, *p)), ("cpus", &format::number(ctx.lang, *n, 0))]),
+        ),
         (None, Some(n)) => Some(ctx.tp("mdetails.cpus", &[("cpus", &format::number(ctx.lang, *n, 0))])),
         _ => None,
     };
@@ -96,7 +95,13 @@ pub fn charts_view(ctx: &Ctx, d: &MachineDetails, range: MetricsRange, now: i64)
     let bytes = |v: f64| size(ctx, v);
     let per_s = |v: f64| rate(ctx, v);
     let specs: [(&str, String, Option<f64>, Vec<Series<'_>>, &dyn Fn(f64) -> String); 3] = [
-        ("cpu", ctx.t("mdetails.chart_cpu"), Some(100.0), vec![Series { label: &cpu_label, class: "chart-a", points: series(points, |p| p.cpu_percent) }], &pct),
+        (
+            "cpu",
+            ctx.t("mdetails.chart_cpu"),
+            Some(100.0),
+            vec![Series { label: &cpu_label, class: "chart-a", points: series(points, |p| p.cpu_percent) }],
+            &pct,
+        ),
         (
             "memory",
             ctx.t("mdetails.chart_memory"),
@@ -125,7 +130,12 @@ pub fn charts_view(ctx: &Ctx, d: &MachineDetails, range: MetricsRange, now: i64)
                     .map(|s| match charts::summary(&s.points) {
                         Some(sum) => ctx.tp(
                             "mdetails.summary",
-                            &[("what", s.label), ("min", &fmt(sum.min)), ("avg", &fmt(sum.avg)), ("max", &fmt(sum.max))],
+                            &[
+                                ("what", s.label),
+                                ("min", &fmt(sum.min)),
+                                ("avg", &fmt(sum.avg)),
+                                ("max", &fmt(sum.max)),
+                            ],
                         ),
                         None => format!("{}: {}", s.label, ctx.t("mdetails.no_data")),
                     })
