@@ -82,6 +82,9 @@ fn series(points: &[MetricPoint], pick: fn(&MetricPoint) -> Option<f64>) -> Vec<
     downsample(&points.iter().map(|p| (p.time, pick(p))).collect::<Vec<_>>(), MAX_POINTS)
 }
 
+/// A chart's id, title, fixed top, lines and value format.
+type ChartSpec<'a> = (&'static str, String, Option<f64>, Vec<Series<'a>>, &'a dyn Fn(f64) -> String);
+
 /// The three charts (CPU, memory, network in and out) over the range, or `None` when PVE did not answer.
 pub fn charts_view(ctx: &Ctx, d: &MachineDetails, range: MetricsRange, now: i64) -> Option<Vec<Value>> {
     let Metrics { points, .. } = d.metrics.as_ref()?;
@@ -94,7 +97,7 @@ pub fn charts_view(ctx: &Ctx, d: &MachineDetails, range: MetricsRange, now: i64)
     let pct = |v: f64| percent(ctx, v);
     let bytes = |v: f64| size(ctx, v);
     let per_s = |v: f64| rate(ctx, v);
-    let specs: [(&str, String, Option<f64>, Vec<Series<'_>>, &dyn Fn(f64) -> String); 3] = [
+    let specs: [ChartSpec<'_>; 3] = [
         (
             "cpu",
             ctx.t("mdetails.chart_cpu"),
