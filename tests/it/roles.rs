@@ -21,6 +21,8 @@ const USER_API: &[(&str, &str)] = &[
     ("post", "/machines/{id}/detach-iso"),
     ("delete", "/machines/{id}"),
     ("get", "/machines/{id}/snapshots"),
+    ("get", "/machines/{id}/details"),
+    ("get", "/machines/{id}/metrics"),
     ("post", "/machines/{id}/snapshots"),
     ("post", "/machines/{id}/snapshots/{name}/rollback"),
     ("post", "/machines/{id}/snapshots/rollback-newest"),
