@@ -111,8 +111,6 @@ pub struct MachineDetails {
     pub live: Option<LiveUsage>,
     /// `None` like `live`; `Some` with no points is an empty history.
     pub metrics: Option<Metrics>,
-    /// The PVE calls this read made (for the benchmark's count).
-    pub pve_calls: u32,
 }
 
 /// The machine `id` (owner or admin, else not found) with its live usage and, when `range` is given, its
@@ -128,7 +126,7 @@ pub async fn details(
 ) -> Result<MachineDetails, ServiceError> {
     let m = get(db, actor, id).await?;
     let kind = guest_type(&m)?;
-    let mut out = MachineDetails { machine: m, kind, live: None, metrics: None, pve_calls: 0 };
+    let mut out = MachineDetails { machine: m, kind, live: None, metrics: None };
     let (Some(pve), Some(vmid), None, None) = (pve, out.machine.vmid, out.machine.deleted_at, out.machine.lost_at)
     else {
         return Ok(out);
@@ -141,7 +139,6 @@ pub async fn details(
         }
     };
     let (usage, history) = tokio::join!(tokio::time::timeout(bound, pve.guest_usage(&node, kind, vmid)), history);
-    out.pve_calls = 1 + u32::from(range.is_some());
     out.live = match usage {
         Ok(Ok(u)) => Some(live_usage(u)),
         Ok(Err(e)) => {

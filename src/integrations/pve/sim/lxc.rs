@@ -70,8 +70,15 @@ pub(crate) fn status_current(ctx: &Ctx) -> Result<Value, ApiError> {
     ctx.require(&format!("/vms/{}", ctx.vmid_raw), &["VM.Audit"])?;
     let vmid = ctx.vmid()?;
     params::check(&ctx.params, &[])?;
-    let state = ctx.sim.state.lock().expect("state");
-    Ok(status_json(state.guest(&ctx.node, ctx.kind, vmid)?, true))
+    let mut state = ctx.sim.state.lock().expect("state");
+    let g = state.guest_mut(&ctx.node, ctx.kind, vmid)?;
+    let mut v = status_json(g, true);
+    // PVE's CPU figure is the CPU time since the previous sample by the same API worker; the first one a
+    // worker takes reads 0 (pve-qemu-day2.md §8.1). The simulator is one worker.
+    if g.running && !std::mem::replace(&mut g.cpu_sampled, true) {
+        v["cpu"] = json!(0);
+    }
+    Ok(v)
 }
 
 const CLONE: params::Schema = &[
@@ -250,6 +257,7 @@ pub(crate) fn power(ctx: &Ctx, action: &'static str) -> Result<Value, ApiError> 
 fn start(g: &mut Guest, ip: Ipv4Addr, ip_delay: Duration) {
     g.running = true;
     g.started_at = Some(Instant::now());
+    g.cpu_sampled = false;
     g.ip = Some(g.ip.unwrap_or(ip));
     g.ip_ready_at = Some(Instant::now() + ip_delay);
 }

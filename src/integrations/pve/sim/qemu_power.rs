@@ -115,6 +115,7 @@ pub(crate) fn start_in_task(
     }
     g.running = true;
     g.started_at = Some(Instant::now());
+    g.cpu_sampled = false;
     if g.dhcp == Dhcp::Answers {
         g.ip = Some(g.ip.unwrap_or(lease));
         g.ip_ready_at = Some(Instant::now() + ip_delay);

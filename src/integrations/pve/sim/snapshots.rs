@@ -180,6 +180,7 @@ pub(crate) fn rollback(ctx: &Ctx) -> Result<Value, ApiError> {
         if with_ram || start {
             g.running = true;
             g.started_at = Some(std::time::Instant::now());
+            g.cpu_sampled = false;
         }
         Ok(vec![])
     });
