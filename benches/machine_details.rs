@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use proxdesk::config::RawSettings;
+use proxdesk::domain::guest_marker::GuestMarker;
 use proxdesk::domain::roles::Role;
 use proxdesk::integrations::pve::sim::{GeneratedInventory, GuestKind, SimConfig, SimHandle, Simulator, admin_acl};
 use proxdesk::secrets::Secret;
@@ -87,7 +88,8 @@ fn wrk(url: &str, header: &str, seconds: u64, connections: u64) -> Wrk {
     }
 }
 
-/// Alice and a ready machine of hers for every generated guest; her session and (machine id, VMID, kind,
+/// Alice and a ready machine of hers for every generated guest (its guest tagged with the request's
+/// marker); her session and (machine id, VMID, kind,
 /// running) of each.
 async fn seed(dir: &std::path::Path, sim: &SimHandle) -> (String, Vec<(i64, u64, GuestKind, bool)>) {
     let mut raw = RawSettings::defaults();
@@ -134,6 +136,9 @@ async fn seed(dir: &std::path::Path, sim: &SimHandle) -> (String, Vec<(i64, u64,
             ..Default::default()
         };
         let request_id = entities::request::Entity::insert(request).exec(&db).await.unwrap().last_insert_id;
+        // The marker proxdesk writes when it makes a guest, so the snapshot card's check finds it ours.
+        let tags = GuestMarker::for_request(request_id).tags();
+        sim.with_state(|st| st.guests.get_mut(&g.vmid).unwrap().config.insert("tags".into(), tags));
         let machine = entities::machine::ActiveModel {
             request_id: Set(request_id),
             user_id: Set(alice.id),
