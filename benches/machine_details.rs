@@ -20,7 +20,7 @@ use proxdesk::secrets::Secret;
 use proxdesk::services::{self, catalog::TemplateInput};
 use sea_orm::{ActiveValue::Set, EntityTrait};
 
-const TOKEN_ID: &str = "bench@pve!b";
+const TOKEN_ID: &str = "root@pam!bench";
 const SECRET: &str = "bench-secret";
 
 fn env_or(name: &str, default: u64) -> u64 {
@@ -216,6 +216,9 @@ fn main() {
             .await
             .unwrap();
         assert_eq!(r.status(), 200, "the details page answers");
+        let html = r.text().await.unwrap();
+        // The figures mean nothing if the page could not reach PVE.
+        assert!(!html.contains("id=\"live-unavailable\""), "the page got its live data from the simulator");
     });
 
     let s = sim.state();
