@@ -31,6 +31,11 @@ pub const KEYS: &[(&str, Option<&str>, &str)] = &[
         "true turns off PVE certificate verification (logged loudly); prefer pve_fingerprint",
     ),
     ("pve_timeout_secs", Some("30"), "timeout of each PVE API call, in seconds"),
+    (
+        "machine_live_timeout_ms",
+        Some("2000"),
+        "bound of a machine details page's live reads (status, charts), in milliseconds; past it the page shows stored facts",
+    ),
     ("guac_url", None, "Guacamole base URL, e.g. https://host/guacamole; unset: no Guacamole sync"),
     ("guac_user", None, "Guacamole account the sync logs in as"),
     ("guac_password", None, "its password"),

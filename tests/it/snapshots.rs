@@ -169,9 +169,9 @@ async fn a_vm_keeps_its_memory_in_a_snapshot_and_the_pages_drive_it_all() {
     assert_eq!(tasks, 1);
 
     let b = app.logged_in("alice", "alice-password-123").await;
-    let page = format!("/requests/{}", vm.request);
+    let page = format!("/machines/{}", vm.machine);
     let html = b.get(&page).await.text().await.unwrap();
-    assert!(html.contains(&t("en", "snapshot.title")) && html.contains("live"), "the card lists it");
+    assert!(html.contains(&t("en", "snapshot.title")) && html.contains("live"), "the details page's card lists it");
     assert!(html.contains(&t("en", "snapshot.you_are_here")), "current is marked");
 
     // Take through the form; a bad name re-shows the form with what was typed.
@@ -218,7 +218,7 @@ async fn a_vm_keeps_its_memory_in_a_snapshot_and_the_pages_drive_it_all() {
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert!(sim.state().guests[&vm.vmid].snapshots.contains_key("cold"));
 
-    // The timeline of the request page shows every snapshot action.
+    // The timeline of the details page shows every snapshot action.
     let html = b.get(&page).await.text().await.unwrap();
     for key in ["audit.machine.snapshot_create", "audit.machine.snapshot_rollback", "audit.machine.snapshot_delete"] {
         assert!(html.contains(&t("en", key)), "{key} on the timeline");

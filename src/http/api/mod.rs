@@ -5,6 +5,7 @@ mod admin;
 mod bulk;
 mod console;
 mod identities;
+mod machine_details;
 mod pve_guests;
 mod requests;
 pub mod schemas;
@@ -36,11 +37,12 @@ pub type Apis = (
     pve_guests::PveGuestsApi,
     snapshots::SnapshotsApi,
     bulk::BulkApi,
+    machine_details::MachineDetailsApi,
 );
 
 /// The OpenAPI service. `public_url` becomes the spec's server entry.
 pub fn service(public_url: &str) -> OpenApiService<Apis, ()> {
-    OpenApiService::new((requests::RequestsApi, console::ConsoleApi, account::AccountApi, admin::AdminApi, identities::IdentitiesApi, pve_guests::PveGuestsApi, snapshots::SnapshotsApi, bulk::BulkApi), "proxdesk", env!("CARGO_PKG_VERSION"))
+    OpenApiService::new((requests::RequestsApi, console::ConsoleApi, account::AccountApi, admin::AdminApi, identities::IdentitiesApi, pve_guests::PveGuestsApi, snapshots::SnapshotsApi, bulk::BulkApi, machine_details::MachineDetailsApi), "proxdesk", env!("CARGO_PKG_VERSION"))
         .description("Self-service desk for Proxmox VE. Authenticate with `Authorization: Bearer <token>` (create tokens in your profile).")
         .server(format!("{public_url}/api/v1"))
 }

@@ -44,6 +44,7 @@ pub fn routes() -> impl Endpoint {
         .at("/machines/bulk", post(machines::bulk::start))
         .at("/machines/bulk/:id", get(machines::bulk::show))
         .at("/machines/bulk/:id/live", get(live::bulk))
+        .at("/machines/:id/live", get(machines::details::live))
         .at("/machines/:id/snapshots", post(machines::snapshots::take))
         .at("/machines/:id/snapshots/rollback-newest", post(machines::snapshots::rollback_newest))
         .at("/machines/:id/snapshots/:name/rollback", post(machines::snapshots::rollback))

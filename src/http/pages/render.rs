@@ -37,6 +37,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("machines/_snapshots.html", include_str!("../../../templates/machines/_snapshots.html")),
     ("machines/_snapshot_take.html", include_str!("../../../templates/machines/_snapshot_take.html")),
     ("machines/snapshot_form.html", include_str!("../../../templates/machines/snapshot_form.html")),
+    ("machines/details.html", include_str!("../../../templates/machines/details.html")),
+    ("machines/_live.html", include_str!("../../../templates/machines/_live.html")),
 ];
 
 /// Static files, compiled in.
@@ -44,6 +46,7 @@ const STATIC: &[(&str, &str, &str)] = &[
     ("style.css", "text/css; charset=utf-8", include_str!("../../../static/style.css")),
     ("app.js", "text/javascript; charset=utf-8", include_str!("../../../static/app.js")),
     ("live.js", "text/javascript; charset=utf-8", include_str!("../../../static/live.js")),
+    ("machine-live.js", "text/javascript; charset=utf-8", include_str!("../../../static/machine-live.js")),
     ("favicon.svg", "image/svg+xml", include_str!("../../../static/favicon.svg")),
     ("request-form.js", "text/javascript; charset=utf-8", include_str!("../../../static/request-form.js")),
     ("catalog-form.js", "text/javascript; charset=utf-8", include_str!("../../../static/catalog-form.js")),

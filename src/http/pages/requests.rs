@@ -192,13 +192,6 @@ pub async fn detail_page_with(ctx: &Ctx, id: i64, q: &Flash, extra: Detail) -> P
         _ => None,
     };
     let machine_id = record.as_ref().map(|m| m.id);
-    // The snapshots card, here until the machine's details page takes it over.
-    let snapshots = match &record {
-        Some(m) if m.deleted_at.is_none() && m.lost_at.is_none() && row.request.status == "ready" => {
-            super::machines::snapshots::section(ctx, m).await
-        }
-        _ => minijinja::Value::UNDEFINED,
-    };
     let timeline = services::audit::request_timeline(db, id, machine_id).await.map_err(|e| ctx.service_error(&e))?;
     let entry = match row.request.template_id {
         Some(t) => services::catalog::get(db, user, t).await.ok(),
@@ -232,7 +225,6 @@ pub async fn detail_page_with(ctx: &Ctx, id: i64, q: &Flash, extra: Detail) -> P
             r => row_view(&row),
             ssh_public_key => row.request.ssh_public_key,
             machine => machine,
-            snapshots => snapshots,
             deleting => state == "deleting",
             lost => lost,
             limits => limits,

@@ -14,11 +14,16 @@ use crate::domain::request_status::RequestEvent;
 use crate::integrations::pve;
 use crate::secrets::{Secret, SecretKey};
 
+mod details;
 mod power;
 mod search;
 mod status;
 
 pub use super::install_media::{can_detach, detach_install_media};
+pub use details::{
+    LIVE_TIMEOUT_DEFAULT, LiveUsage, MachineDetails, MetricPoint, Metrics, MetricsRange, details, live_timeout,
+    split_tags,
+};
 pub use power::{PowerAction, power, power_task};
 pub use search::{MachineFilter, MachineRow, PowerState, nodes, search};
 pub use status::{LiveStatus, live_status, power_states};

@@ -2,6 +2,8 @@
 //! and its snapshots.
 
 pub mod bulk;
+pub mod charts;
 pub mod details;
+mod details_view;
 pub mod list;
 pub mod snapshots;

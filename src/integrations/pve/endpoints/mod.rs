@@ -3,6 +3,7 @@
 mod access;
 mod discovery;
 mod guest;
+mod metrics;
 mod qemu;
 mod snapshots;
 

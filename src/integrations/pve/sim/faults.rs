@@ -74,11 +74,13 @@ pub enum Endpoint {
     QemuSnapshotDelete,
     QemuSnapshotConfigGet,
     QemuSnapshotConfigPut,
+    LxcRrdData,
+    QemuRrdData,
 }
 
 impl Endpoint {
     /// Every endpoint, for CLI parsing and reports.
-    pub const ALL: [Endpoint; 67] = [
+    pub const ALL: [Endpoint; 69] = [
         Endpoint::AccessTicket,
         Endpoint::AccessPermissions,
         Endpoint::AccessDomains,
@@ -146,6 +148,8 @@ impl Endpoint {
         Endpoint::QemuSnapshotDelete,
         Endpoint::QemuSnapshotConfigGet,
         Endpoint::QemuSnapshotConfigPut,
+        Endpoint::LxcRrdData,
+        Endpoint::QemuRrdData,
     ];
 
     /// A stable kebab-case name (`lxc-clone`), used on the command line.

@@ -12,6 +12,7 @@ use serde_json::json;
 use super::access::AccessView;
 use super::auth::Caller;
 use super::faults::{Endpoint, Fault};
+use super::metrics;
 use super::params::Params;
 use super::qemu_power::{self, Power};
 use super::reply::{self, ApiError};
@@ -346,6 +347,7 @@ async fn handle(sim: Arc<Sim>, mut req: Request) -> Response {
         E::QemuTermProxy => console::proxy(&ctx, true).map(reply::ok),
         E::LxcResize => lxc::resize(&ctx).map(reply::ok),
         E::LxcStatusCurrent | E::QemuStatusCurrent => lxc::status_current(&ctx).map(reply::ok),
+        E::LxcRrdData | E::QemuRrdData => metrics::rrddata(&ctx).map(reply::ok),
         E::LxcStart => lxc::power(&ctx, "start").map(reply::ok),
         E::LxcShutdown => lxc::power(&ctx, "shutdown").map(reply::ok),
         E::LxcStop => lxc::power(&ctx, "stop").map(reply::ok),

@@ -21,13 +21,9 @@ pub(crate) fn status_json(g: &Guest, with_ha: bool) -> Value {
     let running = g.running;
     let mut v = json!({
         "vmid": g.vmid, "status": if running { "running" } else { "stopped" }, "name": g.name(),
-        "cpus": g.config.get("cores").and_then(|c| c.parse::<u64>().ok()).unwrap_or(16),
-        "maxmem": g.config.get("memory").and_then(|m| m.trim_start_matches("current=").parse::<u64>().ok()).unwrap_or(512) << 20,
-        "maxdisk": g.rootfs_bytes(), "disk": if running { 1_234_567 } else { 0 },
-        "mem": if running { 45_678_901 } else { 0 },
-        "uptime": g.started_at.filter(|_| running).map_or(0, |s| s.elapsed().as_secs()),
-        "cpu": if running { 0.0123 } else { 0.0 }, "netin": 0, "netout": 0, "diskread": 0, "diskwrite": 0,
+        "maxdisk": g.rootfs_bytes(),
     });
+    super::metrics::live(g, &mut v);
     if g.kind == GuestKind::Lxc {
         v["type"] = json!("lxc");
         v["maxswap"] = json!(g.config.get("swap").and_then(|m| m.parse::<u64>().ok()).unwrap_or(0) << 20);
@@ -74,8 +70,15 @@ pub(crate) fn status_current(ctx: &Ctx) -> Result<Value, ApiError> {
     ctx.require(&format!("/vms/{}", ctx.vmid_raw), &["VM.Audit"])?;
     let vmid = ctx.vmid()?;
     params::check(&ctx.params, &[])?;
-    let state = ctx.sim.state.lock().expect("state");
-    Ok(status_json(state.guest(&ctx.node, ctx.kind, vmid)?, true))
+    let mut state = ctx.sim.state.lock().expect("state");
+    let g = state.guest_mut(&ctx.node, ctx.kind, vmid)?;
+    let mut v = status_json(g, true);
+    // PVE's CPU figure is the CPU time since the previous sample by the same API worker; the first one a
+    // worker takes reads 0 (pve-qemu-day2.md §8.1). The simulator is one worker.
+    if g.running && !std::mem::replace(&mut g.cpu_sampled, true) {
+        v["cpu"] = json!(0);
+    }
+    Ok(v)
 }
 
 const CLONE: params::Schema = &[
@@ -242,6 +245,7 @@ pub(crate) fn power(ctx: &Ctx, action: &'static str) -> Result<Value, ApiError> 
             _ => {
                 g.running = false;
                 g.started_at = None;
+                g.stopped_at = Some(std::time::Instant::now());
             }
         }
         Ok(vec![])
@@ -253,6 +257,7 @@ pub(crate) fn power(ctx: &Ctx, action: &'static str) -> Result<Value, ApiError> 
 fn start(g: &mut Guest, ip: Ipv4Addr, ip_delay: Duration) {
     g.running = true;
     g.started_at = Some(Instant::now());
+    g.cpu_sampled = false;
     g.ip = Some(g.ip.unwrap_or(ip));
     g.ip_ready_at = Some(Instant::now() + ip_delay);
 }

@@ -24,6 +24,7 @@ mod http;
 mod interfaces;
 mod inventory;
 mod lxc;
+mod metrics;
 mod nic;
 mod params;
 mod qemu;

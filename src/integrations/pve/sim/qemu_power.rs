@@ -115,6 +115,7 @@ pub(crate) fn start_in_task(
     }
     g.running = true;
     g.started_at = Some(Instant::now());
+    g.cpu_sampled = false;
     if g.dhcp == Dhcp::Answers {
         g.ip = Some(g.ip.unwrap_or(lease));
         g.ip_ready_at = Some(Instant::now() + ip_delay);
@@ -125,6 +126,7 @@ pub(crate) fn start_in_task(
 fn stop(g: &mut Guest) {
     g.running = false;
     g.started_at = None;
+    g.stopped_at = Some(std::time::Instant::now());
 }
 
 /// `POST …/qemu/{vmid}/status/{cmd}` → UPID.

@@ -157,6 +157,7 @@ pub(crate) fn rollback(ctx: &Ctx) -> Result<Value, ApiError> {
             // A running guest is stopped hard (QEMU: quit with a 5 s timeout; LXC: kill).
             g.running = false;
             g.started_at = None;
+            g.stopped_at = Some(std::time::Instant::now());
             g.ip_ready_at = None;
             log.push(
                 if kind == GuestKind::Qemu {
@@ -179,6 +180,7 @@ pub(crate) fn rollback(ctx: &Ctx) -> Result<Value, ApiError> {
         if with_ram || start {
             g.running = true;
             g.started_at = Some(std::time::Instant::now());
+            g.cpu_sampled = false;
         }
         Ok(vec![])
     });

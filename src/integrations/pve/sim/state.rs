@@ -45,6 +45,10 @@ pub struct Guest {
     pub config: BTreeMap<String, String>,
     pub running: bool,
     pub started_at: Option<Instant>,
+    /// When it last stopped (for the RRD history of `metrics.rs`).
+    pub stopped_at: Option<Instant>,
+    /// Whether `status/current` sampled its CPU time before (the first sample reads 0, §8.1).
+    pub cpu_sampled: bool,
     /// The DHCP lease, visible in `interfaces` from `ip_ready_at` on.
     pub ip: Option<Ipv4Addr>,
     pub ip_ready_at: Option<Instant>,
@@ -97,6 +101,8 @@ impl Guest {
             config,
             running: false,
             started_at: None,
+            stopped_at: None,
+            cpu_sampled: false,
             ip: None,
             ip_ready_at: None,
             pool: None,

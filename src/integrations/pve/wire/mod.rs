@@ -7,11 +7,13 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 mod access;
 mod discovery;
+mod metrics;
 mod qemu;
 mod snapshots;
 
 pub use access::{PermissionMap, Realm, TicketCheckAnswer, UserRecord};
 pub use discovery::{NetworkInterface, StorageContentItem};
+pub use metrics::{GuestUsage, RrdPoint, Timeframe};
 pub use qemu::{
     DeleteOptions, PowerCommand, QemuCloneRequest, QemuConfigUpdate, QemuCreateRequest, decode_sshkeys, encode_sshkeys,
 };
