@@ -124,7 +124,7 @@ async fn seed(dir: &std::path::Path, sim: &SimHandle) -> (String, Vec<(i64, u64,
         let hostname = g.name();
         let request = entities::request::ActiveModel {
             user_id: Set(alice.id),
-            template_id: Set(tpl.id),
+            template_id: Set(Some(tpl.id)),
             hostname: Set(hostname.clone()),
             cores: Set(1),
             memory_mib: Set(1024),
