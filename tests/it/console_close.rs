@@ -187,8 +187,19 @@ async fn the_console_page_explains_a_stopped_or_lost_machine_and_carries_every_m
     assert!(html.contains(r#"role="status""#));
 
     stop_guest(&sim);
-    let html = page(format!("/machines/{id}/console")).await;
-    assert!(html.contains("La machine est arrêtée — démarrez-la pour utiliser sa console."), "{html}");
+    // The page reads PVE's state when it is asked; on a loaded machine a task of the provisioning may still
+    // be settling in the simulator, so the page is asked again until PVE reports the guest stopped.
+    let stopped = "La machine est arrêtée — démarrez-la pour utiliser sa console.";
+    let mut html = page(format!("/machines/{id}/console")).await;
+    for _ in 0..50 {
+        if html.contains(stopped) {
+            break;
+        }
+        stop_guest(&sim);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        html = page(format!("/machines/{id}/console")).await;
+    }
+    assert!(html.contains(stopped), "{html}");
     assert!(!html.contains("data-ws=") && !html.contains("console.js"), "no console for a stopped machine");
     // Its Start button starts it; then the console is offered again.
     let r = alice
