@@ -9,13 +9,13 @@ use super::Protocol;
 const COMMON: &[&str] =
     &["read-only", "color-depth", "force-lossless", "clipboard-buffer-size", "disable-copy", "disable-paste"];
 
+/// Not `ignore-cert` nor `disable-auth`: whoever may edit a VM's notes could otherwise make guacd send the
+/// stored credentials to any host that answers with any certificate, or skip authentication altogether.
 const RDP: &[&str] = &[
     "security",
-    "ignore-cert",
     "cert-tofu",
     "cert-fingerprints",
     "domain",
-    "disable-auth",
     "timeout",
     "server-layout",
     "timezone",
@@ -112,5 +112,13 @@ mod tests {
         assert_eq!(refused, ["a", "sftp-root-directory"]);
         let (_, refused) = filter_wol("wol-broadcast-addr=10.0.0.255,wol-wait-time=30");
         assert_eq!(refused, ["wol-broadcast-addr"]);
+    }
+
+    #[test]
+    fn notes_cannot_switch_off_the_rdp_checks() {
+        let (kept, refused) =
+            filter_settings(Protocol::Rdp, "ignore-cert=true,disable-auth=true,security=nla,cert-tofu=true");
+        assert_eq!(refused, ["ignore-cert", "disable-auth"]);
+        assert_eq!(kept.keys().collect::<Vec<_>>(), ["cert-tofu", "security"]);
     }
 }
