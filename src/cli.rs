@@ -153,10 +153,14 @@ fn load_settings() -> Result<Settings, CliError> {
     Ok(raw.into_settings()?)
 }
 
-/// A key proxdesk does not know is most likely a typo: say so, but start.
+/// A key proxdesk does not know is most likely a typo: say so, but start. The same for a PVE or
+/// Guacamole URL that would carry tokens and passwords in clear over the network.
 pub(crate) fn warn_unknown_keys(raw: &RawSettings) {
     for key in raw.unknown_keys() {
         tracing::warn!(%key, "unknown setting ignored (see the README's configuration tables)");
+    }
+    for (key, url) in raw.plain_http_urls() {
+        tracing::warn!(%key, %url, "plain http to another host: its tokens and passwords cross the network in clear; use https");
     }
 }
 

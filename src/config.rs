@@ -264,6 +264,23 @@ impl RawSettings {
         self.0.keys().filter(|k| !KEYS.iter().any(|(known, _, _)| known == k)).cloned().collect()
     }
 
+    /// The PVE and Guacamole URLs that would carry tokens and passwords in clear: `http://` to a host
+    /// other than this machine (loopback is left alone: a local TLS terminator, or the simulator).
+    pub fn plain_http_urls(&self) -> Vec<(&'static str, String)> {
+        ["pve_url", "guac_url"]
+            .into_iter()
+            .filter_map(|key| {
+                let url = url::Url::parse(self.get(key)?).ok()?;
+                let local = match url.host()? {
+                    url::Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
+                    url::Host::Ipv4(ip) => ip.is_loopback(),
+                    url::Host::Ipv6(ip) => ip.is_loopback(),
+                };
+                (url.scheme() == "http" && !local).then(|| (key, url.to_string()))
+            })
+            .collect()
+    }
+
     pub fn set(&mut self, key: &str, value: impl Into<String>) {
         self.0.insert(key.into(), value.into());
     }
@@ -361,6 +378,19 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_http_to_another_host_is_pointed_out() {
+        let mut raw = RawSettings::defaults();
+        raw.set("pve_url", "http://pve1.example:8006");
+        raw.set("guac_url", "https://guac.example/guacamole");
+        assert_eq!(raw.plain_http_urls(), [("pve_url", "http://pve1.example:8006/".to_owned())]);
+        raw.set("guac_url", "HTTP://10.0.0.5/guacamole");
+        raw.set("pve_url", "http://127.0.0.1:8006");
+        assert_eq!(raw.plain_http_urls(), [("guac_url", "http://10.0.0.5/guacamole".to_owned())]);
+        raw.set("guac_url", "http://localhost:8080/guacamole");
+        assert!(raw.plain_http_urls().is_empty(), "loopback is this machine");
+    }
 
     #[test]
     fn settings_never_print_a_secret() {
