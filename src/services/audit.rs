@@ -250,6 +250,31 @@ pub async fn timeline<C: ConnectionTrait>(
         .await?)
 }
 
+/// Details of the provisioning's own steps that only admins see: where the node is reached over SSH and
+/// what the guest's shell printed say more about the infrastructure than an owner needs.
+const ADMIN_ONLY_DETAILS: &[&str] = &["target", "stderr"];
+
+/// [`timeline`] as `actor` may read it: an owner gets the entries without [`ADMIN_ONLY_DETAILS`].
+pub async fn timeline_for<C: ConnectionTrait>(
+    conn: &C,
+    actor: &Actor,
+    subject_type: &str,
+    subject_id: i64,
+) -> Result<Vec<audit_entry::Model>, ServiceError> {
+    let mut entries = timeline(conn, subject_type, subject_id).await?;
+    if !actor.is_admin() {
+        for e in &mut entries {
+            if let Ok(serde_json::Value::Object(mut details)) = serde_json::from_str(&e.details) {
+                let removed = ADMIN_ONLY_DETAILS.iter().filter(|k| details.remove(**k).is_some()).count();
+                if removed > 0 {
+                    e.details = serde_json::Value::Object(details).to_string();
+                }
+            }
+        }
+    }
+    Ok(entries)
+}
+
 /// The request of each of `machine_ids` (a machine's page is its request's), for linking audit subjects.
 pub async fn machine_requests<C: ConnectionTrait>(
     conn: &C,

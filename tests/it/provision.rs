@@ -144,6 +144,20 @@ async fn approval_provisions_a_container_finished_over_real_ssh() {
     ] {
         assert!(actions.iter().any(|a| a == step), "{step} missing from {actions:?}");
     }
+
+    // Where the node is reached over SSH, and what the shell printed, are for admins only.
+    let finished = |timeline: &Value| {
+        timeline["timeline"].as_array().unwrap().iter().find(|e| e["action"] == "provision.finished").unwrap().clone()
+    };
+    let owners = finished(&done);
+    assert!(owners["details"].get("target").is_none() && owners["details"].get("stderr").is_none(), "{owners}");
+    assert!(owners["details"].get("exit_status").is_some(), "the rest stays: {owners}");
+    let (ada, _) = app.user("ada", Role::Admin).await;
+    let admin_t = app.token(&ada).await;
+    let admins: Value = app.get(&admin_t, &format!("/api/v1/requests/{id}")).await.json().await.unwrap();
+    let admins = finished(&admins);
+    assert!(admins["details"]["target"].as_str().unwrap().contains("127.0.0.1"), "{admins}");
+    assert!(admins["details"].get("stderr").is_some(), "{admins}");
 }
 
 #[tokio::test]

@@ -20,7 +20,7 @@ async fn detail(req: &HttpRequest, auth: &ApiAuth, id: i64) -> Result<RequestDet
     let db = &state(req).db;
     let r = services::requests::get(db, auth.actor(), id).await?;
     let row = services::requests::with_names(db, vec![r]).await?.pop().expect("one row in, one out");
-    let timeline = services::audit::timeline(db, "request", id).await?;
+    let timeline = services::audit::timeline_for(db, auth.actor(), "request", id).await?;
     Ok(RequestDetail { request: row.into(), timeline: timeline.into_iter().map(Into::into).collect() })
 }
 

@@ -248,7 +248,11 @@ pub(crate) async fn finish(deps: &Deps, ctx: &JobContext, s: &Subject, p: &mut P
     let details = json!({"target": target.to_string(), "exit_status": out.exit_status, "stderr": stderr});
     timeline::note(&deps.db, s.request.id, "provision.finished", details).await;
     if !out.success() {
-        return Err(StepError::Retry(format!("finishing over SSH exited with {}: {}", out.exit_status, stderr.trim())));
+        // The owner reads this reason; what the shell printed stays in the timeline, for admins.
+        return Err(StepError::Retry(format!(
+            "finishing the machine over SSH failed (exit status {}); an admin finds what it printed in the timeline",
+            out.exit_status
+        )));
     }
     Ok(())
 }
