@@ -12,11 +12,11 @@ use crate::helpers::spawn_app;
 #[tokio::test]
 async fn the_audit_log_speaks_in_words_and_links_its_subjects() {
     let app = spawn_app().await;
-    let (_, pw) = app.user("root", Role::Admin).await;
+    let (_, pw) = app.user("chief", Role::Admin).await;
     let (alice, _) = app.user("alice", Role::User).await;
     let tpl = app.template("Debian").await;
     let id = app.submit_ok(&app.token(&alice).await, tpl, "web1").await;
-    let b = app.logged_in("root", &pw).await;
+    let b = app.logged_in("chief", &pw).await;
     let html = unescape(&b.get("/admin/audit").await.text().await.unwrap());
     for words in ["User created", "Template added to the catalog", "API token created", "Requested"] {
         assert!(html.contains(&format!("<td data-label=\"Action\">{words}</td>")), "{words} missing: {html}");
@@ -57,11 +57,11 @@ async fn every_action_written_has_words_in_every_language() {
 #[tokio::test]
 async fn the_audit_log_pages_by_cursor_to_older_entries_and_back() {
     let app = spawn_app().await;
-    let (_, pw) = app.user("root", Role::Admin).await;
+    let (_, pw) = app.user("chief", Role::Admin).await;
     for n in 0..70 {
         services::audit::record(&app.db, None, "quota.role_set", "quota", n, json!({"n": n})).await.unwrap();
     }
-    let b = app.logged_in("root", &pw).await;
+    let b = app.logged_in("chief", &pw).await;
     let first = unescape(&b.get("/admin/audit?action=quota.role_set").await.text().await.unwrap());
     let rows = |html: &str| html.matches("<td data-label=\"Action\">Role quota changed</td>").count();
     assert_eq!(rows(&first), 50);

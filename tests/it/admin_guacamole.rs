@@ -45,8 +45,8 @@ async fn quiet_runs_fold_into_one_line_between_the_runs_that_changed_something()
     for minute in [25, 30] {
         run(&app.db, minute, 0, None).await;
     }
-    let (_, pw) = app.user("root", Role::Admin).await;
-    let b = app.logged_in("root", &pw).await;
+    let (_, pw) = app.user("chief", Role::Admin).await;
+    let b = app.logged_in("chief", &pw).await;
     let html = unescape(&b.get("/admin/guacamole").await.text().await.unwrap());
     assert!(html.contains("The sync keeps Guacamole's connections in step with proxdesk"), "lead paragraph");
     assert!(html.contains("2 runs without changes between 2026-03-01 10:25 UTC and 2026-03-01 10:30 UTC"), "{html}");

@@ -25,8 +25,8 @@ pub fn stat(html: &str, label: &str) -> Option<u64> {
 }
 
 async fn admin(app: &TestApp) -> Browser {
-    let (_, pw) = app.user("root", Role::Admin).await;
-    app.logged_in("root", &pw).await
+    let (_, pw) = app.user("chief", Role::Admin).await;
+    app.logged_in("chief", &pw).await
 }
 
 #[tokio::test]
@@ -103,7 +103,7 @@ async fn the_admin_home_counts_what_waits_as_the_database_does_and_shows_node_ca
 }
 
 async fn root_actor(app: &TestApp) -> services::Actor {
-    services::users::find_by_name(&app.db, "root").await.unwrap().unwrap().try_into().unwrap()
+    services::users::find_by_name(&app.db, "chief").await.unwrap().unwrap().try_into().unwrap()
 }
 
 #[tokio::test]
@@ -135,15 +135,15 @@ async fn an_unreachable_cluster_costs_the_capacity_card_only() {
 #[tokio::test]
 async fn an_admin_lands_on_the_workspace_after_login_and_a_next_page_still_wins() {
     let app = spawn_app().await;
-    let (_, admin_pw) = app.user("root", Role::Admin).await;
+    let (_, admin_pw) = app.user("chief", Role::Admin).await;
     let (_, alice_pw) = app.user("alice", Role::User).await;
     let location = |r: &reqwest::Response| r.headers()["location"].to_str().unwrap().to_owned();
-    let r = app.browser().login("root", &admin_pw).await;
+    let r = app.browser().login("chief", &admin_pw).await;
     assert_eq!(location(&r), "/admin");
     let r = app.browser().login("alice", &alice_pw).await;
     assert_eq!(location(&r), "/");
     let b = app.browser();
-    let fields = [("username", "root"), ("password", admin_pw.as_str()), ("next", "/admin/users")];
+    let fields = [("username", "chief"), ("password", admin_pw.as_str()), ("next", "/admin/users")];
     let r = b.post_form("/login?next=%2Fadmin%2Fusers", "/login", &fields).await;
     assert_eq!(location(&r), "/admin/users");
     // The personal dashboard stays reachable for an admin's own machines.

@@ -17,11 +17,11 @@ struct Queue {
 
 async fn queue() -> Queue {
     let app = spawn_app().await;
-    let (_, pw) = app.user("root", Role::Admin).await;
+    let (_, pw) = app.user("chief", Role::Admin).await;
     let (alice, _) = app.user("alice", Role::User).await;
     let alice_t = app.token(&alice).await;
     let tpl = app.template("Debian").await;
-    let admin = app.logged_in("root", &pw).await;
+    let admin = app.logged_in("chief", &pw).await;
     Queue { app, admin, alice_t, tpl }
 }
 

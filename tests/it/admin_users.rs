@@ -11,9 +11,9 @@ use crate::helpers::spawn_app;
 #[tokio::test]
 async fn disabling_asks_first_and_acts_only_when_confirmed() {
     let app = spawn_app().await;
-    let (_, pw) = app.user("root", Role::Admin).await;
+    let (_, pw) = app.user("chief", Role::Admin).await;
     let (alice, alice_pw) = app.user("alice", Role::User).await;
-    let b = app.logged_in("root", &pw).await;
+    let b = app.logged_in("chief", &pw).await;
     let page = format!("/admin/users/{}", alice.id);
     let html = b.get(&page).await.text().await.map(|h| unescape(&h)).unwrap();
     assert!(html.contains("data-confirm=\"Disable alice?"), "{html}");
@@ -40,9 +40,9 @@ async fn disabling_asks_first_and_acts_only_when_confirmed() {
 #[tokio::test]
 async fn a_password_reset_asks_first_then_shows_the_new_password_once() {
     let app = spawn_app().await;
-    let (_, pw) = app.user("root", Role::Admin).await;
+    let (_, pw) = app.user("chief", Role::Admin).await;
     let (alice, alice_pw) = app.user("alice", Role::User).await;
-    let b = app.logged_in("root", &pw).await;
+    let b = app.logged_in("chief", &pw).await;
     let page = format!("/admin/users/{}", alice.id);
     let action = format!("{page}/reset-password");
     let r = b.post_form(&page, &action, &[]).await;
@@ -65,9 +65,9 @@ async fn a_password_reset_asks_first_then_shows_the_new_password_once() {
 #[tokio::test]
 async fn a_quota_override_keeps_what_was_typed_when_refused_and_shows_in_the_list() {
     let app = spawn_app().await;
-    let (_, pw) = app.user("root", Role::Admin).await;
+    let (_, pw) = app.user("chief", Role::Admin).await;
     let (alice, _) = app.user("alice", Role::User).await;
-    let b = app.logged_in("root", &pw).await;
+    let b = app.logged_in("chief", &pw).await;
     let page = format!("/admin/users/{}", alice.id);
     let action = format!("{page}/quota");
     let r = b
@@ -103,8 +103,8 @@ async fn a_quota_override_keeps_what_was_typed_when_refused_and_shows_in_the_lis
 #[tokio::test]
 async fn the_new_user_form_keeps_its_values_on_error_but_never_the_password() {
     let app = spawn_app().await;
-    let (_, pw) = app.user("root", Role::Admin).await;
-    let b = app.logged_in("root", &pw).await;
+    let (_, pw) = app.user("chief", Role::Admin).await;
+    let b = app.logged_in("chief", &pw).await;
     let r = b
         .post_form(
             "/admin/users",

@@ -76,7 +76,7 @@ async fn adopted_guests_live_the_whole_lifecycle_then_one_is_released_untouched_
     let desk = desk_on(SimConfig::for_tests(), |_| {}).await;
     let (app, sim) = (&desk.app, &desk.pve);
     seed_container(sim, CT, "lab-ct");
-    let (root, _) = app.user("root", Role::Admin).await;
+    let (root, _) = app.user("chief", Role::Admin).await;
     let root = app.token(&root).await;
     let (alice, _) = app.user("alice", Role::User).await;
     let alice = app.token(&alice).await;

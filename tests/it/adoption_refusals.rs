@@ -27,7 +27,7 @@ fn problem(body: &Value) -> &str {
 async fn adopting_is_for_admins_and_refuses_managed_vanished_template_locked_and_changed_guests() {
     let (app, sim) = app_on(SimConfig::for_tests(), |_, _| {}).await;
     seed_container(&sim, CT, "lab-ct");
-    let (root, _) = app.user("root", Role::Admin).await;
+    let (root, _) = app.user("chief", Role::Admin).await;
     let root = app.token(&root).await;
     let (alice, _) = app.user("alice", Role::User).await;
     let alice = app.token(&alice).await;
@@ -43,7 +43,7 @@ async fn adopting_is_for_admins_and_refuses_managed_vanished_template_locked_and
     // A guest that already is a machine: 409, whoever it would go to.
     let (s, m) = adopt(&app, &root, body.clone()).await;
     assert_eq!(s, StatusCode::OK, "{m}");
-    let (s, p) = adopt(&app, &root, json!({"node": "pve1", "vmid": VM, "kind": "qemu", "owner": "root"})).await;
+    let (s, p) = adopt(&app, &root, json!({"node": "pve1", "vmid": VM, "kind": "qemu", "owner": "chief"})).await;
     assert_eq!((s, problem(&p)), (StatusCode::CONFLICT, "/problems/guest-managed"), "{p}");
     assert_eq!(rows(&app).await, (1, 1));
 
@@ -128,12 +128,12 @@ async fn adopting_is_for_admins_and_refuses_managed_vanished_template_locked_and
 async fn the_adopt_page_keeps_what_was_typed_and_warns_before_going_beyond_the_quota() {
     let (app, sim) = app_on(SimConfig::for_tests(), |_, _| {}).await;
     seed_container(&sim, CT, "lab-ct");
-    let (root, _) = app.user("root", Role::Admin).await;
+    let (root, _) = app.user("chief", Role::Admin).await;
     app.user("alice", Role::User).await;
     let quota =
         proxdesk::domain::quota::Quota { max_machines: 5, max_cores: 8, max_memory_mib: 256, max_disk_gib: 100 };
     proxdesk::services::quotas::set_role_quota(&app.db, &root, Role::User, quota).await.unwrap();
-    let b = app.logged_in("root", "root-password-123").await;
+    let b = app.logged_in("chief", "chief-password-123").await;
     let html = b.get("/admin/machines/adopt").await.text().await.unwrap();
     assert!(html.contains("lab-ct") && html.contains("id=\"adopt-300\""), "one form per guest");
     assert!(!html.contains("id=\"adopt-9000\""), "no templates");

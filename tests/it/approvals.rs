@@ -10,7 +10,7 @@ use crate::helpers::spawn_app;
 #[tokio::test]
 async fn approval_moves_the_request_and_enqueues_one_provision_job_in_the_same_transaction() {
     let app = spawn_app().await;
-    let (admin, _) = app.user("root", Role::Admin).await;
+    let (admin, _) = app.user("chief", Role::Admin).await;
     let (alice, _) = app.user("alice", Role::User).await;
     let (admin_t, alice_t) = (app.token(&admin).await, app.token(&alice).await);
     let tpl = app.template("Debian").await;
@@ -34,7 +34,7 @@ async fn approval_moves_the_request_and_enqueues_one_provision_job_in_the_same_t
 #[tokio::test]
 async fn approving_beyond_the_template_maximum_is_refused_with_field_errors() {
     let app = spawn_app().await;
-    let (admin, _) = app.user("root", Role::Admin).await;
+    let (admin, _) = app.user("chief", Role::Admin).await;
     let (alice, _) = app.user("alice", Role::User).await;
     let tpl = app.template("Debian").await;
     let id = app.submit_ok(&app.token(&alice).await, tpl, "web1").await;
@@ -48,7 +48,7 @@ async fn approving_beyond_the_template_maximum_is_refused_with_field_errors() {
 #[tokio::test]
 async fn two_admins_deciding_one_request_at_once_have_exactly_one_winner() {
     let app = spawn_app().await;
-    let (a1, _) = app.user("root", Role::Admin).await;
+    let (a1, _) = app.user("chief", Role::Admin).await;
     let (a2, _) = app.user("boss", Role::Admin).await;
     let (requester, _) = app.user("carol", Role::Admin).await;
     let (t1, t2) = (app.token(&a1).await, app.token(&a2).await);
@@ -83,7 +83,7 @@ async fn two_admins_deciding_one_request_at_once_have_exactly_one_winner() {
 #[tokio::test]
 async fn illegal_transitions_answer_409_with_a_stable_problem_type() {
     let app = spawn_app().await;
-    let (admin, _) = app.user("root", Role::Admin).await;
+    let (admin, _) = app.user("chief", Role::Admin).await;
     let (alice, _) = app.user("alice", Role::User).await;
     let (admin_t, alice_t) = (app.token(&admin).await, app.token(&alice).await);
     let tpl = app.template("Debian").await;
@@ -103,7 +103,7 @@ async fn illegal_transitions_answer_409_with_a_stable_problem_type() {
 #[tokio::test]
 async fn rejection_needs_a_reason_that_the_requester_sees() {
     let app = spawn_app().await;
-    let (admin, _) = app.user("root", Role::Admin).await;
+    let (admin, _) = app.user("chief", Role::Admin).await;
     let (alice, pw) = app.user("alice", Role::User).await;
     let (admin_t, alice_t) = (app.token(&admin).await, app.token(&alice).await);
     let tpl = app.template("Debian").await;
@@ -120,7 +120,7 @@ async fn rejection_needs_a_reason_that_the_requester_sees() {
 #[tokio::test]
 async fn bulk_decisions_report_each_request() {
     let app = spawn_app().await;
-    let (admin, _) = app.user("root", Role::Admin).await;
+    let (admin, _) = app.user("chief", Role::Admin).await;
     let (alice, _) = app.user("alice", Role::User).await;
     let (admin_t, alice_t) = (app.token(&admin).await, app.token(&alice).await);
     let tpl = app.template("Debian").await;
@@ -143,13 +143,13 @@ async fn bulk_decisions_report_each_request() {
 #[tokio::test]
 async fn the_admin_queue_page_decides_in_bulk_and_lists_oldest_first() {
     let app = spawn_app().await;
-    let (_, admin_pw) = app.user("root", Role::Admin).await;
+    let (_, admin_pw) = app.user("chief", Role::Admin).await;
     let (alice, _) = app.user("alice", Role::User).await;
     let alice_t = app.token(&alice).await;
     let tpl = app.template("Debian").await;
     let first = app.submit_ok(&alice_t, tpl, "first-host").await;
     let second = app.submit_ok(&alice_t, tpl, "second-host").await;
-    let b = app.logged_in("root", &admin_pw).await;
+    let b = app.logged_in("chief", &admin_pw).await;
     let html = b.get("/admin/requests").await.text().await.unwrap();
     assert!(html.find("first-host").unwrap() < html.find("second-host").unwrap(), "oldest first");
     let csrf = crate::helpers::csrf_in(&html).unwrap();
@@ -173,7 +173,7 @@ async fn the_admin_queue_page_decides_in_bulk_and_lists_oldest_first() {
 #[tokio::test]
 async fn the_request_list_walks_pages_by_cursor_with_owner_and_template_names() {
     let app = spawn_app().await;
-    let (admin, _) = app.user("root", Role::Admin).await;
+    let (admin, _) = app.user("chief", Role::Admin).await;
     let (alice, _) = app.user("alice", Role::User).await;
     let (bob, _) = app.user("bob", Role::User).await;
     let (admin_t, alice_t, bob_t) = (app.token(&admin).await, app.token(&alice).await, app.token(&bob).await);

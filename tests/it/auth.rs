@@ -97,7 +97,7 @@ async fn repeated_failures_from_one_address_are_throttled_across_accounts() {
 #[tokio::test]
 async fn disabling_a_user_ends_their_session_and_tokens_at_once() {
     let app = spawn_app().await;
-    let (admin, _) = app.user("root", Role::Admin).await;
+    let (admin, _) = app.user("chief", Role::Admin).await;
     let (alice, pw) = app.user("alice", Role::User).await;
     let token = app.token(&alice).await;
     let b = app.logged_in("alice", &pw).await;

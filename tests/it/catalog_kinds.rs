@@ -43,8 +43,8 @@ pub fn options(html: &str, name: &str) -> Vec<String> {
 }
 
 async fn admin(app: &TestApp) -> (Browser, String) {
-    let (root, pw) = app.user("root", Role::Admin).await;
-    (app.logged_in("root", &pw).await, app.token(&root).await)
+    let (root, pw) = app.user("chief", Role::Admin).await;
+    (app.logged_in("chief", &pw).await, app.token(&root).await)
 }
 
 fn limits() -> Vec<(&'static str, &'static str)> {

@@ -33,9 +33,9 @@ fn migrate_user_add_and_token_create() {
     let generated = out.lines().find_map(|l| l.strip_prefix("password: ")).expect("generated password printed once");
     assert_eq!(generated.len(), 16);
     let (ok, out, _) =
-        proxdesk(dir.path(), &["user", "add", "root", "--admin", "--password-stdin"], Some("a-long-password\n"));
-    assert!(ok && out.contains("created root (admin)") && !out.contains("password:"), "{out}");
-    let (ok, out, _) = proxdesk(dir.path(), &["token", "create", "root", "--name", "ci"], None);
+        proxdesk(dir.path(), &["user", "add", "chief", "--admin", "--password-stdin"], Some("a-long-password\n"));
+    assert!(ok && out.contains("created chief (admin)") && !out.contains("password:"), "{out}");
+    let (ok, out, _) = proxdesk(dir.path(), &["token", "create", "chief", "--name", "ci"], None);
     assert!(ok && out.trim().starts_with("pdk_"), "{out}");
     let (ok, _, err) = proxdesk(dir.path(), &["user", "add", "alice"], None);
     assert!(!ok && err.contains("username: this name is taken"), "{err}");

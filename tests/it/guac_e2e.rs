@@ -179,7 +179,7 @@ async fn the_first_sync_creates_exactly_the_machines_and_the_noted_vms_connectio
         alice.perms.connection.iter().map(|(id, p)| (id, p.iter().map(String::as_str).collect())).collect();
     assert_eq!(perms, [(&lab.id, vec!["READ"])]);
     assert!(alice.perms.group.is_empty() && alice.perms.system.is_empty());
-    assert!(!state.users.contains_key("root"), "the admin owns no machine");
+    assert!(!state.users.contains_key("chief"), "the admin owns no machine");
 }
 
 #[tokio::test]

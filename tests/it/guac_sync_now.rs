@@ -23,8 +23,8 @@ fn location(r: &reqwest::Response) -> &str {
 async fn an_admins_sync_now_queues_a_run_that_the_page_then_shows_with_its_counts() {
     let desk = desk().await;
     desk.set_notes("pve1", NOTED_VM, NOTES).await;
-    let (_, pw) = desk.app.user("root", Role::Admin).await;
-    let b = desk.app.logged_in("root", &pw).await;
+    let (_, pw) = desk.app.user("chief", Role::Admin).await;
+    let b = desk.app.logged_in("chief", &pw).await;
     let html = b.get(PAGE).await.text().await.unwrap();
     assert!(html.contains("No sync has run yet.") && html.contains(">Sync now</button>"), "{html}");
 
@@ -45,7 +45,7 @@ async fn an_admins_sync_now_queues_a_run_that_the_page_then_shows_with_its_count
     assert!(cells.iter().all(|c| html.contains(c)), "{html}");
     assert!(!html.contains("No sync has run yet."));
     let audit = b.get("/admin/audit?action=guac.sync_requested").await.text().await.unwrap();
-    assert!(audit.contains(">Guacamole sync requested</td>") && audit.contains("root"), "{audit}");
+    assert!(audit.contains(">Guacamole sync requested</td>") && audit.contains("chief"), "{audit}");
 }
 
 #[tokio::test]
@@ -57,8 +57,8 @@ async fn sync_now_refuses_non_admins_and_forms_without_a_csrf_token() {
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert_eq!(alice.get(PAGE).await.status(), StatusCode::FORBIDDEN);
 
-    let (_, pw) = desk.app.user("root", Role::Admin).await;
-    let root = desk.app.logged_in("root", &pw).await;
+    let (_, pw) = desk.app.user("chief", Role::Admin).await;
+    let root = desk.app.logged_in("chief", &pw).await;
     let r = root.post_raw(ACTION, &[]).await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let r = root.post_raw(ACTION, &[("csrf".into(), "forged".into())]).await;
@@ -69,8 +69,8 @@ async fn sync_now_refuses_non_admins_and_forms_without_a_csrf_token() {
 #[tokio::test]
 async fn without_guacamole_the_page_says_so_and_sync_now_queues_nothing() {
     let app = spawn_app().await;
-    let (_, pw) = app.user("root", Role::Admin).await;
-    let b = app.logged_in("root", &pw).await;
+    let (_, pw) = app.user("chief", Role::Admin).await;
+    let b = app.logged_in("chief", &pw).await;
     let html = b.get(PAGE).await.text().await.unwrap();
     assert!(html.contains("Guacamole is not configured") && !html.contains("Sync now"), "{html}");
     let r = b.post_form(PAGE, ACTION, &[]).await;
@@ -86,8 +86,8 @@ async fn without_guacamole_the_page_says_so_and_sync_now_queues_nothing() {
         raw.set("guac_password", "guacadmin");
     })
     .await;
-    let (_, pw) = app.user("root", Role::Admin).await;
-    let b = app.logged_in("root", &pw).await;
+    let (_, pw) = app.user("chief", Role::Admin).await;
+    let b = app.logged_in("chief", &pw).await;
     let html = b.get(PAGE).await.text().await.unwrap();
     assert!(html.contains("set PROXDESK_PVE_URL") && !html.contains("Sync now"), "{html}");
 }

@@ -92,8 +92,8 @@ async fn the_admin_page_shows_the_last_runs_counts_and_problems() {
         settings: DesiredSettings::default(),
     };
     sync.run(&app.db, false).await.unwrap();
-    let (_, pw) = app.user("root", Role::Admin).await;
-    let b = app.logged_in("root", &pw).await;
+    let (_, pw) = app.user("chief", Role::Admin).await;
+    let b = app.logged_in("chief", &pw).await;
     let html = b.get("/admin/guacamole").await.text().await.unwrap();
     assert!(html.contains("Guacamole sync"), "{html}");
     assert!(html.contains("entry skipped: it lacks a password"), "{html}");

@@ -98,7 +98,7 @@ async fn the_group_mapping_promotes_and_demotes_at_every_sign_in() {
 #[tokio::test]
 async fn a_disabled_account_stays_out_whichever_way_it_comes() {
     let app = spawn_app().await;
-    let (root, _) = app.user("root", Role::Admin).await;
+    let (root, _) = app.user("chief", Role::Admin).await;
     let who = oidc("sub-d", None, false, &[]);
     let s = services::identities::sign_in(&app.db, &who, &RoleMapping::default(), 12).await.unwrap();
     services::users::set_disabled(&app.db, &root, s.actor.id, true).await.unwrap();
@@ -109,9 +109,9 @@ async fn a_disabled_account_stays_out_whichever_way_it_comes() {
 #[tokio::test]
 async fn an_admin_links_and_unlinks_identities_on_the_user_page() {
     let app = spawn_app().await;
-    let (_, pw) = app.user("root", Role::Admin).await;
+    let (_, pw) = app.user("chief", Role::Admin).await;
     let (alice, _) = app.user("alice", Role::User).await;
-    let b = app.logged_in("root", &pw).await;
+    let b = app.logged_in("chief", &pw).await;
     let page = format!("/admin/users/{}", alice.id);
     // Bad input: the form says what is wrong and keeps what was typed.
     let r = b
@@ -153,7 +153,7 @@ async fn an_admin_links_and_unlinks_identities_on_the_user_page() {
 #[tokio::test]
 async fn moving_an_identity_joins_two_accounts_and_the_only_way_in_is_never_unlinked() {
     let app = spawn_app().await;
-    let (root, _) = app.user("root", Role::Admin).await;
+    let (root, _) = app.user("chief", Role::Admin).await;
     let (alice, _) = app.user("alice", Role::User).await;
     // A first sign-in made a second, passwordless account for the same person.
     let who = oidc("sub-m", None, false, &[]);
@@ -174,7 +174,7 @@ async fn moving_an_identity_joins_two_accounts_and_the_only_way_in_is_never_unli
 #[tokio::test]
 async fn the_api_lists_links_and_unlinks_identities_for_admins_only() {
     let app = spawn_app().await;
-    let (root, _) = app.user("root", Role::Admin).await;
+    let (root, _) = app.user("chief", Role::Admin).await;
     let (alice, _) = app.user("alice", Role::User).await;
     let admin = app.token(&root).await;
     let user = app.token(&alice).await;

@@ -281,14 +281,14 @@ async fn directory_groups_make_admins_and_leaving_the_group_demotes_at_the_next_
 async fn a_directory_that_is_down_says_so_and_local_admins_still_sign_in() {
     let Some(mut slapd) = Slapd::start() else { return };
     let app = app_for(&slapd, |_| {}).await;
-    let (_, admin_password) = app.user("root", Role::Admin).await;
+    let (_, admin_password) = app.user("chief", Role::Admin).await;
     slapd.stop();
     let b = app.browser();
     let started = Instant::now();
     let r = ldap_login(&b, "alice", "alice-Secret-1").await;
     assert_refused(r, StatusCode::SERVICE_UNAVAILABLE, PROVIDER_DOWN, "alice").await;
     assert!(started.elapsed() < Duration::from_secs(4), "a refused connection is not waited on");
-    let r = b.login("root", &admin_password).await;
+    let r = b.login("chief", &admin_password).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(r.headers()["location"], "/admin");
 }

@@ -69,9 +69,9 @@ pub async fn app_with_timing(clone_ms: u64, power_ms: u64) -> (TestApp, SimHandl
     app_on(sim, |_, _| {}).await
 }
 
-/// root (admin) and alice, their API tokens, a template, and alice's pending request.
+/// chief (admin) and alice, their API tokens, a template, and alice's pending request.
 pub async fn pending_request(app: &TestApp) -> (String, String, i64) {
-    let (admin, _) = app.user("root", Role::Admin).await;
+    let (admin, _) = app.user("chief", Role::Admin).await;
     let (alice, _) = app.user("alice", Role::User).await;
     let (admin_t, alice_t) = (app.token(&admin).await, app.token(&alice).await);
     // Finished by nothing (no SSH to a node needed).
@@ -114,10 +114,10 @@ async fn the_request_stream_reports_provisioning_as_it_runs_and_again_when_ready
 #[tokio::test]
 async fn the_admin_stream_changes_when_a_request_is_submitted() {
     let app = spawn_app().await;
-    let (_, admin_pw) = app.user("root", Role::Admin).await;
+    let (_, admin_pw) = app.user("chief", Role::Admin).await;
     let (alice, _) = app.user("alice", Role::User).await;
     let tpl = app.template("Debian").await;
-    let root = app.logged_in("root", &admin_pw).await;
+    let root = app.logged_in("chief", &admin_pw).await;
     let mut sse = Sse::open(&root, "/admin/live").await;
     sse.next_change(Duration::from_secs(5)).await.expect("a fingerprint on connect");
     assert!(sse.next_change(Duration::from_millis(300)).await.is_none());

@@ -144,7 +144,7 @@ async fn the_owner_and_the_admin_see_why_the_machine_is_lost() {
     let fr = fr.text().await.unwrap();
     assert!(fr.contains("perdue") && fr.contains("ne porte plus la marque de cette machine"), "{fr}");
 
-    let admin = d.app.logged_in("root", "root-password-123").await;
+    let admin = d.app.logged_in("chief", "chief-password-123").await;
     let html = admin.get(&page).await.text().await.unwrap();
     assert!(
         html.contains("another guest has its VMID now") && html.contains(&format!("/admin/machines/{mid}/release"))
@@ -171,7 +171,7 @@ async fn an_admin_releases_a_lost_machine_without_touching_proxmox_ve() {
 
     let owner = d.app.logged_in("alice", "alice-password-123").await;
     assert_eq!(owner.post_form(&page, &action, &[]).await.status(), StatusCode::FORBIDDEN, "admins only");
-    let admin = d.app.logged_in("root", "root-password-123").await;
+    let admin = d.app.logged_in("chief", "chief-password-123").await;
     let r = admin.post_form(&page, &action, &[]).await;
     assert_eq!(r.status(), StatusCode::OK, "unconfirmed: the confirmation page");
     let asked = r.text().await.unwrap();
@@ -184,7 +184,7 @@ async fn an_admin_releases_a_lost_machine_without_touching_proxmox_ve() {
     assert_eq!(done["status"], "deleted", "{done}");
     assert!(done["reason"].as_str().unwrap().contains(&format!("CT {vmid}")), "the reason is kept");
     let released = done["timeline"].as_array().unwrap().iter().find(|e| e["action"] == "request.released").unwrap();
-    assert_eq!(released["actor"], "root");
+    assert_eq!(released["actor"], "chief");
     let machines: Value = d.app.get(&d.alice, "/api/v1/machines").await.json().await.unwrap();
     assert!(machines["items"].as_array().unwrap().is_empty());
     assert_eq!(d.used_machines().await, 0, "the quota is released");
@@ -204,7 +204,7 @@ async fn an_admin_readopts_a_container_restored_at_another_vmid() {
     let m: Value = d.app.get(&d.alice, &format!("/api/v1/machines/{mid}")).await.json().await.unwrap();
     assert_eq!(m["lost"]["reason"], "gone", "{m}");
 
-    let admin = d.app.logged_in("root", "root-password-123").await;
+    let admin = d.app.logged_in("chief", "chief-password-123").await;
     let page = format!("/requests/{id}");
     let r = admin.post_form(&page, &format!("/admin/machines/{mid}/readopt"), &[]).await;
     assert_eq!(r.status(), StatusCode::CONFLICT);

@@ -38,10 +38,10 @@ fn inline_code(html: &str) -> Vec<String> {
 #[tokio::test]
 async fn every_page_is_served_with_a_strict_policy_and_carries_no_inline_code() {
     let app = spawn_app().await;
-    let (admin, pw) = app.user("root", Role::Admin).await;
+    let (admin, pw) = app.user("chief", Role::Admin).await;
     let tpl = app.template("Debian").await;
     let id = app.submit_ok(&app.token(&admin).await, tpl, "web1").await;
-    let b = app.logged_in("root", &pw).await;
+    let b = app.logged_in("chief", &pw).await;
     let pages = [
         "/login".to_string(),
         "/".into(),

@@ -8,10 +8,10 @@ use crate::helpers::spawn_app;
 #[tokio::test]
 async fn every_page_renders_for_an_admin_in_every_language() {
     let app = spawn_app().await;
-    let (admin, pw) = app.user("root", Role::Admin).await;
+    let (admin, pw) = app.user("chief", Role::Admin).await;
     let tpl = app.template("Debian").await;
     let id = app.submit_ok(&app.token(&admin).await, tpl, "web1").await;
-    let b = app.logged_in("root", &pw).await;
+    let b = app.logged_in("chief", &pw).await;
     let pages = [
         "/".to_string(),
         "/requests/new".into(),
@@ -96,8 +96,8 @@ fn every_key_a_template_uses_has_an_english_text() {
 async fn admins_manage_users_catalog_and_quotas_from_the_pages() {
     // Catalog entries are checked against a cluster: the simulator.
     let (app, _sim) = crate::provision::app_with_cluster(None).await;
-    let (_, pw) = app.user("root", Role::Admin).await;
-    let b = app.logged_in("root", &pw).await;
+    let (_, pw) = app.user("chief", Role::Admin).await;
+    let b = app.logged_in("chief", &pw).await;
     // New user with a generated password, shown once.
     let r =
         b.post_form("/admin/users", "/admin/users", &[("username", "carol"), ("role", "user"), ("password", "")]).await;

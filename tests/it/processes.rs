@@ -115,7 +115,7 @@ pub async fn seed() -> Seeded {
     let db = proxdesk::db::connect(&settings.database_url, 2).await.unwrap();
     proxdesk::db::migrate(&db).await.unwrap();
     let mut actors = vec![];
-    for (name, role) in [("root", Role::Admin), ("alice", Role::User)] {
+    for (name, role) in [("chief", Role::Admin), ("alice", Role::User)] {
         let password = Some(Secret::new(format!("{name}-password-123")));
         let (user, _) =
             services::users::create(&db, None, services::users::NewUser { username: name.into(), role, password })

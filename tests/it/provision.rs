@@ -38,7 +38,7 @@ pub async fn app_with_cluster(sshd: Option<(&Sshd, std::path::PathBuf)>) -> (Tes
 
 /// Submits as alice, approves as admin; returns (alice's token, request id).
 pub async fn approved_request(app: &TestApp, finish_mode: &str) -> (String, i64) {
-    let (admin, _) = app.user("root", Role::Admin).await;
+    let (admin, _) = app.user("chief", Role::Admin).await;
     let (alice, _) = app.user("alice", Role::User).await;
     let (admin_t, alice_t) = (app.token(&admin).await, app.token(&alice).await);
     let tpl = app.template("Debian").await;

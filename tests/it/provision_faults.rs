@@ -48,7 +48,7 @@ pub async fn desk_with(
         configure(raw);
     })
     .await;
-    let (admin, _) = app.user("root", Role::Admin).await;
+    let (admin, _) = app.user("chief", Role::Admin).await;
     let (alice, _) = app.user("alice", Role::User).await;
     let (admin_token, alice_token) = (app.token(&admin).await, app.token(&alice).await);
     let template = app.template_at("Debian", "pve1", 9000, "none").await;

@@ -361,7 +361,7 @@ async fn requests_allocating_from_one_pool_at_once_never_share_an_address() {
     use proxdesk::services::addresses;
 
     let app = crate::helpers::spawn_app().await;
-    let (admin, _) = app.user("root", proxdesk::domain::roles::Role::Admin).await;
+    let (admin, _) = app.user("chief", proxdesk::domain::roles::Role::Admin).await;
     let token = app.token(&admin).await;
     let template = app.template("Debian").await;
     let mut ids = vec![];

@@ -26,7 +26,7 @@ pub enum VmOf {
     Iso,
 }
 
-/// An admin (`root`) and alice on an app, with their API tokens and alice's browser session.
+/// An admin (`chief`) and alice on an app, with their API tokens and alice's browser session.
 pub struct People {
     pub admin: String,
     pub alice: String,
@@ -43,7 +43,7 @@ pub struct Vm {
 
 impl People {
     pub async fn on(app: &TestApp) -> People {
-        let (admin, _) = app.user("root", Role::Admin).await;
+        let (admin, _) = app.user("chief", Role::Admin).await;
         let (alice, password) = app.user("alice", Role::User).await;
         let session = proxdesk::services::auth::login(&app.db, "alice", &Secret::new(password), "t", 1).await.unwrap();
         People {

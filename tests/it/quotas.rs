@@ -44,7 +44,7 @@ async fn the_api_reports_every_invalid_field_at_once() {
 #[tokio::test]
 async fn pending_and_active_requests_count_against_the_quota() {
     let app = spawn_app().await;
-    let (admin, _) = app.user("root", Role::Admin).await;
+    let (admin, _) = app.user("chief", Role::Admin).await;
     let (alice, _) = app.user("alice", Role::User).await;
     let (admin_t, token) = (app.token(&admin).await, app.token(&alice).await);
     let tpl = app.template("Debian").await;
@@ -82,7 +82,7 @@ async fn pending_and_active_requests_count_against_the_quota() {
 #[tokio::test]
 async fn concurrent_submissions_cannot_both_squeeze_under_the_quota() {
     let app = spawn_app().await;
-    let (admin, _) = app.user("root", Role::Admin).await;
+    let (admin, _) = app.user("chief", Role::Admin).await;
     let (alice, _) = app.user("alice", Role::User).await;
     let (admin_t, token) = (app.token(&admin).await, app.token(&alice).await);
     let tpl = app.template("Debian").await;

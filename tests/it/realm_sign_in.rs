@@ -103,14 +103,14 @@ async fn the_sign_in_page_works_for_local_accounts_while_pve_hangs() {
         raw.set("workers", "false");
     })
     .await;
-    app.user("root", Role::Admin).await;
+    app.user("chief", Role::Admin).await;
     let started = Instant::now();
     let html = app.browser().get("/login").await.text().await.unwrap();
     // PVE's realm list never comes: the page does not wait for it beyond a short bound.
     assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
     assert!(html.contains(r#"name="method" value="local""#), "only local accounts: {html}");
     assert!(!html.contains("pve:"), "{html}");
-    app.logged_in("root", "root-password-123").await;
+    app.logged_in("chief", "chief-password-123").await;
     held.abort();
 }
 
@@ -200,7 +200,7 @@ async fn disabled_and_expired_pve_users_are_refused() {
 #[tokio::test]
 async fn a_pve_that_is_down_is_named_and_local_admins_still_sign_in() {
     let (app, sim) = realm_app(cluster()).await;
-    app.user("root", Role::Admin).await;
+    app.user("chief", Role::Admin).await;
     // The realm list is known from before PVE went away.
     assert!(app.browser().get("/login").await.text().await.unwrap().contains("pve:pve"));
     sim.stop();
@@ -209,7 +209,7 @@ async fn a_pve_that_is_down_is_named_and_local_admins_still_sign_in() {
     let html = r.text().await.unwrap();
     assert!(html.contains(&proxdesk::http::i18n::t("en", "login.provider_down")), "{html}");
     assert!(html.contains(r#"value="alice""#));
-    app.logged_in("root", "root-password-123").await;
+    app.logged_in("chief", "chief-password-123").await;
 }
 
 #[tokio::test]

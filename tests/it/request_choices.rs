@@ -121,7 +121,7 @@ async fn choices_outside_the_entry_are_refused_by_the_form_which_keeps_what_was_
     for kept in ["value=\"vm-typed\"", "value=\"2048\"", "value=\"20\"", "kept purpose"] {
         assert!(html.contains(kept), "{kept} kept");
     }
-    let (admin, _) = app.user("root", Role::Admin).await;
+    let (admin, _) = app.user("chief", Role::Admin).await;
     let all: Value = app.get(&app.token(&admin).await, "/api/v1/requests").await.json().await.unwrap();
     assert!(all["items"].as_array().unwrap().is_empty(), "nothing was recorded");
 

@@ -29,7 +29,7 @@ pub struct Desk {
 }
 
 /// The app on the simulator (finish mode `none`, one attempt, long task deadline so a hung clone
-/// stays `provisioning`), with `root` (admin), `alice` (user) and the template `Debian`.
+/// stays `provisioning`), with `chief` (admin), `alice` (user) and the template `Debian`.
 pub async fn desk() -> Desk {
     desk_on(SimConfig::for_tests()).await
 }
@@ -48,7 +48,7 @@ pub async fn desk_on(sim: SimConfig) -> Desk {
     })
     .await;
     let template = app.template_at("Debian", "pve1", 9000, "none").await;
-    let admin = person(&app, "root", Role::Admin).await;
+    let admin = person(&app, "chief", Role::Admin).await;
     let alice = person(&app, "alice", Role::User).await;
     Desk { app, sim, admin, alice, template }
 }
