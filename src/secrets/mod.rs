@@ -14,6 +14,8 @@ use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
+mod hashing;
+
 /// A value that never shows itself in `Debug` or `Display` (logs, errors, panics).
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Secret<T>(T);
@@ -163,33 +165,16 @@ pub fn verify_password(password: &Secret<String>, phc: &str) -> bool {
     PasswordHash::new(phc).map(|h| argon2().verify_password(password.expose().as_bytes(), &h).is_ok()).unwrap_or(false)
 }
 
-/// Password hashing costs 19 MiB and tens of milliseconds of a core. On the async workers a handful of
-/// parallel sign-ins would stall every page, websocket and job heartbeat, so it runs on tokio's blocking
-/// pool, at most one per core at once: a login storm queues here and nowhere else.
-fn hashing_slots() -> &'static tokio::sync::Semaphore {
-    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
-    SLOTS.get_or_init(|| {
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        tokio::sync::Semaphore::new(cores)
-    })
-}
-
-/// Runs `work` on the blocking pool within the hashing slots.
-async fn hashing<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
-    let _slot = hashing_slots().acquire().await.ok()?;
-    tokio::task::spawn_blocking(work).await.ok()
-}
-
-/// [`verify_password`] off the async workers (see [`hashing_slots`]).
+/// [`verify_password`] off the async workers, on the low-priority hashing threads ([`hashing`]).
 pub async fn verify_password_async(password: &Secret<String>, phc: &str) -> bool {
     let (password, phc) = (password.clone(), phc.to_owned());
-    hashing(move || verify_password(&password, &phc)).await.unwrap_or(false)
+    hashing::run(move || verify_password(&password, &phc)).await.unwrap_or(false)
 }
 
-/// [`hash_password`] off the async workers (see [`hashing_slots`]).
+/// [`hash_password`] off the async workers, on the low-priority hashing threads ([`hashing`]).
 pub async fn hash_password_async(password: &Secret<String>) -> Result<String, SecretError> {
     let password = password.clone();
-    hashing(move || hash_password(&password)).await.unwrap_or(Err(SecretError::Hash))
+    hashing::run(move || hash_password(&password)).await.unwrap_or(Err(SecretError::Hash))
 }
 
 /// A random URL-safe token of `bytes` random bytes.
