@@ -11,7 +11,7 @@ use crate::matrix_fixtures::{World, assert_unchanged, world};
 /// A well-formed body for every operation with a path parameter, so a refusal cannot hide behind a 400:
 /// one set of fields that each operation reads its own from (unknown ones are ignored), but for `kind`,
 /// which means a console for one and a template's kind for another.
-fn api_body(w: &World, pattern: &str) -> Value {
+pub fn api_body(w: &World, pattern: &str) -> Value {
     if pattern.ends_with("/console") {
         return json!({"kind": "vnc"});
     }
