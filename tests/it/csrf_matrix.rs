@@ -47,10 +47,17 @@ async fn every_state_changing_page_refuses_a_missing_wrong_or_foreign_form_and_c
                 ("no token", chief.client.request(method.clone(), &full).form(&fields)),
                 ("another session's token", chief.client.request(method.clone(), &full).form(&with_csrf(&bobs))),
                 ("a made-up token", chief.client.request(method.clone(), &full).form(&with_csrf("csrf.forged"))),
-                ("a foreign Origin", chief.client.request(method.clone(), &full).form(&with_csrf(&own)).header("Origin", EVIL)),
+                (
+                    "a foreign Origin",
+                    chief.client.request(method.clone(), &full).form(&with_csrf(&own)).header("Origin", EVIL),
+                ),
                 (
                     "a foreign Referer",
-                    chief.client.request(method.clone(), &full).form(&with_csrf(&own)).header("Referer", format!("{EVIL}/")),
+                    chief
+                        .client
+                        .request(method.clone(), &full)
+                        .form(&with_csrf(&own))
+                        .header("Referer", format!("{EVIL}/")),
                 ),
             ];
             for (how, request) in attempts {

@@ -141,8 +141,22 @@ pub struct Fingerprint {
 /// background checks read the guests' state at any time.
 fn pve_writes(sim: &proxdesk::integrations::pve::sim::SimHandle) -> BTreeMap<String, u64> {
     const WRITES: &[&str] = &[
-        "Clone", "Put", "Post", "Create", "Resize", "Start", "Stop", "Shutdown", "Reboot", "Reset", "Delete",
-        "Rollback", "Proxy", "Websocket", "Suspend", "Resume",
+        "Clone",
+        "Put",
+        "Post",
+        "Create",
+        "Resize",
+        "Start",
+        "Stop",
+        "Shutdown",
+        "Reboot",
+        "Reset",
+        "Delete",
+        "Rollback",
+        "Proxy",
+        "Websocket",
+        "Suspend",
+        "Resume",
     ];
     sim.calls()
         .snapshot()

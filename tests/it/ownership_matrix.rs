@@ -105,33 +105,119 @@ async fn another_users_things_are_refused_on_every_route_and_nothing_changes() {
         }
     }
 
-    // The console websockets, from theirs: with bob's session, and with console URLs bob was issued
-    // for his own machine.
-    let mut bob_urls = Vec::new();
-    for kind in ["vnc", "terminal"] {
-        let body = json!({"kind": kind});
-        let r = app.post(&bob.token, &format!("/api/v1/machines/{}/console", w.bob_machine), body).await;
-        assert_eq!(r.status(), 200, "bob's own console URL");
-        let url: String = r.json::<Value>().await.unwrap()["url"].as_str().unwrap().to_owned();
-        bob_urls.push(url.split_once('?').expect("a token in the URL").1.to_owned());
-    }
+    // The console websockets, from theirs: with bob's session; with console URLs bob was issued for
+    // his own machine; and with alice's console URLs anywhere but where they were issued for (bob's
+    // machine, the other kind of console). A refused URL stays unspent.
+    let bob_urls = console_urls(w.desk.app.url(""), &bob.token, w.bob_machine).await;
+    let alice_urls = console_urls(w.desk.app.url(""), &w.desk.alice.token, w.machine).await;
+    let bob_vmid = app
+        .get(&bob.token, &format!("/api/v1/machines/{}", w.bob_machine))
+        .await
+        .json::<Value>()
+        .await
+        .unwrap()["vmid"]
+        .to_string();
     let origin = Some(app.address.as_str());
     for pattern in proxdesk::http::console_socket_routes() {
+        let bobs = pattern.replace(":id", &w.bob_machine.to_string()).replace(":vmid", &bob_vmid);
         for url in w.fill(pattern) {
             let before = w.fingerprint().await;
             let status = refused_status(connect(app, &url, Some(&bob.session), origin).await);
             assert!(refused(status), "websocket {url} answered bob's session {status}");
-            for query in &bob_urls {
-                let status = refused_status(connect(app, &format!("{url}?{query}"), None, origin).await);
-                assert!(status == 401 || refused(status), "websocket {url} took bob's console URL ({status})");
+            let tries =
+                bob_urls.iter().map(|(_, q)| (url.clone(), q)).chain(alice_urls.iter().flat_map(|(issued, q)| {
+                    [(url.clone(), q), (bobs.clone(), q)].into_iter().filter(move |(u, _)| u != issued)
+                }));
+            for (target, query) in tries {
+                let status = refused_status(connect(app, &format!("{target}?{query}"), None, origin).await);
+                assert!(
+                    status == 401 || refused(status),
+                    "websocket {target} took a console URL of {query} ({status})"
+                );
             }
             assert_unchanged(&before, &w.fingerprint().await, &format!("bob's websocket {url}"));
             checked += 1;
         }
     }
+    // The refusals spent nothing: alice's URL still opens her console where it was issued for.
+    let (path, query) = &alice_urls[0];
+    let opened = connect(app, &format!("{path}?{query}"), None, origin).await;
+    assert!(opened.is_ok(), "alice's console URL was spent by bob's tries: {:?}", opened.err());
+    drop(opened);
+
     println!("ownership matrix: {checked} route fills checked");
     assert!(checked >= 60, "only {checked} routes checked");
     bulk_runs_refuse_another_users_machine(&w).await;
+    lists_hide_another_users_things(&w).await;
+}
+
+/// Routes without an id in their path may still take one in their query (a list filtered by owner):
+/// whatever bob asks, no list shows him alice's requests or machines (her hostnames start `alices`).
+async fn lists_hide_another_users_things(w: &World) {
+    let app = &w.desk.app;
+    let spec: Value = serde_json::from_str(&proxdesk::http::api::spec_json()).unwrap();
+    let alice = w.desk.alice.id.to_string();
+    let by_name = |name: &str| -> Option<String> {
+        match name {
+            "user_id" => Some(alice.clone()),
+            "owner" | "actor" => Some("alice".into()),
+            "subject_id" => Some(w.machine.to_string()),
+            "vmid" => Some(w.vmid.to_string()),
+            "template_id" => Some(w.desk.template.to_string()),
+            _ => None,
+        }
+    };
+    for (pattern, ops) in spec["paths"].as_object().unwrap() {
+        let Some(op) = ops.get("get") else { continue };
+        if pattern.contains('{') {
+            continue;
+        }
+        let query: Vec<(String, String)> = op["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| p["in"] == "query")
+            .filter_map(|p| by_name(p["name"].as_str().unwrap()).map(|v| (p["name"].as_str().unwrap().to_owned(), v)))
+            .collect();
+        let r = app.api.get(app.url(&format!("/api/v1{pattern}"))).query(&query).bearer_auth(&w.bob.token).send().await;
+        let body = r.unwrap().text().await.unwrap();
+        assert!(!body.contains("alices"), "API GET {pattern}?{query:?} shows bob alice's things: {body}");
+    }
+    let browser = app.logged_in("bob", &w.bob.password).await;
+    let query = format!("owner=alice&user_id={alice}&user=alice");
+    for (method, pattern) in proxdesk::http::pages::page_routes() {
+        if method != Method::GET || pattern.contains(':') {
+            continue;
+        }
+        let r = browser.get(&format!("{pattern}?{query}")).await;
+        // The live streams carry fingerprints only, and never end.
+        if r.headers().get("content-type").is_some_and(|t| t.to_str().unwrap().starts_with("text/event-stream")) {
+            continue;
+        }
+        let body = r.text().await.unwrap();
+        assert!(!body.contains("alices"), "page {pattern}?{query} shows bob alice's things");
+    }
+}
+
+/// The VNC and terminal console URLs of `machine` issued to `token`'s owner: (path, query).
+async fn console_urls(base: String, token: &str, machine: i64) -> Vec<(String, String)> {
+    let client = reqwest::Client::new();
+    let mut urls = Vec::new();
+    for kind in ["vnc", "terminal"] {
+        let r = client
+            .post(format!("{base}/api/v1/machines/{machine}/console"))
+            .bearer_auth(token)
+            .json(&json!({"kind": kind}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "a console URL of one's own machine");
+        let url: String = r.json::<Value>().await.unwrap()["url"].as_str().unwrap().to_owned();
+        let path_and_query = &url[url.find("/machines/").expect("a machine console URL")..];
+        let (path, query) = path_and_query.split_once('?').expect("a token in the URL");
+        urls.push((path.to_owned(), query.to_owned()));
+    }
+    urls
 }
 
 /// The bulk routes take machine ids in their body: another user's machine is refused as not found.
@@ -139,7 +225,8 @@ async fn bulk_runs_refuse_another_users_machine(w: &World) {
     let app = &w.desk.app;
     let before = w.fingerprint().await;
 
-    let r = app.post(&w.bob.token, "/api/v1/machines/bulk", json!({"action": "stop", "machine_ids": [w.machine]})).await;
+    let r =
+        app.post(&w.bob.token, "/api/v1/machines/bulk", json!({"action": "stop", "machine_ids": [w.machine]})).await;
     assert_eq!(r.status(), 202);
     let run = r.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
     let browser = app.logged_in("bob", &w.bob.password).await;
