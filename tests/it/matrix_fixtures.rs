@@ -19,8 +19,9 @@ pub struct World {
     pub request: i64,
     pub machine: i64,
     pub vmid: u64,
-    /// Alice's request still waiting for an admin.
+    /// Alice's request still waiting for an admin, and one whose provisioning failed.
     pub pending: i64,
+    pub failed: i64,
     pub bulk_run: i64,
     pub token_id: i64,
     /// The snapshot alice took of her machine.
@@ -34,6 +35,7 @@ pub async fn world() -> World {
     let (request, machine) = desk.ready(&desk.alice, "alices").await;
     let (_, bob_machine) = desk.ready(&bob, "bobs").await;
     let pending = desk.submit(&desk.alice, "alices-next").await;
+    let failed = desk.failed(&desk.alice, "alices-failed").await;
     let app = &desk.app;
     let token = &desk.alice.token;
 
@@ -56,19 +58,20 @@ pub async fn world() -> World {
     let token_id = tokens[0]["id"].as_i64().unwrap();
     let m: Value = app.get(token, &format!("/api/v1/machines/{machine}")).await.json().await.unwrap();
     let vmid = m["vmid"].as_u64().unwrap_or_else(|| panic!("alice's machine has a vmid: {m}"));
-    World { desk, bob, request, machine, vmid, pending, bulk_run, token_id, snapshot, bob_machine }
+    quiet(&desk.sim).await;
+    World { desk, bob, request, machine, vmid, pending, failed, bulk_run, token_id, snapshot, bob_machine }
 }
 
 impl World {
     /// `pattern` (poem's `/machines/:id` or OpenAPI's `/machines/{id}`) with each parameter naming one of
-    /// alice's things; one URL per id a route may be about (a request route gets both of her requests).
+    /// alice's things; one URL per id a route may be about (a request route gets each of her requests).
     /// A parameter the matrix does not know fails the test, so a new kind of route must be added here.
     pub fn fill(&self, pattern: &str) -> Vec<String> {
         let path = pattern.replace('{', ":").replace('}', "");
         let ids = if !path.contains(":id") {
             vec![0]
         } else if path.contains("/requests/:id") {
-            vec![self.request, self.pending]
+            vec![self.request, self.pending, self.failed]
         } else if path.contains("/machines/bulk/:id") {
             vec![self.bulk_run]
         } else if path.contains("/machines/:id") {
@@ -103,7 +106,7 @@ impl World {
     }
 
     /// What a refused call must not change: machines, requests, bulk runs, API tokens, console URLs,
-    /// the audit log, and what PVE was asked to do.
+    /// the audit log, and every call PVE received.
     pub async fn fingerprint(&self) -> Fingerprint {
         let db = &self.desk.app.db;
         let machines = entities::machine::Entity::find().order_by_asc(entities::machine::Column::Id).all(db);
@@ -121,7 +124,7 @@ impl World {
             tokens: format!("{:?}", tokens.iter().map(|t| (t.id, t.revoked_at)).collect::<Vec<_>>()),
             consoles: format!("{consoles:?}"),
             audit: audit.iter().map(|a| format!("{} {} {}", a.action, a.subject_type, a.subject_id)).collect(),
-            pve_writes: pve_writes(&self.desk.sim),
+            pve_calls: pve_calls(&self.desk.sim),
         }
     }
 }
@@ -134,12 +137,16 @@ pub struct Fingerprint {
     pub tokens: String,
     pub consoles: String,
     pub audit: Vec<String>,
-    pub pve_writes: BTreeMap<String, u64>,
+    pub pve_calls: BTreeMap<String, u64>,
 }
 
-/// Calls that change something on PVE (or open a console); reads are left out, since pages and
-/// background checks read the guests' state at any time.
-fn pve_writes(sim: &proxdesk::integrations::pve::sim::SimHandle) -> BTreeMap<String, u64> {
+/// Every call PVE received, by endpoint: a refused call must not even ask PVE anything.
+fn pve_calls(sim: &proxdesk::integrations::pve::sim::SimHandle) -> BTreeMap<String, u64> {
+    sim.calls().snapshot().into_iter().map(|(endpoint, n)| (format!("{endpoint:?}"), n)).collect()
+}
+
+/// The calls of `calls` that change something on PVE (or open a console).
+pub fn pve_writes(calls: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
     const WRITES: &[&str] = &[
         "Clone",
         "Put",
@@ -158,12 +165,22 @@ fn pve_writes(sim: &proxdesk::integrations::pve::sim::SimHandle) -> BTreeMap<Str
         "Suspend",
         "Resume",
     ];
-    sim.calls()
-        .snapshot()
-        .into_iter()
-        .map(|(endpoint, n)| (format!("{endpoint:?}"), n))
-        .filter(|(name, _)| WRITES.iter().any(|w| name.contains(w)))
-        .collect()
+    calls.iter().filter(|(name, _)| WRITES.iter().any(|w| name.contains(w))).map(|(k, v)| (k.clone(), *v)).collect()
+}
+
+/// Waits until the work the fixtures started (a failed clone's clean-up…) has stopped calling PVE.
+async fn quiet(sim: &proxdesk::integrations::pve::sim::SimHandle) {
+    let until = Instant::now() + Duration::from_secs(20);
+    let mut last = sim.calls().total();
+    loop {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let now = sim.calls().total();
+        if now == last {
+            return;
+        }
+        assert!(Instant::now() < until, "PVE is still being called");
+        last = now;
+    }
 }
 
 /// Asserts nothing a matrix guards changed since `before`, naming the route that changed it.
@@ -174,5 +191,5 @@ pub fn assert_unchanged(before: &Fingerprint, after: &Fingerprint, what: &str) {
     assert_eq!(before.tokens, after.tokens, "{what} changed an API token");
     assert_eq!(before.consoles, after.consoles, "{what} issued or spent a console URL");
     assert_eq!(before.audit, after.audit, "{what} wrote to the audit log");
-    assert_eq!(before.pve_writes, after.pve_writes, "{what} made PVE do something");
+    assert_eq!(before.pve_calls, after.pve_calls, "{what} called PVE");
 }
