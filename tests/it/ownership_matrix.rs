@@ -245,3 +245,16 @@ async fn bulk_runs_refuse_another_users_machine(w: &World) {
     assert_eq!(before.machines, after.machines, "alice's machine changed");
     assert_eq!(pve_writes(&before.pve_calls), pve_writes(&after.pve_calls), "PVE was asked to do something");
 }
+
+#[test]
+fn every_route_outside_the_tables_is_a_health_probe() {
+    // Pages and console websockets are added through their tables, which the matrices walk; a route
+    // added straight to the top-level router would escape them.
+    let source = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/http/mod.rs")).unwrap();
+    let direct: Vec<&str> = source
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix(".at(\""))
+        .map(|l| &l[..l.find('"').unwrap()])
+        .collect();
+    assert_eq!(direct, ["/healthz", "/readyz"], "routes added outside the page and console tables");
+}
