@@ -9,7 +9,7 @@ pub mod errors;
 pub mod i18n;
 pub mod pages;
 
-use poem::endpoint::StaticFilesEndpoint;
+use poem::endpoint::{BoxEndpoint, StaticFilesEndpoint};
 use poem::middleware::{AddData, CookieJarManager, SetHeader};
 use poem::web::Data;
 use poem::{Endpoint, EndpointExt, IntoResponse, Route, get, handler, http::StatusCode};
@@ -38,17 +38,16 @@ pub fn routes(state: AppState) -> impl Endpoint {
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
     let vendor = StaticFilesEndpoint::new(assets::static_dir(&state.settings).join("vendor"));
-    Route::new()
+    let route = Route::new()
         .at("/healthz", get(healthz))
         .at("/readyz", get(readyz))
         .nest("/api/v1/openapi.json", spec)
         .nest("/api/docs", docs)
         .nest("/api/v1", api::with_problem_errors(api))
-        .nest("/static/vendor", vendor)
-        .at("/machines/:id/console/ws", get(console::vnc))
-        .at("/machines/:id/terminal/ws", get(console::terminal))
-        .at("/proxmox/:vmid/console/ws", get(console::pve_vnc))
-        .at("/proxmox/:vmid/terminal/ws", get(console::pve_terminal))
+        .nest("/static/vendor", vendor);
+    console_socket_table()
+        .into_iter()
+        .fold(route, |route, (path, handler)| route.at(path, get(handler)))
         .nest("/", pages::routes().with(SetHeader::new().overriding("Content-Security-Policy", page_csp(&state))))
         .with(
             SetHeader::new()
@@ -60,6 +59,22 @@ pub fn routes(state: AppState) -> impl Endpoint {
         .with(body_limit::BodyLimit)
         .with(CookieJarManager::new())
         .with(AddData::new(state))
+}
+
+/// The console websockets (path pattern, handler): the router is built from this table and the
+/// ownership matrix walks it through [`console_socket_routes`].
+fn console_socket_table() -> Vec<(&'static str, BoxEndpoint<'static>)> {
+    vec![
+        ("/machines/:id/console/ws", console::vnc.boxed()),
+        ("/machines/:id/terminal/ws", console::terminal.boxed()),
+        ("/proxmox/:vmid/console/ws", console::pve_vnc.boxed()),
+        ("/proxmox/:vmid/terminal/ws", console::pve_terminal.boxed()),
+    ]
+}
+
+/// The console websockets' path patterns (all `GET`).
+pub fn console_socket_routes() -> Vec<&'static str> {
+    console_socket_table().into_iter().map(|(path, _)| path).collect()
 }
 
 /// Every answer is about someone signed in, and some show a password or a token once: nothing may be

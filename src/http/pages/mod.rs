@@ -19,73 +19,109 @@ mod render;
 mod request_choices;
 mod requests;
 
-use poem::{Endpoint, EndpointExt, Route, get, post};
+use poem::endpoint::BoxEndpoint;
+use poem::http::Method;
+use poem::{Endpoint, EndpointExt, Route, RouteMethod};
 
 pub use render::Renderer;
 
+/// Every page route: method, path pattern and handler. The router is built from this one table and
+/// the route-matrix tests (ownership, CSRF, roles) walk it through [`page_routes`], so a page cannot be
+/// added without being checked.
+fn table() -> Vec<(Method, &'static str, BoxEndpoint<'static>)> {
+    use Method as M;
+    vec![
+        (M::GET, "/", ep(requests::dashboard)),
+        (M::GET, "/static/:file", ep(render::static_file)),
+        (M::GET, "/login", ep(auth::login_form)),
+        (M::POST, "/login", ep(auth::login)),
+        (M::POST, "/logout", ep(auth::logout)),
+        (M::POST, "/login/second-factor", ep(auth::second_factor::submit)),
+        (M::GET, "/login/oidc", ep(auth::openid::begin)),
+        (M::GET, "/login/oidc/callback", ep(auth::openid::callback)),
+        (M::POST, "/requests", ep(requests::create)),
+        (M::GET, "/requests/new", ep(requests::new_form)),
+        (M::GET, "/requests/:id", ep(requests::detail)),
+        (M::GET, "/requests/:id/live", ep(live::request)),
+        (M::GET, "/live/dashboard", ep(live::dashboard)),
+        (M::GET, "/admin/live", ep(live::admin)),
+        (M::POST, "/requests/:id/cancel", ep(requests::cancel)),
+        (M::POST, "/machines/:id/action", ep(requests::machine_power)),
+        (M::GET, "/machines/:id", ep(machines::details::show)),
+        (M::POST, "/machines/bulk", ep(machines::bulk::start)),
+        (M::GET, "/machines/bulk/:id", ep(machines::bulk::show)),
+        (M::GET, "/machines/bulk/:id/live", ep(live::bulk)),
+        (M::GET, "/machines/:id/live", ep(machines::details::live)),
+        (M::POST, "/machines/:id/snapshots", ep(machines::snapshots::take)),
+        (M::POST, "/machines/:id/snapshots/rollback-newest", ep(machines::snapshots::rollback_newest)),
+        (M::POST, "/machines/:id/snapshots/:name/rollback", ep(machines::snapshots::rollback)),
+        (M::POST, "/machines/:id/snapshots/:name/delete", ep(machines::snapshots::delete)),
+        (M::GET, "/admin", ep(admin::home::home)),
+        (M::GET, "/admin/guacamole", ep(admin::guacamole::guacamole)),
+        (M::POST, "/admin/guacamole/sync", ep(admin::guacamole::sync_now)),
+        (M::GET, "/machines/:id/console", ep(console::console)),
+        (M::GET, "/machines/:id/terminal", ep(console::terminal)),
+        (M::GET, "/admin/requests", ep(admin::queue::queue)),
+        (M::POST, "/admin/requests/bulk", ep(admin::queue::bulk)),
+        (M::POST, "/admin/requests/:id/approve", ep(admin::queue::approve)),
+        (M::POST, "/admin/requests/:id/reject", ep(admin::queue::reject)),
+        (M::POST, "/admin/requests/:id/retry", ep(admin::queue::retry)),
+        (M::GET, "/admin/machines/adopt", ep(admin::adopt::show)),
+        (M::POST, "/admin/machines/adopt", ep(admin::adopt::adopt)),
+        (M::POST, "/admin/machines/:id/release", ep(lost_machines::release)),
+        (M::POST, "/admin/machines/:id/readopt", ep(lost_machines::readopt)),
+        (M::GET, "/admin/users", ep(admin::users::users)),
+        (M::POST, "/admin/users", ep(admin::users::create_user)),
+        (M::GET, "/admin/users/sign-in", ep(admin::sign_in::show)),
+        (M::POST, "/admin/users/sign-in", ep(admin::sign_in::save)),
+        (M::GET, "/admin/users/:id", ep(admin::users::show)),
+        (M::POST, "/admin/users/:id/disable", ep(admin::users::disable_user)),
+        (M::POST, "/admin/users/:id/enable", ep(admin::users::enable_user)),
+        (M::POST, "/admin/users/:id/reset-password", ep(admin::users::reset_password)),
+        (M::POST, "/admin/users/:id/quota", ep(admin::users::set_user_quota)),
+        (M::POST, "/admin/users/:id/identities", ep(admin::identities::link)),
+        (M::POST, "/admin/users/:id/identities/:identity/unlink", ep(admin::identities::unlink)),
+        (M::GET, "/admin/catalog", ep(admin::catalog::catalog)),
+        (M::POST, "/admin/catalog", ep(admin::catalog::create_template)),
+        (M::GET, "/admin/catalog/:id", ep(admin::catalog::edit_template)),
+        (M::POST, "/admin/catalog/:id", ep(admin::catalog::update_template)),
+        (M::GET, "/admin/quotas", ep(admin::quotas::quotas)),
+        (M::POST, "/admin/quotas/:role", ep(admin::quotas::set_role_quota)),
+        (M::GET, "/admin/audit", ep(admin::audit::audit)),
+        (M::GET, "/profile", ep(profile::show)),
+        (M::POST, "/profile/password", ep(profile::change_password)),
+        (M::POST, "/profile/language", ep(profile::set_language)),
+        (M::POST, "/profile/tokens", ep(profile::create_token)),
+        (M::POST, "/profile/tokens/:id/revoke", ep(profile::revoke_token)),
+        (M::GET, "/machines", ep(machines::list::mine)),
+        (M::GET, "/admin/machines", ep(machines::list::everyone)),
+        (M::POST, "/proxmox/:vmid/action", ep(pve_guests::action)),
+        (M::GET, "/proxmox/:vmid/console", ep(pve_guests::console)),
+        (M::GET, "/proxmox/:vmid/terminal", ep(pve_guests::terminal)),
+    ]
+}
+
+fn ep(handler: impl Endpoint + 'static) -> BoxEndpoint<'static> {
+    handler.map_to_response().boxed()
+}
+
+/// Every page route as (method, path pattern), in the router's own syntax (`/machines/:id`).
+pub fn page_routes() -> Vec<(Method, &'static str)> {
+    table().into_iter().map(|(method, path, _)| (method, path)).collect()
+}
+
 pub fn routes() -> impl Endpoint {
-    Route::new()
-        .at("/", get(requests::dashboard))
-        .at("/static/:file", get(render::static_file))
-        .at("/login", get(auth::login_form).post(auth::login))
-        .at("/logout", post(auth::logout))
-        .at("/login/second-factor", post(auth::second_factor::submit))
-        .at("/login/oidc", get(auth::openid::begin))
-        .at("/login/oidc/callback", get(auth::openid::callback))
-        .at("/requests", post(requests::create))
-        .at("/requests/new", get(requests::new_form))
-        .at("/requests/:id", get(requests::detail))
-        .at("/requests/:id/live", get(live::request))
-        .at("/live/dashboard", get(live::dashboard))
-        .at("/admin/live", get(live::admin))
-        .at("/requests/:id/cancel", post(requests::cancel))
-        .at("/machines/:id/action", post(requests::machine_power))
-        .at("/machines/:id", get(machines::details::show))
-        .at("/machines/bulk", post(machines::bulk::start))
-        .at("/machines/bulk/:id", get(machines::bulk::show))
-        .at("/machines/bulk/:id/live", get(live::bulk))
-        .at("/machines/:id/live", get(machines::details::live))
-        .at("/machines/:id/snapshots", post(machines::snapshots::take))
-        .at("/machines/:id/snapshots/rollback-newest", post(machines::snapshots::rollback_newest))
-        .at("/machines/:id/snapshots/:name/rollback", post(machines::snapshots::rollback))
-        .at("/machines/:id/snapshots/:name/delete", post(machines::snapshots::delete))
-        .at("/admin", get(admin::home::home))
-        .at("/admin/guacamole", get(admin::guacamole::guacamole))
-        .at("/admin/guacamole/sync", post(admin::guacamole::sync_now))
-        .at("/machines/:id/console", get(console::console))
-        .at("/machines/:id/terminal", get(console::terminal))
-        .at("/admin/requests", get(admin::queue::queue))
-        .at("/admin/requests/bulk", post(admin::queue::bulk))
-        .at("/admin/requests/:id/approve", post(admin::queue::approve))
-        .at("/admin/requests/:id/reject", post(admin::queue::reject))
-        .at("/admin/requests/:id/retry", post(admin::queue::retry))
-        .at("/admin/machines/adopt", get(admin::adopt::show).post(admin::adopt::adopt))
-        .at("/admin/machines/:id/release", post(lost_machines::release))
-        .at("/admin/machines/:id/readopt", post(lost_machines::readopt))
-        .at("/admin/users", get(admin::users::users).post(admin::users::create_user))
-        .at("/admin/users/sign-in", get(admin::sign_in::show).post(admin::sign_in::save))
-        .at("/admin/users/:id", get(admin::users::show))
-        .at("/admin/users/:id/disable", post(admin::users::disable_user))
-        .at("/admin/users/:id/enable", post(admin::users::enable_user))
-        .at("/admin/users/:id/reset-password", post(admin::users::reset_password))
-        .at("/admin/users/:id/quota", post(admin::users::set_user_quota))
-        .at("/admin/users/:id/identities", post(admin::identities::link))
-        .at("/admin/users/:id/identities/:identity/unlink", post(admin::identities::unlink))
-        .at("/admin/catalog", get(admin::catalog::catalog).post(admin::catalog::create_template))
-        .at("/admin/catalog/:id", get(admin::catalog::edit_template).post(admin::catalog::update_template))
-        .at("/admin/quotas", get(admin::quotas::quotas))
-        .at("/admin/quotas/:role", post(admin::quotas::set_role_quota))
-        .at("/admin/audit", get(admin::audit::audit))
-        .at("/profile", get(profile::show))
-        .at("/profile/password", post(profile::change_password))
-        .at("/profile/language", post(profile::set_language))
-        .at("/profile/tokens", post(profile::create_token))
-        .at("/profile/tokens/:id/revoke", post(profile::revoke_token))
-        .at("/machines", get(machines::list::mine))
-        .at("/admin/machines", get(machines::list::everyone))
-        .at("/proxmox/:vmid/action", post(pve_guests::action))
-        .at("/proxmox/:vmid/console", get(pve_guests::console))
-        .at("/proxmox/:vmid/terminal", get(pve_guests::terminal))
+    // One `RouteMethod` per path, holding each method the table lists for it.
+    let mut paths: Vec<(&'static str, RouteMethod)> = Vec::new();
+    for (method, path, handler) in table() {
+        match paths.iter_mut().find(|(p, _)| *p == path) {
+            Some((_, methods)) => *methods = std::mem::take(methods).method(method, handler),
+            None => paths.push((path, RouteMethod::new().method(method, handler))),
+        }
+    }
+    paths
+        .into_iter()
+        .fold(Route::new(), |route, (path, methods)| route.at(path, methods))
         .around(not_found::layout_for_unknown_addresses)
 }
 
