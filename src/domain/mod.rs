@@ -6,6 +6,7 @@ pub mod guest;
 pub mod guest_marker;
 pub mod identity;
 pub mod lost;
+pub mod proxies;
 pub mod quota;
 pub mod request_origin;
 pub mod request_status;

@@ -4,7 +4,7 @@ use proxdesk::domain::roles::Role;
 use proxdesk::services;
 use reqwest::StatusCode;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn login_opens_a_session_and_logout_ends_it() {
@@ -32,7 +32,8 @@ async fn login_opens_a_session_and_logout_ends_it() {
 
 #[tokio::test]
 async fn session_cookie_is_secure_behind_https() {
-    let app = spawn_app().await;
+    // The proxy terminating TLS is trusted to say so.
+    let app = spawn_app_with(|raw| raw.set("trusted_proxies", "127.0.0.1")).await;
     app.user("alice", Role::User).await;
     let b = app.browser();
     let csrf = b.csrf("/login").await;
