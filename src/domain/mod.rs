@@ -12,6 +12,7 @@ pub mod request_origin;
 pub mod request_status;
 pub mod roles;
 pub mod snapshot;
+pub mod throttle;
 pub mod values;
 
 pub use errors::{FieldError, FieldErrors};
