@@ -59,6 +59,7 @@ async fn guesses_at_once_reach_the_password_check_at_most_the_free_allowance(app
     let checked = statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count();
     let throttled = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
     assert_eq!(checked + throttled, 32, "{statuses:?}");
+    eprintln!("32 guesses at once: {checked} reached the password check, {throttled} refused with 429");
     // A 401 means the password was checked; each was counted first, none slipped past the count.
     assert!(checked as i64 <= PAIR.free, "{checked} of 32 reached the password check: {statuses:?}");
     assert_eq!(counted(app, "pair:alice|127.0.0.1").await, checked as i64);
