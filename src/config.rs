@@ -8,6 +8,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use crate::domain::proxies::TrustedProxies;
 use crate::secrets::{Secret, SecretKey};
 
 /// Every setting proxdesk reads, with its default (`None`: no default) and a one-line description.
@@ -18,6 +19,11 @@ pub const KEYS: &[(&str, Option<&str>, &str)] = &[
     ("public_url", None, "URL people use to reach proxdesk; sets links, Secure cookies, Origin checks"),
     ("secret_key", None, "64 hex characters; key for secrets at rest; generated into data_dir if unset"),
     ("session_hours", Some("12"), "lifetime of a browser session in hours"),
+    (
+        "trusted_proxies",
+        None,
+        "reverse proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For and X-Forwarded-Proto are believed",
+    ),
     ("db_pool", Some("4"), "database connections in the pool"),
     ("log", Some("info"), "log filter (tracing EnvFilter syntax)"),
     ("pve_url", None, "Proxmox VE API URL, https://host:8006 (with or without /api2/json)"),
@@ -157,6 +163,8 @@ pub struct Settings {
     pub session_hours: i64,
     pub db_pool: u32,
     pub log: String,
+    /// Reverse proxies whose forwarding headers are believed (`domain::proxies`).
+    pub trusted_proxies: TrustedProxies,
     /// Raw values of keys this module does not type itself (integrations read theirs from here).
     pub raw: BTreeMap<String, String>,
 }
@@ -204,6 +212,7 @@ impl fmt::Debug for Settings {
             .field("session_hours", &self.session_hours)
             .field("db_pool", &self.db_pool)
             .field("log", &self.log)
+            .field("trusted_proxies", &self.trusted_proxies)
             .field("raw", &RawSettings(self.raw.clone()))
             .finish()
     }
@@ -345,6 +354,7 @@ impl RawSettings {
         if !(1..=64).contains(&db_pool) {
             return Err(invalid("db_pool", "must be between 1 and 64"));
         }
+        let trusted_proxies = self.parse("trusted_proxies")?.unwrap_or_default();
         Ok(Settings {
             listen,
             data_dir,
@@ -354,6 +364,7 @@ impl RawSettings {
             session_hours,
             db_pool,
             log: self.get("log").unwrap_or("info").to_owned(),
+            trusted_proxies,
             raw: self.0,
         })
     }

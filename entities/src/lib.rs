@@ -10,7 +10,7 @@ pub mod bulk_run;
 pub mod console_token;
 pub mod guac_sync_run;
 pub mod identity;
-pub mod login_failure;
+pub mod login_throttle;
 pub mod machine;
 pub mod named_lock;
 pub mod pending_sign_in;
@@ -32,7 +32,7 @@ pub mod prelude {
     pub use super::console_token::Entity as ConsoleToken;
     pub use super::guac_sync_run::Entity as GuacSyncRun;
     pub use super::identity::Entity as Identity;
-    pub use super::login_failure::Entity as LoginFailure;
+    pub use super::login_throttle::Entity as LoginThrottle;
     pub use super::machine::Entity as Machine;
     pub use super::named_lock::Entity as NamedLock;
     pub use super::pending_sign_in::Entity as PendingSignIn;

@@ -6,11 +6,13 @@ pub mod guest;
 pub mod guest_marker;
 pub mod identity;
 pub mod lost;
+pub mod proxies;
 pub mod quota;
 pub mod request_origin;
 pub mod request_status;
 pub mod roles;
 pub mod snapshot;
+pub mod throttle;
 pub mod values;
 
 pub use errors::{FieldError, FieldErrors};

@@ -87,17 +87,23 @@ pub fn same_origin(req: &Request, public_origin: &str) -> bool {
     }
 }
 
-/// The client's address, used to throttle logins.
+/// The client's address, used to throttle sign-ins: the socket's peer, or behind a trusted proxy the
+/// address it forwards for (`TrustedProxies::client`).
 pub fn client_addr(req: &Request) -> String {
-    match req.remote_addr().as_socket_addr() {
-        Some(a) => a.ip().to_string(),
-        None => "unknown".into(),
-    }
+    let Some(peer) = req.remote_addr().as_socket_addr().map(|a| a.ip()) else {
+        return "unknown".into();
+    };
+    let forwarded: Vec<&str> =
+        req.headers().get_all("X-Forwarded-For").iter().filter_map(|v| v.to_str().ok()).collect();
+    state(req).settings.trusted_proxies.client(peer, &forwarded).to_string()
 }
 
-/// Whether cookies must be `Secure`: the public URL is https, or a proxy says the request came over https.
+/// Whether cookies must be `Secure`: the public URL is https, or a trusted proxy says the request came
+/// over https (from anyone else the header means nothing).
 pub fn secure_request(req: &Request, st: &AppState) -> bool {
-    st.settings.secure_cookies() || req.header("X-Forwarded-Proto") == Some("https")
+    st.settings.secure_cookies()
+        || (req.header("X-Forwarded-Proto") == Some("https")
+            && req.remote_addr().as_socket_addr().is_some_and(|a| st.settings.trusted_proxies.trusts(a.ip())))
 }
 
 /// A cookie as proxdesk sets them: HttpOnly, SameSite=Lax, path `/`, Secure when appropriate.

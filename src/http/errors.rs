@@ -106,9 +106,14 @@ pub enum ApiError {
     /// Field-level validation errors.
     #[oai(status = 422)]
     Invalid(ProblemJson),
-    /// Too many failed attempts.
+    /// Too many failed attempts: wait `Retry-After` seconds before the next one.
     #[oai(status = 429)]
-    TooManyRequests(ProblemJson),
+    TooManyRequests(
+        ProblemJson,
+        /// Seconds to wait before trying again.
+        #[oai(header = "Retry-After")]
+        i64,
+    ),
     /// Something failed on proxdesk's side.
     #[oai(status = 500)]
     Internal(ProblemJson),
@@ -178,12 +183,15 @@ impl From<ServiceError> for ApiError {
                 };
                 ApiError::Conflict(p(S::CONFLICT, kind, title, Some(why.to_string())))
             }
-            ServiceError::Throttled { retry_after_secs } => ApiError::TooManyRequests(p(
-                S::TOO_MANY_REQUESTS,
-                "throttled",
-                "Too many failed attempts",
-                Some(format!("try again in {retry_after_secs} s")),
-            )),
+            ServiceError::Throttled { retry_after_secs } => ApiError::TooManyRequests(
+                p(
+                    S::TOO_MANY_REQUESTS,
+                    "throttled",
+                    "Too many failed attempts",
+                    Some(format!("try again in {retry_after_secs} s")),
+                ),
+                retry_after_secs,
+            ),
             ServiceError::Unavailable(msg) => {
                 tracing::warn!(error = %msg, "dependency unavailable");
                 ApiError::Unavailable(p(S::SERVICE_UNAVAILABLE, "unavailable", "Proxmox VE did not answer", Some(msg)))

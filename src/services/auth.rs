@@ -1,22 +1,14 @@
-//! Logging in and out: password checks with throttling per account and per client address, and
-//! server-side sessions (the cookie carries a random token, the table only its hash).
+//! Logging in and out: password checks (throttled by `throttle`), and server-side sessions (the cookie
+//! carries a random token, the table only its hash).
 
 use chrono::{Duration, Utc};
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter};
 
-use entities::{login_failure, session, user};
+use entities::{session, user};
 
 use super::{Actor, ServiceError};
 use crate::domain::identity::SignInMethod;
 use crate::secrets::{Secret, random_token, sha256_hex, verify_password_async};
-
-/// Failed attempts allowed per account, and per client address, within `WINDOW_MINUTES`.
-pub const MAX_FAILURES_PER_ACCOUNT: u64 = 5;
-pub const MAX_FAILURES_PER_ADDRESS: u64 = 20;
-pub const WINDOW_MINUTES: i64 = 15;
 
 /// A fresh session: the cookie value (shown once) and its owner.
 pub struct NewSession {
@@ -37,7 +29,8 @@ pub async fn login(
     session_hours: i64,
 ) -> Result<NewSession, ServiceError> {
     let username = username.trim().to_ascii_lowercase();
-    check_throttle(db, &username, client_addr).await?;
+    // Counted before the check, known name or not, so timing tells neither apart.
+    let attempt = super::throttle::attempt(db, &username, client_addr).await?;
     let found = user::Entity::find().filter(user::Column::Username.eq(&username)).one(db).await?;
     let ok = match &found {
         // An account made from an outside identity has no password (an empty hash never verifies).
@@ -49,59 +42,18 @@ pub async fn login(
         }
     };
     let Some(user) = found.filter(|_| ok) else {
-        record_failure(db, &username, client_addr).await?;
         tracing::info!(%username, "login failed");
         return Err(ServiceError::Unauthenticated);
     };
+    attempt.succeeded(db).await?;
     if !super::sign_in_policy::get(db).await?.allows(&user.username) {
         tracing::info!(%username, "password sign-in refused by the sign-in policy");
         return Err(ServiceError::Forbidden);
     }
-    clear_failures(db, &username).await?;
     let txn = crate::db::begin_write(db).await?;
     let session = open_session(&txn, user, SignInMethod::Password, session_hours, serde_json::json!({})).await?;
     txn.commit().await?;
     Ok(session)
-}
-
-/// Refuses with `Throttled` while `account` (a proxdesk user name, or the name typed for an outside
-/// identity) or `client_addr` has too many recent failures. Every password check calls this first.
-pub async fn check_throttle(db: &DatabaseConnection, account: &str, client_addr: &str) -> Result<(), ServiceError> {
-    for (scope, max) in
-        [(account_scope(account), MAX_FAILURES_PER_ACCOUNT), (addr_scope(client_addr), MAX_FAILURES_PER_ADDRESS)]
-    {
-        if let Some(retry_after_secs) = throttled(db, &scope, max).await? {
-            return Err(ServiceError::Throttled { retry_after_secs });
-        }
-    }
-    Ok(())
-}
-
-/// Counts one failed password check against `account` and `client_addr`.
-pub async fn record_failure(db: &DatabaseConnection, account: &str, client_addr: &str) -> Result<(), ServiceError> {
-    let now = Utc::now();
-    for scope in [account_scope(account), addr_scope(client_addr)] {
-        let row = login_failure::ActiveModel { scope: Set(scope), at: Set(now), ..Default::default() };
-        login_failure::Entity::insert(row).exec(db).await?;
-    }
-    Ok(())
-}
-
-/// Forgets `account`'s failures after a successful check.
-pub async fn clear_failures(db: &DatabaseConnection, account: &str) -> Result<(), ServiceError> {
-    login_failure::Entity::delete_many()
-        .filter(login_failure::Column::Scope.eq(account_scope(account)))
-        .exec(db)
-        .await?;
-    Ok(())
-}
-
-fn account_scope(account: &str) -> String {
-    format!("user:{}", account.trim().to_lowercase())
-}
-
-fn addr_scope(client_addr: &str) -> String {
-    format!("addr:{client_addr}")
 }
 
 /// Opens a session for `user` (already checked by `method`) and audits the sign-in with `details`
@@ -138,20 +90,6 @@ pub async fn open_session<C: ConnectionTrait>(
 /// A valid argon2id hash of a random string, verified against for unknown users.
 const DUMMY_HASH: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0yJ6ZKRz8iOXb0bqFj7bQ0DKzNiPPhkgn5QZ6D0XzTk";
-
-/// `Some(seconds until the oldest counted failure leaves the window)` when `scope` is locked.
-async fn throttled(db: &DatabaseConnection, scope: &str, max: u64) -> Result<Option<i64>, ServiceError> {
-    let since = Utc::now() - Duration::minutes(WINDOW_MINUTES);
-    let recent = login_failure::Entity::find()
-        .filter(login_failure::Column::Scope.eq(scope))
-        .filter(login_failure::Column::At.gt(since));
-    if recent.clone().count(db).await? < max {
-        return Ok(None);
-    }
-    let oldest = recent.order_by_asc(login_failure::Column::At).one(db).await?;
-    let retry = oldest.map(|f| (f.at - since).num_seconds().max(1)).unwrap_or(WINDOW_MINUTES * 60);
-    Ok(Some(retry))
-}
 
 /// The user behind a session cookie, if the session is live and the account enabled.
 pub async fn session_actor(db: &DatabaseConnection, token: &str) -> Result<Option<Actor>, ServiceError> {

@@ -23,6 +23,7 @@ pub mod requests;
 pub mod sign_in;
 pub mod sign_in_policy;
 pub mod snapshots;
+pub mod throttle;
 pub mod tokens;
 pub mod users;
 

@@ -152,10 +152,11 @@ pub async fn change_own_password(
         // Accounts made from an outside identity sign in there; an admin may give them a password.
         return Err(ServiceError::Conflict("this account has no proxdesk password".into()));
     }
-    auth::check_throttle(db, &u.username, origin.client_addr).await?;
+    let attempt = super::throttle::attempt(db, &u.username, origin.client_addr).await?;
     let mut errors = FieldErrors::default();
-    if !verify_password_async(current, &u.password_hash).await {
-        auth::record_failure(db, &u.username, origin.client_addr).await?;
+    if verify_password_async(current, &u.password_hash).await {
+        attempt.succeeded(db).await?;
+    } else {
         errors.push(FieldError::new("current_password", "error.password_wrong"));
     }
     errors.take(check_new_password("new_password", new.expose()));

@@ -1,10 +1,10 @@
 //! Logging in and out, throttling, and disabled accounts.
 
 use proxdesk::domain::roles::Role;
-use proxdesk::services;
+use proxdesk::domain::throttle;
 use reqwest::StatusCode;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn login_opens_a_session_and_logout_ends_it() {
@@ -32,7 +32,8 @@ async fn login_opens_a_session_and_logout_ends_it() {
 
 #[tokio::test]
 async fn session_cookie_is_secure_behind_https() {
-    let app = spawn_app().await;
+    // The proxy terminating TLS is trusted to say so.
+    let app = spawn_app_with(|raw| raw.set("trusted_proxies", "127.0.0.1")).await;
     app.user("alice", Role::User).await;
     let b = app.browser();
     let csrf = b.csrf("/login").await;
@@ -70,11 +71,11 @@ async fn wrong_password_is_refused_without_saying_why() {
 }
 
 #[tokio::test]
-async fn repeated_failures_lock_the_account_even_for_the_right_password() {
+async fn repeated_failures_make_the_next_attempt_wait_even_with_the_right_password() {
     let app = spawn_app().await;
     app.user("alice", Role::User).await;
     let b = app.browser();
-    for _ in 0..services::auth::MAX_FAILURES_PER_ACCOUNT {
+    for _ in 0..throttle::PAIR.free {
         assert_eq!(b.login("alice", "wrong-password").await.status(), StatusCode::UNAUTHORIZED);
     }
     let locked = b.login("alice", "alice-password-123").await;
@@ -87,7 +88,7 @@ async fn repeated_failures_from_one_address_are_throttled_across_accounts() {
     let app = spawn_app().await;
     app.user("alice", Role::User).await;
     let b = app.browser();
-    for i in 0..services::auth::MAX_FAILURES_PER_ADDRESS {
+    for i in 0..throttle::ADDRESS.free {
         // Spread over many names so no single account locks first.
         b.login(&format!("guess{i}"), "wrong-password").await;
     }

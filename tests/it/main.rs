@@ -82,6 +82,7 @@ mod realm_sign_in_tfa;
 mod request_choices;
 mod roles;
 mod sign_in_policy;
+mod sign_in_throttle;
 mod slapd;
 mod snapshots;
 mod tokens;

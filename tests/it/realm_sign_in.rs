@@ -215,7 +215,7 @@ async fn a_pve_that_is_down_is_named_and_local_admins_still_sign_in() {
 #[tokio::test]
 async fn repeated_wrong_passwords_are_throttled_even_before_a_right_one() {
     let (app, _sim) = realm_app(cluster()).await;
-    for _ in 0..proxdesk::services::auth::MAX_FAILURES_PER_ACCOUNT {
+    for _ in 0..proxdesk::domain::throttle::PAIR.free {
         let r = sign_in(&app.browser(), "pve:pve", "alice", "guess").await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     }

@@ -144,7 +144,7 @@ impl RequestsApi {
                 | ApiError::NotFound(p)
                 | ApiError::Conflict(p)
                 | ApiError::Invalid(p)
-                | ApiError::TooManyRequests(p)
+                | ApiError::TooManyRequests(p, _)
                 | ApiError::Internal(p)
                 | ApiError::Unavailable(p) => p.0.kind,
             });

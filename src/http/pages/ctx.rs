@@ -124,7 +124,13 @@ impl Ctx {
     /// The error page for a service error.
     pub fn service_error(&self, e: &ServiceError) -> Response {
         let (status, key) = page_status(e);
-        self.error_page(status, key)
+        let ServiceError::Throttled { retry_after_secs } = e else {
+            return self.error_page(status, key);
+        };
+        let message = self.tp(key, &[("seconds", &retry_after_secs.to_string())]);
+        let mut resp = self.render_status(status, "error.html", context! { message, status => status.as_u16() });
+        resp.headers_mut().insert(poem::http::header::RETRY_AFTER, (*retry_after_secs).into());
+        resp
     }
 
     /// Field errors as `field → translated message` for templates.

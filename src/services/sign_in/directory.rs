@@ -8,8 +8,8 @@ use crate::config::RawSettings;
 use crate::domain::identity::{IdentityProvider, RoleMapping, VerifiedIdentity};
 use crate::integrations::ldap::{Directory, DirectoryConfig, DirectoryUser, LdapError, Transport};
 use crate::secrets::Secret;
-use crate::services::auth::{self, NewSession};
-use crate::services::{ServiceError, identities};
+use crate::services::auth::NewSession;
+use crate::services::{ServiceError, identities, throttle};
 
 /// Longest name and password accepted: beyond, nothing is sent to the directory.
 pub const MAX_NAME_CHARS: usize = 128;
@@ -72,24 +72,26 @@ impl DirectorySignIn {
             return Err(ServiceError::Unauthenticated);
         }
         let account = format!("{name}@ldap");
-        auth::check_throttle(db, &account, client_addr).await?;
+        let attempt = throttle::attempt(db, &account, client_addr).await?;
         let user = match self.directory.authenticate(name, password).await {
             Ok(user) => user,
             Err(LdapError::Refused(why)) => {
-                auth::record_failure(db, &account, client_addr).await?;
                 tracing::info!(username = %name, reason = why.as_str(), "directory sign-in refused");
                 return Err(ServiceError::Unauthenticated);
             }
             Err(e @ (LdapError::ServiceAccountRefused { .. } | LdapError::MissingAttribute { .. })) => {
                 tracing::error!(error = %e, "directory sign-in cannot work: check the PROXDESK_LDAP_* settings");
+                // Not the person's doing: it does not count against them.
+                attempt.give_back(db).await?;
                 return Err(ServiceError::Unavailable(e.to_string()));
             }
             Err(e) => {
                 tracing::warn!(error = %e, "directory sign-in failed");
+                attempt.give_back(db).await?;
                 return Err(ServiceError::Unavailable(e.to_string()));
             }
         };
-        auth::clear_failures(db, &account).await?;
+        attempt.succeeded(db).await?;
         let who = self.identity(name, user);
         identities::sign_in(db, &who, &self.mapping, session_hours).await
     }

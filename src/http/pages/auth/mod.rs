@@ -142,11 +142,21 @@ pub async fn login(ctx: Ctx, form: Form) -> Response {
     match outcome {
         Ok(Outcome::Signed(session)) => signed_in(&ctx, session, &next),
         Ok(Outcome::SecondFactor { pending }) => second_factor::ask(&ctx, &pending, &next, None),
-        Err(e) => match sign_in_error(&ctx, &e) {
-            Some((status, message)) => page(&ctx, status, Some(message), typed).await,
-            None => ctx.service_error(&e),
-        },
+        Err(e) => refused(&ctx, &e, typed).await,
     }
+}
+
+/// The sign-in page again after a refusal, with what was typed; a throttled attempt also says how long
+/// to wait (`Retry-After`). Errors that are not the person's doing get the error page.
+async fn refused(ctx: &Ctx, e: &ServiceError, typed: Typed<'_>) -> Response {
+    let Some((status, message)) = sign_in_error(ctx, e) else {
+        return ctx.service_error(e);
+    };
+    let mut resp = page(ctx, status, Some(message), typed).await;
+    if let ServiceError::Throttled { retry_after_secs } = e {
+        resp.headers_mut().insert(poem::http::header::RETRY_AFTER, (*retry_after_secs).into());
+    }
+    resp
 }
 
 /// Sets the session cookie and sends the person where they were going (admins: their workspace).
@@ -165,7 +175,9 @@ pub fn signed_in(ctx: &Ctx, session: NewSession, next: &str) -> Response {
 pub fn sign_in_error(ctx: &Ctx, e: &ServiceError) -> Option<(StatusCode, String)> {
     Some(match e {
         ServiceError::Unauthenticated => (StatusCode::UNAUTHORIZED, ctx.t("login.failed")),
-        ServiceError::Throttled { .. } => (StatusCode::TOO_MANY_REQUESTS, ctx.t("login.throttled")),
+        ServiceError::Throttled { retry_after_secs } => {
+            (StatusCode::TOO_MANY_REQUESTS, ctx.tp("login.throttled", &[("seconds", &retry_after_secs.to_string())]))
+        }
         ServiceError::Forbidden => (StatusCode::FORBIDDEN, ctx.t("login.password_off")),
         // A realm or directory that is not offered here.
         ServiceError::NotFound => (StatusCode::UNPROCESSABLE_ENTITY, ctx.t("login.method_unknown")),

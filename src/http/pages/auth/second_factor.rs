@@ -4,7 +4,7 @@ use minijinja::context;
 use poem::{Response, handler, http::StatusCode};
 
 use super::super::ctx::{Ctx, Form};
-use super::{Typed, page, safe_next, sign_in_error, signed_in};
+use super::{Typed, page, refused, safe_next, signed_in};
 use crate::secrets::Secret;
 use crate::services::ServiceError;
 use crate::services::sign_in::Outcome;
@@ -37,10 +37,7 @@ pub async fn submit(ctx: Ctx, form: Form) -> Response {
         Err(ServiceError::NotFound) => {
             page(&ctx, StatusCode::BAD_REQUEST, Some(ctx.t("login.second_factor_expired")), typed).await
         }
-        Err(e) => match sign_in_error(&ctx, &e) {
-            Some((status, message)) => page(&ctx, status, Some(message), typed).await,
-            None => ctx.service_error(&e),
-        },
+        Err(e) => refused(&ctx, &e, typed).await,
     }
 }
 

@@ -15,7 +15,8 @@ use crate::config::RawSettings;
 use crate::domain::identity::{IdentityProvider, RoleMapping, VerifiedIdentity};
 use crate::integrations::pve::{self, PasswordCheck, PveError};
 use crate::secrets::{Secret, SecretKey};
-use crate::services::auth::{self, NewSession};
+use crate::services::auth::NewSession;
+use crate::services::throttle;
 use crate::services::{ServiceError, identities, pending_sign_ins};
 use offer::{RealmOffer, name_for_realm, second_factor_response};
 use realms::RealmCache;
@@ -116,17 +117,20 @@ impl RealmSignIn {
         }
         let name = name_for_realm(username, realm);
         let account = format!("{}@{realm}", name.unwrap_or(username.trim()));
-        auth::check_throttle(db, &account, client_addr).await?;
+        let attempt = throttle::attempt(db, &account, client_addr).await?;
         // PVE never accepts an empty password or a malformed user id (pve-access.md §2.1, §2.3).
         let Some(name) = name.filter(|_| !password.expose().is_empty()) else {
-            return refuse(db, &account, client_addr).await;
+            return refuse(&account);
         };
         match self.client.check_password(name, realm, password).await {
             Ok(PasswordCheck::Valid { username }) => {
-                auth::clear_failures(db, &account).await?;
+                attempt.succeeded(db).await?;
                 self.finish(db, realm, &username, session_hours).await.map(Outcome::Signed)
             }
             Ok(PasswordCheck::NeedsSecondFactor { username, challenge }) => {
+                // The password was right, but the count does not start over before the second factor
+                // is: a guesser who knows the password would otherwise get fresh tries at the code.
+                attempt.give_back(db).await?;
                 let waiting = AwaitingSecondFactor {
                     account,
                     username,
@@ -143,8 +147,11 @@ impl RealmSignIn {
                 .await?;
                 Ok(Outcome::SecondFactor { pending })
             }
-            Ok(PasswordCheck::Refused) => refuse(db, &account, client_addr).await,
-            Err(e) => Err(unavailable(&account, &e)),
+            Ok(PasswordCheck::Refused) => refuse(&account),
+            Err(e) => {
+                attempt.give_back(db).await?;
+                Err(unavailable(&account, &e))
+            }
         }
     }
 
@@ -166,32 +173,34 @@ impl RealmSignIn {
         let Some(waiting) = taken else {
             return Err(ServiceError::NotFound);
         };
-        auth::check_throttle(db, &waiting.account, client_addr).await?;
+        let attempt = throttle::attempt(db, &waiting.account, client_addr).await?;
         let Some(response) = second_factor_response(code.expose()) else {
-            return self.ask_again(db, key, waiting, client_addr).await;
+            return self.ask_again(db, key, waiting).await;
         };
         let challenge = Secret::new(waiting.challenge.clone());
         match self.client.check_second_factor(&waiting.username, &challenge, &Secret::new(response)).await {
             Ok(PasswordCheck::Valid { username }) => {
-                auth::clear_failures(db, &waiting.account).await?;
+                attempt.succeeded(db).await?;
                 self.finish(db, &waiting.realm, &username, session_hours).await.map(Outcome::Signed)
             }
             Ok(PasswordCheck::Refused | PasswordCheck::NeedsSecondFactor { .. }) => {
-                self.ask_again(db, key, waiting, client_addr).await
+                self.ask_again(db, key, waiting).await
             }
-            Err(e) => Err(unavailable(&waiting.account, &e)),
+            Err(e) => {
+                attempt.give_back(db).await?;
+                Err(unavailable(&waiting.account, &e))
+            }
         }
     }
 
-    /// A wrong second factor: counted, and the same half-done sign-in stored again under a new token.
+    /// A wrong second factor (its attempt stays counted): the same half-done sign-in stored again under a
+    /// new token.
     async fn ask_again(
         &self,
         db: &DatabaseConnection,
         key: &SecretKey,
         waiting: AwaitingSecondFactor,
-        client_addr: &str,
     ) -> Result<Outcome, ServiceError> {
-        auth::record_failure(db, &waiting.account, client_addr).await?;
         tracing::info!(account = %waiting.account, "Proxmox VE second factor refused");
         let ttl = Duration::minutes(SECOND_FACTOR_MINUTES);
         let pending = pending_sign_ins::create(db, key, IdentityProvider::Pve, &waiting, ttl).await?;
@@ -237,9 +246,8 @@ impl RealmSignIn {
     }
 }
 
-/// A refused password: counted against the account and the address, logged without the password.
-async fn refuse(db: &DatabaseConnection, account: &str, client_addr: &str) -> Result<Outcome, ServiceError> {
-    auth::record_failure(db, account, client_addr).await?;
+/// A refused password (its attempt stays counted), logged without the password.
+fn refuse(account: &str) -> Result<Outcome, ServiceError> {
     tracing::info!(%account, "Proxmox VE realm sign-in refused");
     Err(ServiceError::Unauthenticated)
 }
