@@ -18,6 +18,7 @@ mod m20261203_200000_create_identities;
 mod m20261204_100000_add_template_snapshot_limit;
 mod m20261204_110000_create_bulk_runs;
 mod m20261204_120000_add_request_origin;
+mod m20261204_190000_create_console_sessions;
 
 pub struct Migrator;
 
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_100000_add_template_snapshot_limit::Migration),
             Box::new(m20261204_110000_create_bulk_runs::Migration),
             Box::new(m20261204_120000_add_request_origin::Migration),
+            Box::new(m20261204_190000_create_console_sessions::Migration),
         ]
     }
 }

@@ -184,6 +184,14 @@ impl From<ServiceError> for ApiError {
                 "Too many failed attempts",
                 Some(format!("try again in {retry_after_secs} s")),
             )),
+            ServiceError::ConsoleCap(reached) => {
+                use crate::domain::console_caps::CapReached as C;
+                let (kind, title) = match reached {
+                    C::Sessions { .. } => ("console-sessions-cap", "Console session cap reached"),
+                    C::UrlsPerMinute { .. } => ("console-urls-cap", "Console URL cap reached"),
+                };
+                ApiError::TooManyRequests(p(S::TOO_MANY_REQUESTS, kind, title, Some(reached.to_string())))
+            }
             ServiceError::Unavailable(msg) => {
                 tracing::warn!(error = %msg, "dependency unavailable");
                 ApiError::Unavailable(p(S::SERVICE_UNAVAILABLE, "unavailable", "Proxmox VE did not answer", Some(msg)))
@@ -256,6 +264,12 @@ pub fn page_status(e: &ServiceError) -> (StatusCode, &'static str) {
             (StatusCode::CONFLICT, key)
         }
         ServiceError::Throttled { .. } => (StatusCode::TOO_MANY_REQUESTS, "login.throttled"),
+        ServiceError::ConsoleCap(crate::domain::console_caps::CapReached::Sessions { .. }) => {
+            (StatusCode::TOO_MANY_REQUESTS, "console.close.too_many_consoles")
+        }
+        ServiceError::ConsoleCap(crate::domain::console_caps::CapReached::UrlsPerMinute { .. }) => {
+            (StatusCode::TOO_MANY_REQUESTS, "console.too_many_urls")
+        }
         ServiceError::SnapshotLimit { .. } => (StatusCode::CONFLICT, "snapshot.limit_reached"),
         ServiceError::Unavailable(msg) => {
             tracing::warn!(error = %msg, "dependency unavailable");
