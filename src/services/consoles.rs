@@ -72,7 +72,9 @@ pub async fn issue(
     machine_for_console(db, actor, machine_id).await?;
     let subject = SessionSubject::Machine(machine_id);
     let (token, expires_at) = match issue_capped(db, caps, actor, subject, kind, kind.as_str()).await {
-        Err(ServiceError::ConsoleCap(r)) => return Err(console_sessions::refused(db, actor, subject, kind, "api", r).await),
+        Err(ServiceError::ConsoleCap(r)) => {
+            return Err(console_sessions::refused(db, actor, subject, kind, "api", r).await);
+        }
         other => other?,
     };
     let details = json!({"kind": kind.as_str(), "expires_at": expires_at.to_rfc3339()});

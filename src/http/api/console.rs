@@ -70,7 +70,8 @@ impl ConsoleApi {
         let st = state(req);
         let kind_name = body.0.unwrap_or_default().kind;
         let kind = ConsoleKind::from(kind_name);
-        let (token, expires_at) = services::consoles::issue(&st.db, st.console_limits.caps, auth.actor(), id.0, kind).await?;
+        let (token, expires_at) =
+            services::consoles::issue(&st.db, st.console_limits.caps, auth.actor(), id.0, kind).await?;
         let base = st.settings.public_url.replacen("https://", "wss://", 1).replacen("http://", "ws://", 1);
         let url = format!("{base}/machines/{}/{}/ws?token={}", id.0, kind.segment(), token.expose());
         Ok(Json(ConsoleUrl { url, kind: kind_name, expires_at }))

@@ -195,7 +195,9 @@ pub async fn issue_console_url(
     for_console(db, pve, cache, actor, vmid).await?;
     let subject = console_sessions::SessionSubject::PveGuest(vmid);
     let (token, expires_at) = match consoles::issue_capped(db, caps, actor, subject, kind, &token_label(kind)).await {
-        Err(ServiceError::ConsoleCap(r)) => return Err(console_sessions::refused(db, actor, subject, kind, "api", r).await),
+        Err(ServiceError::ConsoleCap(r)) => {
+            return Err(console_sessions::refused(db, actor, subject, kind, "api", r).await);
+        }
         other => other?,
     };
     let details = json!({"kind": kind.as_str(), "expires_at": expires_at.to_rfc3339()});
