@@ -63,6 +63,16 @@ pub const KEYS: &[(&str, Option<&str>, &str)] = &[
     ("console_idle_secs", Some("900"), "a console session with no traffic either way for this long is closed"),
     ("console_max_secs", Some("28800"), "maximum length of one console session, in seconds"),
     (
+        "console_max_sessions_per_user",
+        Some("4"),
+        "console sessions one person may have open at once, across replicas (1-100)",
+    ),
+    (
+        "console_max_urls_per_minute",
+        Some("10"),
+        "console URLs one person may be issued per minute through the API (1-1000)",
+    ),
+    (
         "static_dir",
         Some("static"),
         "directory whose vendor/ holds the console's browser libraries (filled by `npm ci`)",

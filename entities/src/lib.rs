@@ -7,6 +7,7 @@ pub mod api_token;
 pub mod audit_entry;
 pub mod bulk_item;
 pub mod bulk_run;
+pub mod console_session;
 pub mod console_token;
 pub mod guac_sync_run;
 pub mod identity;
@@ -29,6 +30,7 @@ pub mod prelude {
     pub use super::audit_entry::Entity as AuditEntry;
     pub use super::bulk_item::Entity as BulkItem;
     pub use super::bulk_run::Entity as BulkRun;
+    pub use super::console_session::Entity as ConsoleSession;
     pub use super::console_token::Entity as ConsoleToken;
     pub use super::guac_sync_run::Entity as GuacSyncRun;
     pub use super::identity::Entity as Identity;

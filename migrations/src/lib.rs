@@ -19,6 +19,7 @@ mod m20261204_100000_add_template_snapshot_limit;
 mod m20261204_110000_create_bulk_runs;
 mod m20261204_120000_add_request_origin;
 mod m20261204_190000_replace_login_failures;
+mod m20261204_190100_create_console_sessions;
 
 pub struct Migrator;
 
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_110000_create_bulk_runs::Migration),
             Box::new(m20261204_120000_add_request_origin::Migration),
             Box::new(m20261204_190000_replace_login_failures::Migration),
+            Box::new(m20261204_190100_create_console_sessions::Migration),
         ]
     }
 }

@@ -16,6 +16,9 @@ pub enum CloseReason {
     NotConfigured,
     /// A terminal was asked of a VM without a serial port (`serial0`): it has only its screen.
     NoTerminal,
+    /// The person already has the most console sessions open the per-user cap allows: nothing was
+    /// asked of PVE.
+    TooManyConsoles,
     /// PVE refused `vncproxy`/`termproxy`: proxdesk's identity lacks `VM.Console`.
     PvePermission,
     /// PVE refused: the guest's config is locked (backup, migration…).
@@ -57,11 +60,12 @@ pub enum CloseReason {
 
 impl CloseReason {
     /// Every reason, for the page's table of messages.
-    pub const ALL: [CloseReason; 22] = [
+    pub const ALL: [CloseReason; 23] = [
         CloseReason::MachineStopped,
         CloseReason::MachineUnavailable,
         CloseReason::NotConfigured,
         CloseReason::NoTerminal,
+        CloseReason::TooManyConsoles,
         CloseReason::PvePermission,
         CloseReason::PveLocked,
         CloseReason::PveNotFound,
@@ -90,6 +94,7 @@ impl CloseReason {
             MachineUnavailable => 4001,
             NotConfigured => 4002,
             NoTerminal => 4003,
+            TooManyConsoles => 4004,
             PvePermission => 4010,
             PveLocked => 4011,
             PveNotFound => 4012,
@@ -119,6 +124,7 @@ impl CloseReason {
             MachineUnavailable => "machine_unavailable",
             NotConfigured => "not_configured",
             NoTerminal => "no_terminal",
+            TooManyConsoles => "too_many_consoles",
             PvePermission => "pve_permission",
             PveLocked => "pve_locked",
             PveNotFound => "pve_not_found",

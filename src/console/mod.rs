@@ -6,6 +6,7 @@ pub mod close;
 pub mod relay;
 pub mod rfb;
 pub mod session;
+pub mod slot;
 pub mod terminal;
 
 use std::collections::HashMap;
@@ -16,8 +17,10 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 pub use close::CloseReason;
+pub use slot::Slot;
 
 use crate::config::{ConfigError, RawSettings};
+use crate::domain::console_caps::{self as caps, ConsoleCaps};
 use crate::integrations::pve::PveError;
 
 /// Which console: the graphical one (noVNC) or the container's terminal (xterm.js).
@@ -103,11 +106,13 @@ impl ConsoleError {
     }
 }
 
-/// Idle timeout and maximum length of one console session (`console_idle_secs`, `console_max_secs`).
+/// Idle timeout and maximum length of one console session (`console_idle_secs`, `console_max_secs`),
+/// and the per-user caps (`console_max_sessions_per_user`, `console_max_urls_per_minute`).
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub idle: Duration,
     pub max: Duration,
+    pub caps: ConsoleCaps,
 }
 
 impl Limits {
@@ -119,7 +124,37 @@ impl Limits {
             let key = if idle == 0 { "PROXDESK_CONSOLE_IDLE_SECS" } else { "PROXDESK_CONSOLE_MAX_SECS" };
             return Err(ConfigError::Invalid { key: key.into(), message: "must be at least 1".into() });
         }
-        Ok(Limits { idle: Duration::from_secs(idle), max: Duration::from_secs(max) })
+        let caps = ConsoleCaps {
+            sessions_per_user: number_in(
+                raw,
+                "console_max_sessions_per_user",
+                caps::DEFAULT_SESSIONS_PER_USER,
+                caps::SESSIONS_PER_USER_RANGE,
+            )?,
+            urls_per_minute: number_in(
+                raw,
+                "console_max_urls_per_minute",
+                caps::DEFAULT_URLS_PER_MINUTE,
+                caps::URLS_PER_MINUTE_RANGE,
+            )?,
+        };
+        Ok(Limits { idle: Duration::from_secs(idle), max: Duration::from_secs(max), caps })
+    }
+}
+
+fn number_in(
+    raw: &RawSettings,
+    key: &str,
+    default: u32,
+    range: std::ops::RangeInclusive<u32>,
+) -> Result<u32, ConfigError> {
+    match raw.get(key).map(|v| v.trim().parse::<u32>()) {
+        None => Ok(default),
+        Some(Ok(n)) if range.contains(&n) => Ok(n),
+        Some(_) => Err(ConfigError::Invalid {
+            key: format!("PROXDESK_{}", key.to_ascii_uppercase()),
+            message: format!("must be a number from {} to {}", range.start(), range.end()),
+        }),
     }
 }
 

@@ -74,6 +74,8 @@ pub struct Serve {
     pub limits: Limits,
     pub actor: Actor,
     pub subject: Subject,
+    /// The session's place under the per-user cap, freed when the session ends.
+    pub slot: super::Slot,
 }
 
 /// Whose console a session shows.
@@ -171,7 +173,10 @@ pub async fn serve(ctx: Serve, upstream: Upstream, mut browser: WebSocketStream)
             let (reason, mut sink) = tokio::select! {
                 ended = pump => ended,
                 never = watch_availability(&ctx, id) => match never {},
+                never = ctx.slot.keep_alive() => match never {},
             };
+            // Freed before the browser hears of the end, so it may open another console at once.
+            ctx.slot.release().await;
             let reason = match reason {
                 EndReason::Close(r @ (CloseReason::GuestClosed | CloseReason::PveClosed)) => {
                     EndReason::Close(why_pve_closed(&ctx).await.unwrap_or(r))
@@ -187,6 +192,7 @@ pub async fn serve(ctx: Serve, upstream: Upstream, mut browser: WebSocketStream)
         }
         None => EndReason::BrowserHandshake,
     };
+    ctx.slot.release().await;
     let ended = Utc::now();
     let details = json!({
         "kind": kind.as_str(),

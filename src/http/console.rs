@@ -16,8 +16,9 @@ use poem::{Body, FromRequest, IntoResponse, Request, RequestBody, Response, hand
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::console::{CloseReason, ConsoleKind, session};
+use crate::console::{CloseReason, ConsoleKind, Slot, session};
 use crate::http::auth;
+use crate::services::console_sessions::SessionSubject;
 use crate::services::{self, Actor, ServiceError};
 use crate::startup::AppState;
 
@@ -80,6 +81,12 @@ async fn open(req: &Request, id: i64, q: WsQuery, kind: ConsoleKind) -> Result<R
     let Some(pve) = st.pve.clone() else {
         return Ok(close_at_once(ws, CloseReason::NotConfigured, None));
     };
+    // The per-user cap, before anything is asked of PVE; the slot is freed however this ends.
+    let subject = SessionSubject::Machine(id);
+    let slot = match claim(&st, &actor, subject, kind, &q).await? {
+        Ok(slot) => slot,
+        Err(cap) => return Ok(close_at_once(ws, CloseReason::TooManyConsoles, Some(cap))),
+    };
     // The VMID may name another guest by now: never open someone else's console.
     match services::lost_machines::verify(&st.db, &pve, &m, "console").await {
         Ok(()) => {}
@@ -114,8 +121,25 @@ async fn open(req: &Request, id: i64, q: WsQuery, kind: ConsoleKind) -> Result<R
         limits: st.console_limits,
         actor,
         subject: session::Subject::Machine(m),
+        slot,
     };
     Ok(upgrade(ws).on_upgrade(move |socket| session::serve(ctx, upstream, socket)).into_response())
+}
+
+/// Claims a slot under the per-user cap; at the cap, the refusal (audited) in words for the close frame.
+async fn claim(
+    st: &AppState,
+    actor: &Actor,
+    subject: SessionSubject,
+    kind: ConsoleKind,
+    q: &WsQuery,
+) -> Result<Result<Slot, String>, Response> {
+    let via = if q.token.is_some() { "url" } else { "session" };
+    match Slot::claim(&st.db, st.console_limits.caps, actor, subject, kind, via).await {
+        Ok(slot) => Ok(Ok(slot)),
+        Err(ServiceError::ConsoleCap(reached)) => Ok(Err(reached.to_string())),
+        Err(e) => Err(internal(e)),
+    }
 }
 
 fn upgrade(ws: WebSocket) -> WebSocket {
@@ -161,6 +185,11 @@ async fn open_pve_guest(req: &Request, vmid: u64, q: WsQuery, kind: ConsoleKind)
                 .ok_or_else(unauthorized)?
         }
     };
+    // The per-user cap, before anything is asked of PVE (even whether they may see the guest).
+    let slot = match claim(&st, &actor, SessionSubject::PveGuest(vmid), kind, &q).await? {
+        Ok(slot) => slot,
+        Err(cap) => return Ok(close_at_once(ws, CloseReason::TooManyConsoles, Some(cap))),
+    };
     // Asked of PVE now, for the person's own PVE user: a right withdrawn since the page was drawn counts.
     let g = match services::pve_guests::for_console(&st.db, st.pve.as_ref(), &st.pve_guests, &actor, vmid).await {
         Ok(g) => g,
@@ -198,6 +227,7 @@ async fn open_pve_guest(req: &Request, vmid: u64, q: WsQuery, kind: ConsoleKind)
         limits: st.console_limits,
         actor,
         subject: session::Subject::PveGuest(g),
+        slot,
     };
     Ok(upgrade(ws).on_upgrade(move |socket| session::serve(ctx, upstream, socket)).into_response())
 }

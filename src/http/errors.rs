@@ -106,7 +106,8 @@ pub enum ApiError {
     /// Field-level validation errors.
     #[oai(status = 422)]
     Invalid(ProblemJson),
-    /// Too many failed attempts: wait `Retry-After` seconds before the next one.
+    /// Too many attempts (failed sign-ins) or a per-person cap reached (console sessions, console URLs):
+    /// wait `Retry-After` seconds before the next one.
     #[oai(status = 429)]
     TooManyRequests(
         ProblemJson,
@@ -192,6 +193,16 @@ impl From<ServiceError> for ApiError {
                 ),
                 retry_after_secs,
             ),
+            ServiceError::ConsoleCap(reached) => {
+                use crate::domain::console_caps::CapReached as C;
+                // A session frees its slot when someone closes it, so no wait is exact: 30 s is a
+                // polite retry; URLs are counted per minute.
+                let (kind, title, wait) = match reached {
+                    C::Sessions { .. } => ("console-sessions-cap", "Console session cap reached", 30),
+                    C::UrlsPerMinute { .. } => ("console-urls-cap", "Console URL cap reached", 60),
+                };
+                ApiError::TooManyRequests(p(S::TOO_MANY_REQUESTS, kind, title, Some(reached.to_string())), wait)
+            }
             ServiceError::Unavailable(msg) => {
                 tracing::warn!(error = %msg, "dependency unavailable");
                 ApiError::Unavailable(p(S::SERVICE_UNAVAILABLE, "unavailable", "Proxmox VE did not answer", Some(msg)))
@@ -264,6 +275,12 @@ pub fn page_status(e: &ServiceError) -> (StatusCode, &'static str) {
             (StatusCode::CONFLICT, key)
         }
         ServiceError::Throttled { .. } => (StatusCode::TOO_MANY_REQUESTS, "login.throttled"),
+        ServiceError::ConsoleCap(crate::domain::console_caps::CapReached::Sessions { .. }) => {
+            (StatusCode::TOO_MANY_REQUESTS, "console.close.too_many_consoles")
+        }
+        ServiceError::ConsoleCap(crate::domain::console_caps::CapReached::UrlsPerMinute { .. }) => {
+            (StatusCode::TOO_MANY_REQUESTS, "console.too_many_urls")
+        }
         ServiceError::SnapshotLimit { .. } => (StatusCode::CONFLICT, "snapshot.limit_reached"),
         ServiceError::Unavailable(msg) => {
             tracing::warn!(error = %msg, "dependency unavailable");

@@ -189,6 +189,7 @@ pub const ACTIONS: &[&str] = &[
     "console.opened",
     "console.closed",
     "console.url_issued",
+    "console.refused",
     "user.created",
     "user.disabled",
     "user.enabled",

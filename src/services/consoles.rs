@@ -7,8 +7,10 @@ use serde_json::json;
 
 use entities::{console_token, machine, user};
 
+use super::console_sessions::{self, SessionSubject};
 use super::{Actor, ServiceError, audit, machines};
 use crate::console::ConsoleKind;
+use crate::domain::console_caps::ConsoleCaps;
 use crate::domain::guest::GuestType;
 use crate::domain::request_status::RequestStatus;
 use crate::integrations::pve;
@@ -57,32 +59,59 @@ pub fn has_serial_socket(config: &pve::wire::GuestConfig) -> bool {
     config.other.get("serial0").and_then(|v| v.as_str()).is_some_and(|v| v.trim() == "socket")
 }
 
-/// A single-use token for one console session of `machine_id`, valid [`TOKEN_LIFETIME_SECS`].
+/// A single-use token for one console session of `machine_id`, valid [`TOKEN_LIFETIME_SECS`]; refused
+/// (and audited) when the person already has the most console sessions open, or was issued the most
+/// URLs in the last minute.
 pub async fn issue(
     db: &DatabaseConnection,
+    caps: ConsoleCaps,
     actor: &Actor,
     machine_id: i64,
     kind: ConsoleKind,
 ) -> Result<(Secret<String>, DateTime<Utc>), ServiceError> {
     machine_for_console(db, actor, machine_id).await?;
-    let (token, expires_at) = store_token(db, actor, machine_id, kind.as_str()).await?;
+    let subject = SessionSubject::Machine(machine_id);
+    let (token, expires_at) = match issue_capped(db, caps, actor, subject, kind, kind.as_str()).await {
+        Err(ServiceError::ConsoleCap(r)) => {
+            return Err(console_sessions::refused(db, actor, subject, kind, "api", r).await);
+        }
+        other => other?,
+    };
     let details = json!({"kind": kind.as_str(), "expires_at": expires_at.to_rfc3339()});
     audit::record(db, Some(actor), "console.url_issued", "machine", machine_id, details).await?;
     Ok((token, expires_at))
 }
 
-/// Stores a fresh single-use token for `actor` and `subject_id` under `label` (a machine's console
-/// kind, or another subject's own label), valid [`TOKEN_LIFETIME_SECS`].
-pub(crate) async fn store_token(
+/// Stores a token for `subject` under `label` once both caps allow it.
+pub(crate) async fn issue_capped(
     db: &DatabaseConnection,
+    caps: ConsoleCaps,
+    actor: &Actor,
+    subject: SessionSubject,
+    kind: ConsoleKind,
+    label: &str,
+) -> Result<(Secret<String>, DateTime<Utc>), ServiceError> {
+    console_sessions::room_for(db, caps, actor, subject, kind).await?;
+    store_token(db, caps, actor, subject.parts().1, label).await
+}
+
+/// Stores a fresh single-use token for `actor` and `subject_id` under `label` (a machine's console
+/// kind, or another subject's own label), valid [`TOKEN_LIFETIME_SECS`], unless `actor` was issued
+/// `caps.urls_per_minute` in the last minute.
+async fn store_token(
+    db: &DatabaseConnection,
+    caps: ConsoleCaps,
     actor: &Actor,
     subject_id: i64,
     label: &str,
 ) -> Result<(Secret<String>, DateTime<Utc>), ServiceError> {
     let now = Utc::now();
+    let txn = crate::db::begin_write(db).await?;
+    console_sessions::admit_url(&txn, caps, actor.id, now).await?;
+    // Kept an hour past expiry: the URL cap counts the last minute's.
     console_token::Entity::delete_many()
         .filter(console_token::Column::ExpiresAt.lt(now - Duration::hours(1)))
-        .exec(db)
+        .exec(&txn)
         .await?;
     let token = random_token(32);
     let expires_at = now + Duration::seconds(TOKEN_LIFETIME_SECS);
@@ -95,7 +124,8 @@ pub(crate) async fn store_token(
         expires_at: Set(expires_at),
         used_at: Set(None),
     };
-    console_token::Entity::insert(row).exec_without_returning(db).await?;
+    console_token::Entity::insert(row).exec_without_returning(&txn).await?;
+    txn.commit().await?;
     Ok((token, expires_at))
 }
 

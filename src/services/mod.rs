@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod bulk;
 pub mod catalog;
+pub mod console_sessions;
 pub mod consoles;
 pub mod guac_sync_runs;
 pub mod guest_agents;
@@ -91,6 +92,9 @@ pub enum ServiceError {
     Unauthenticated,
     #[error("too many failed attempts; try again in {retry_after_secs} s")]
     Throttled { retry_after_secs: i64 },
+    /// A console session or console URL would break a per-user cap; nothing was asked of PVE.
+    #[error("{0}")]
+    ConsoleCap(crate::domain::console_caps::CapReached),
     /// A system the use case needs (Proxmox VE) did not answer, or is not configured; nothing was changed.
     #[error("{0}")]
     Unavailable(String),

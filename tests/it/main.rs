@@ -16,6 +16,7 @@ mod bulk_actions;
 mod catalog_kinds;
 mod cli;
 mod console_browser;
+mod console_caps;
 mod console_close;
 mod console_fixtures;
 mod console_limits;

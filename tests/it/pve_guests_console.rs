@@ -13,7 +13,7 @@ use crate::console_fixtures::{Shell, connect, refused_status, shell_echoes};
 use crate::pve_guests::{Fixture, fixture, fixture_on};
 
 /// A running container 300 on pve1, for its terminal.
-fn add_container(fx: &Fixture) {
+pub fn add_container(fx: &Fixture) {
     let config: BTreeMap<String, String> = [
         ("hostname", "lab-ct"),
         ("ostype", "debian"),

@@ -55,6 +55,10 @@ pub struct ConsoleUrl {
 impl ConsoleApi {
     /// A single-use console URL, valid for 60 seconds. The VNC console needs no password (offers
     /// security type None); the terminal speaks termproxy's framing (`0:<len>:<data>`, `1:<cols>:<rows>:`).
+    ///
+    /// 429 (`/problems/console-sessions-cap` or `/problems/console-urls-cap`) when the caller already
+    /// has `PROXDESK_CONSOLE_MAX_SESSIONS_PER_USER` console sessions open, or was issued
+    /// `PROXDESK_CONSOLE_MAX_URLS_PER_MINUTE` console URLs in the last minute; the detail names the cap.
     #[oai(path = "/machines/:id/console", method = "post")]
     async fn console_url(
         &self,
@@ -66,7 +70,8 @@ impl ConsoleApi {
         let st = state(req);
         let kind_name = body.0.unwrap_or_default().kind;
         let kind = ConsoleKind::from(kind_name);
-        let (token, expires_at) = services::consoles::issue(&st.db, auth.actor(), id.0, kind).await?;
+        let (token, expires_at) =
+            services::consoles::issue(&st.db, st.console_limits.caps, auth.actor(), id.0, kind).await?;
         let base = st.settings.public_url.replacen("https://", "wss://", 1).replacen("http://", "ws://", 1);
         let url = format!("{base}/machines/{}/{}/ws?token={}", id.0, kind.segment(), token.expose());
         Ok(Json(ConsoleUrl { url, kind: kind_name, expires_at }))

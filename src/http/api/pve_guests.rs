@@ -75,6 +75,10 @@ impl PveGuestsApi {
 
     /// A single-use console URL for a guest, valid for 60 seconds, when the caller's PVE user holds
     /// `VM.Console` on it (asked now, and again when the URL is opened).
+    ///
+    /// 429 (`/problems/console-sessions-cap` or `/problems/console-urls-cap`) when the caller already
+    /// has `PROXDESK_CONSOLE_MAX_SESSIONS_PER_USER` console sessions open, or was issued
+    /// `PROXDESK_CONSOLE_MAX_URLS_PER_MINUTE` console URLs in the last minute; the detail names the cap.
     #[oai(path = "/proxmox/guests/:vmid/console", method = "post")]
     async fn console_url(
         &self,
@@ -90,6 +94,7 @@ impl PveGuestsApi {
             &st.db,
             st.pve.as_ref(),
             &st.pve_guests,
+            st.console_limits.caps,
             auth.actor(),
             vmid.0,
             kind,

@@ -9,6 +9,8 @@ use poem::{Response, handler};
 
 use super::ctx::{Ctx, PageResult, respond};
 use crate::console::{CloseReason, ConsoleKind};
+use crate::domain::console_caps::CapReached;
+use crate::services::console_sessions::SessionSubject;
 use crate::services::{self, ServiceError};
 
 #[handler]
@@ -26,6 +28,8 @@ pub async fn terminal(ctx: Ctx, Path(id): Path<i64>) -> Response {
 enum Blocked {
     Stopped,
     Unavailable,
+    /// The person already has as many consoles open as the per-user cap allows.
+    TooMany,
     /// A VM without a serial port has no terminal, only its screen.
     NoTerminal,
 }
@@ -35,6 +39,7 @@ impl Blocked {
         match self {
             Blocked::Stopped => "stopped",
             Blocked::Unavailable => "unavailable",
+            Blocked::TooMany => "too_many",
             Blocked::NoTerminal => "no_terminal",
         }
     }
@@ -45,6 +50,15 @@ async fn page(ctx: &Ctx, id: i64, kind: ConsoleKind) -> PageResult {
     let db = &ctx.state.db;
     let (m, blocked) = match services::consoles::machine_for_console(db, user, id).await {
         Ok(m) => {
+            // At the cap, the socket would be refused: say so first, without asking PVE anything.
+            let subject = SessionSubject::Machine(m.id);
+            match services::console_sessions::room_for(db, ctx.state.console_limits.caps, user, subject, kind).await {
+                Err(ServiceError::ConsoleCap(CapReached::Sessions { open, cap })) => {
+                    return render(ctx, &m, kind, Some(Blocked::TooMany), Some(context! { open, cap }));
+                }
+                Err(e) => return Err(ctx.service_error(&e)),
+                Ok(()) => {}
+            }
             // Only a machine PVE reports stopped is blocked: when PVE cannot tell, the socket will.
             let pve = ctx.state.pve.as_ref();
             let live = services::machines::live_status(pve, &m).await;
@@ -62,6 +76,17 @@ async fn page(ctx: &Ctx, id: i64, kind: ConsoleKind) -> PageResult {
         }
         Err(e) => return Err(ctx.service_error(&e)),
     };
+    render(ctx, &m, kind, blocked, None)
+}
+
+fn render(
+    ctx: &Ctx,
+    m: &entities::machine::Model,
+    kind: ConsoleKind,
+    blocked: Option<Blocked>,
+    // For `TooMany`: how many are open, and the cap.
+    open: Option<minijinja::Value>,
+) -> PageResult {
     let assets_missing = !crate::http::assets::vendor_installed(&crate::http::assets::static_dir(&ctx.state.settings));
     // Each close code's translated message, for the page's `data-close-<code>` attributes.
     let closes: Vec<minijinja::Value> = CloseReason::ALL
@@ -74,9 +99,10 @@ async fn page(ctx: &Ctx, id: i64, kind: ConsoleKind) -> PageResult {
             kind => kind.segment(),
             assets_missing => assets_missing,
             blocked => blocked.map(Blocked::as_str),
+            open => open,
             closes => closes,
             machine => context! {
-                id => m.id, hostname => m.hostname, request_id => m.request_id,
+                id => m.id, hostname => &m.hostname, request_id => m.request_id,
                 scope => "machines", can_start => true,
             },
         },

@@ -8,6 +8,7 @@ use poem::{Response, handler, http::StatusCode};
 
 use super::ctx::{Ctx, Form, PageResult, redirect, respond};
 use crate::console::{CloseReason, ConsoleKind};
+use crate::domain::console_caps::CapReached;
 use crate::services::{self, Actor, ServiceError, machines::PowerAction};
 
 /// The dashboard's section: `None` when there is nothing to show (no PVE identity, no guest).
@@ -88,6 +89,15 @@ async fn page(ctx: &Ctx, vmid: u64, kind: ConsoleKind) -> PageResult {
         .await
         .map_err(|e| refused(ctx, &e))?;
     let mut blocked = (g.status == "stopped").then_some("stopped");
+    let subject = services::console_sessions::SessionSubject::PveGuest(vmid);
+    let mut open = None;
+    match services::console_sessions::room_for(&st.db, st.console_limits.caps, user, subject, kind).await {
+        Err(ServiceError::ConsoleCap(CapReached::Sessions { open: n, cap })) => {
+            (blocked, open) = (Some("too_many"), Some(context! { open => n, cap }));
+        }
+        Err(e) => return Err(ctx.service_error(&e)),
+        Ok(()) => {}
+    }
     if let (None, ConsoleKind::Terminal, Some(pve)) = (blocked, kind, st.pve.as_ref()) {
         // Unknown (PVE cannot be asked): the socket tells.
         let has = services::consoles::guest_has_terminal(pve, &g.node, g.kind, vmid).await.unwrap_or(true);
@@ -105,6 +115,7 @@ async fn page(ctx: &Ctx, vmid: u64, kind: ConsoleKind) -> PageResult {
             kind => kind.segment(),
             assets_missing => assets_missing,
             blocked => blocked,
+            open => open,
             closes => closes,
             machine => context! {
                 id => vmid, hostname => name, scope => "proxmox", can_start => g.rights.power,

@@ -19,8 +19,9 @@ pub use listing::CONCURRENCY;
 use rights::{AgentPrivilege, GuestRights, Privileges};
 
 use super::machines::PowerAction;
-use super::{Actor, GuestRefusal, ServiceError, audit, consoles, identities};
+use super::{Actor, GuestRefusal, ServiceError, audit, console_sessions, consoles, identities};
 use crate::console::ConsoleKind;
+use crate::domain::console_caps::ConsoleCaps;
 use crate::domain::guest::GuestType;
 use crate::integrations::pve::{self, PveError};
 use crate::secrets::Secret;
@@ -186,12 +187,19 @@ pub async fn issue_console_url(
     db: &DatabaseConnection,
     pve: Option<&pve::Client>,
     cache: &Cache,
+    caps: ConsoleCaps,
     actor: &Actor,
     vmid: u64,
     kind: ConsoleKind,
 ) -> Result<(Secret<String>, DateTime<Utc>), ServiceError> {
     for_console(db, pve, cache, actor, vmid).await?;
-    let (token, expires_at) = consoles::store_token(db, actor, vmid as i64, &token_label(kind)).await?;
+    let subject = console_sessions::SessionSubject::PveGuest(vmid);
+    let (token, expires_at) = match consoles::issue_capped(db, caps, actor, subject, kind, &token_label(kind)).await {
+        Err(ServiceError::ConsoleCap(r)) => {
+            return Err(console_sessions::refused(db, actor, subject, kind, "api", r).await);
+        }
+        other => other?,
+    };
     let details = json!({"kind": kind.as_str(), "expires_at": expires_at.to_rfc3339()});
     audit::record(db, Some(actor), "console.url_issued", SUBJECT, vmid as i64, details).await?;
     Ok((token, expires_at))
