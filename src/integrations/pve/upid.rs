@@ -166,7 +166,7 @@ mod tests {
             bad_node in prop_oneof!["", "-[a-z0-9]{0,4}", "[a-z0-9]{1,4}-", "[a-z]{1,3}[ _./@][a-z]{1,3}"],
             bad_hex in prop_oneof!["[0-9A-F]{0,7}", "[0-9A-F]{7}[g-zG-Z +-]", "[1-9A-F][0-9A-F]{16,19}"],
         ) {
-            let mut fields = vec!["pve1".to_owned(), "0003A1F2".into(), "01B4C6D8".into(), "6750A1B3".into()];
+            let mut fields = ["pve1".to_owned(), "0003A1F2".into(), "01B4C6D8".into(), "6750A1B3".into()];
             match field {
                 0 => fields[0] = bad_node,
                 // Past i64::MAX: a start time that used to wrap negative.
