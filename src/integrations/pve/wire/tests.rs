@@ -206,8 +206,9 @@ proptest! {
 
     /// RRD rows and live usage: every counter read is a finite number (no `NaN` from `"NaN"`).
     #[test]
-    fn fuzz_rrd_rows_hold_finite_numbers(v in object_with(RRD), time in any::<u32>()) {
+    fn fuzz_rrd_rows_hold_finite_numbers(v in object_with(RRD), time in any::<u32>(), key in prop::sample::select(RRD), odd in "(NaN|inf|-inf|infinity|1e400)") {
         let mut v = v;
+        v[key] = json!(odd);
         v["time"] = json!(time);
         if let Some(p) = read::<RrdPoint>(&v) {
             let all = [p.cpu, p.maxcpu, p.mem, p.maxmem, p.disk, p.maxdisk, p.netin, p.netout, p.diskread, p.diskwrite, p.memhost];
