@@ -251,26 +251,33 @@ impl RawSettings {
     pub fn merge_file(&mut self, path: &Path) -> Result<(), ConfigError> {
         let err = |message: String| ConfigError::File { path: path.display().to_string(), message };
         let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-        let table: toml::Table = toml::from_str(&text).map_err(|e| err(e.to_string()))?;
+        self.merge_toml(&text).map_err(err)
+    }
+
+    /// The settings of a `proxdesk.toml`'s text; a value that is no string, whole number or boolean is
+    /// refused (and nothing of the file is taken).
+    fn merge_toml(&mut self, text: &str) -> Result<(), String> {
+        let table: toml::Table = toml::from_str(text).map_err(|e| e.to_string())?;
+        let mut values = Vec::with_capacity(table.len());
         for (key, value) in table {
             let value = match value {
                 toml::Value::String(s) => s,
                 toml::Value::Integer(i) => i.to_string(),
                 toml::Value::Boolean(b) => b.to_string(),
-                other => {
-                    return Err(err(format!("{key}: expected a string, number or boolean, got {}", other.type_str())));
-                }
+                other => return Err(format!("{key}: expected a string, number or boolean, got {}", other.type_str())),
             };
-            self.0.insert(key, value);
+            values.push((key, value));
         }
+        self.0.extend(values);
         Ok(())
     }
 
     pub fn merge_env(&mut self, vars: impl IntoIterator<Item = (String, String)>) {
         for (name, value) in vars {
+            // Keys are lower-cased, so `PROXDESK_config` would otherwise pass for a setting named `config`.
             if let Some(key) = name.strip_prefix("PROXDESK_")
-                && key != "CONFIG"
-                && key != "REQUIRE_EXTERNAL"
+                && !key.eq_ignore_ascii_case("CONFIG")
+                && !key.eq_ignore_ascii_case("REQUIRE_EXTERNAL")
             {
                 self.0.insert(key.to_ascii_lowercase(), value);
             }
@@ -396,6 +403,8 @@ impl Settings {
     }
 }
 
+#[cfg(test)]
+mod fuzz;
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -91,14 +91,25 @@ impl Buffered {
     }
 }
 
+/// The ProtocolVersion message: exactly `RFB xxx.yyy\n` with three digits on each side (RFC 6143
+/// §7.1.1). Signs, spaces or short numbers are no RFB peer's banner.
 fn version(banner: &[u8]) -> Result<(u32, u32), ConsoleError> {
-    let text = std::str::from_utf8(banner).unwrap_or("");
-    let parsed = text
-        .strip_prefix("RFB ")
-        .and_then(|v| v.strip_suffix('\n'))
-        .and_then(|v| v.split_once('.'))
-        .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)));
-    parsed.ok_or_else(|| ConsoleError::Protocol(format!("not an RFB server: {text:?}")))
+    let refuse = || ConsoleError::Protocol(format!("not an RFB server: {:?}", String::from_utf8_lossy(banner)));
+    let digits = |b: &[u8]| -> Option<u32> {
+        b.iter().all(u8::is_ascii_digit).then(|| b.iter().fold(0, |n, d| n * 10 + u32::from(d - b'0')))
+    };
+    match banner {
+        [b'R', b'F', b'B', b' ', major @ .., b'.', _, _, _, b'\n'] if major.len() == 3 => {
+            Ok((digits(major).ok_or_else(refuse)?, digits(&banner[8..11]).ok_or_else(refuse)?))
+        }
+        _ => Err(refuse()),
+    }
+}
+
+/// RFB 3.3's security type is a u32 chosen by the server; 0 is a refusal (handled by the caller),
+/// and a value past a byte is no type at all rather than one to truncate.
+fn security_type_v33(t: u32) -> Result<u8, ConsoleError> {
+    u8::try_from(t).map_err(|_| ConsoleError::Protocol(format!("unsupported security type {t}")))
 }
 
 fn u32_of(b: &[u8]) -> u32 {
@@ -129,7 +140,7 @@ pub async fn authenticate_upstream(ws: &mut ConsoleSocket, password: &str) -> Re
             let reason = r.upstream(ws, len.min(4096)).await?;
             return Err(ConsoleError::Auth(String::from_utf8_lossy(&reason).into_owned()));
         }
-        t as u8
+        security_type_v33(t)?
     } else {
         let n = r.upstream(ws, 1).await?[0] as usize;
         if n == 0 {
@@ -237,5 +248,33 @@ mod tests {
         assert_eq!(version(b"RFB 003.008\n").unwrap(), (3, 8));
         assert_eq!(version(b"RFB 003.889\n").unwrap(), (3, 889));
         assert!(version(b"HTTP/1.1 200").is_err());
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any 12 bytes: a version or a typed error; the banner of every version reads back.
+        #[test]
+        fn fuzz_rfb_version_round_trips(bytes in prop::collection::vec(any::<u8>(), 0..16), major in 0u32..1000, minor in 0u32..1000) {
+            let _ = version(&bytes);
+            prop_assert_eq!(version(format!("RFB {major:03}.{minor:03}\n").as_bytes()).unwrap(), (major, minor));
+        }
+
+        /// Signs, spaces and short numbers are refused instead of read as a version.
+        #[test]
+        fn fuzz_rfb_version_rejects_near_misses(major in "[0-9]{3}", bad in "[ +-][0-9]{2}|[0-9]{2}[ a-f]|[0-9]{2}") {
+            for banner in [format!("RFB {major}.{bad}\n"), format!("RFB {bad}.{major}\n"), format!("RFB {major}.{major}\r")] {
+                prop_assert!(version(banner.as_bytes()).is_err(), "{:?}", banner);
+            }
+        }
+
+        /// A 3.3 security type that does not fit a byte is an error, not the type its low byte names.
+        #[test]
+        fn fuzz_rfb_33_security_type_is_never_truncated(t in any::<u32>()) {
+            match security_type_v33(t) {
+                Ok(b) => prop_assert_eq!(u32::from(b), t),
+                Err(_) => prop_assert!(t > 255),
+            }
+        }
     }
 }

@@ -59,7 +59,14 @@ pub fn negotiate(user_choice: Option<&str>, accept_language: Option<&str>) -> &'
     for part in accept_language.unwrap_or("").split(',') {
         let mut it = part.trim().split(';');
         let tag = it.next().unwrap_or("").trim().to_ascii_lowercase();
-        let q = it.find_map(|p| p.trim().strip_prefix("q=").and_then(|q| q.parse::<f32>().ok())).unwrap_or(1.0);
+        // A weight outside 0–1 (or not a number) makes the entry invalid; `q=0` means "not this one".
+        let q = match it.map(str::trim).find_map(|p| p.strip_prefix("q=").or_else(|| p.strip_prefix("Q="))) {
+            None => 1.0,
+            Some(q) => match q.trim().parse::<f32>() {
+                Ok(q) if q > 0.0 && q <= 1.0 => q,
+                _ => continue,
+            },
+        };
         let primary = tag.split('-').next().unwrap_or("");
         if let Some(lang) = LANGUAGES.iter().find(|l| **l == primary)
             && best.is_none_or(|(_, bq)| q > bq)
@@ -95,5 +102,40 @@ mod tests {
         assert_eq!(negotiate(Some("it"), Some("fr")), "it");
         assert_eq!(negotiate(None, Some("de")), "en");
         assert_eq!(negotiate(None, None), "en");
+    }
+
+    #[test]
+    fn a_language_refused_with_q_0_is_not_chosen() {
+        assert_eq!(negotiate(None, Some("fr;q=0, it;q=0.1")), "it");
+        assert_eq!(negotiate(None, Some("fr;q=0")), "en");
+        assert_eq!(negotiate(None, Some("fr;q=2, it;q=0.5")), "it");
+        assert_eq!(negotiate(None, Some("fr;q=NaN, it;q=0.5")), "it");
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any header gives one of our languages; a language the header weighs 0 (or gives an invalid
+        /// weight) is never picked from it, one weighted highest is.
+        #[test]
+        fn fuzz_accept_language_negotiation(
+            header in "\\PC{0,40}",
+            entries in prop::collection::vec((prop::sample::select(vec!["fr", "it", "de", "en-GB", "FR-ch"]), prop_oneof![
+                Just(String::new()), "0(\\.0{1,3})?", "0\\.[0-9]{1,3}", "1(\\.0{1,3})?", "[2-9]|-1|NaN|inf|x"]), 0..5),
+        ) {
+            prop_assert!(LANGUAGES.contains(&negotiate(None, Some(&header))));
+            let parts: Vec<String> = entries.iter().map(|(tag, q)| if q.is_empty() { tag.to_string() } else { format!("{tag};q={q}") }).collect();
+            let header = parts.join(", ");
+            let picked = negotiate(None, Some(&header));
+            let weight = |q: &str| if q.is_empty() { Some(1.0) } else { q.parse::<f32>().ok().filter(|q| *q > 0.0 && *q <= 1.0) };
+            let acceptable: Vec<(String, f32)> = entries.iter()
+                .filter_map(|(tag, q)| Some((tag.split('-').next().unwrap().to_ascii_lowercase(), weight(q)?)))
+                .filter(|(l, _)| LANGUAGES.contains(&l.as_str()))
+                .collect();
+            match acceptable.iter().map(|(_, q)| *q).fold(None, |m: Option<f32>, q| Some(m.map_or(q, |m| m.max(q)))) {
+                None => prop_assert_eq!(picked, "en", "{}", header),
+                Some(top) => prop_assert!(acceptable.iter().any(|(l, q)| l == picked && *q == top), "{} -> {}", header, picked),
+            }
+        }
     }
 }

@@ -96,6 +96,26 @@ async fn bulk_approval_counts_what_it_decided_and_a_rejection_needs_a_reason() {
 }
 
 #[tokio::test]
+async fn a_bulk_form_without_a_known_action_or_with_a_tampered_id_decides_nothing() {
+    let q = queue().await;
+    let a = q.app.submit_ok(&q.alice_t, q.tpl, "web1").await;
+    let html = q.admin.get("/admin/requests").await.text().await.unwrap();
+    let csrf = csrf_in(&html).unwrap();
+    for fields in [
+        vec![("ids", a.to_string())],
+        vec![("ids", a.to_string()), ("action", "approve-all".into())],
+        vec![("ids", a.to_string()), ("ids", format!("{a}x")), ("action", "approve".into())],
+        vec![("ids", "-1".into()), ("ids", a.to_string()), ("action", "approve".into())],
+    ] {
+        let mut f: Vec<(String, String)> = fields.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
+        f.push(("csrf".into(), csrf.clone()));
+        let r = q.admin.post_raw("/admin/requests/bulk", &f).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{fields:?}");
+        assert_eq!(q.status(a).await, "pending", "{fields:?}");
+    }
+}
+
+#[tokio::test]
 async fn each_row_approves_with_its_adjustments_or_rejects_and_comes_back_to_the_queue() {
     let q = queue().await;
     let a = q.app.submit_ok(&q.alice_t, q.tpl, "web1").await;

@@ -152,8 +152,8 @@ impl<'a> FromRequest<'a> for Form {
     async fn from_request(req: &'a Request, body: &mut RequestBody) -> poem::Result<Self> {
         let state = req.data::<AppState>().expect("AppState attached");
         let raw = String::from_request(req, body).await?;
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&raw)
-            .map_err(|_| poem::Error::from_string("malformed form", StatusCode::BAD_REQUEST))?;
+        let Form { pairs } =
+            Form::decode(&raw).ok_or_else(|| poem::Error::from_string("malformed form", StatusCode::BAD_REQUEST))?;
         let submitted = pairs.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str()).unwrap_or("");
         if !auth::csrf_valid(state, req.cookie(), submitted) || !auth::same_origin(req, state.settings.public_origin())
         {
@@ -167,12 +167,28 @@ impl<'a> FromRequest<'a> for Form {
 }
 
 impl Form {
+    /// Decodes an `application/x-www-form-urlencoded` body; repeated names are kept, in order.
+    pub fn decode(raw: &str) -> Option<Form> {
+        serde_urlencoded::from_str(raw).ok().map(|pairs| Form { pairs })
+    }
+
     pub fn get(&self, name: &str) -> &str {
         self.pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or("")
     }
 
     pub fn all(&self, name: &str) -> Vec<&str> {
         self.pairs.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect()
+    }
+
+    /// A selection of rows by id (ticked boxes sharing `name`): `None` when any value is not an id,
+    /// so a tampered selection is refused whole rather than quietly thinned.
+    pub fn ids(&self, name: &str) -> Option<Vec<i64>> {
+        self.all(name)
+            .into_iter()
+            .map(|raw| {
+                raw.bytes().all(|b| b.is_ascii_digit()).then(|| raw.parse::<i64>().ok()).flatten().filter(|id| *id > 0)
+            })
+            .collect()
     }
 
     /// Whether a destructive action was confirmed (the dialog, or the confirmation page).
@@ -233,4 +249,49 @@ pub fn urlencode(s: &str) -> String {
 /// Collapses `Result<Response, Response>` from handlers.
 pub fn respond(r: PageResult) -> Response {
     r.unwrap_or_else(|e| e)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::Form;
+
+    fn name() -> impl Strategy<Value = String> {
+        prop_oneof![Just("ids".to_owned()), Just("csrf".to_owned()), "\\PC{0,6}"]
+    }
+
+    proptest! {
+        /// Whatever a browser encodes (repeated names, `&`, `=`, `+`, `%`, any text) decodes to the same
+        /// pairs in the same order; `get` is the first, `all` every one, and the CSRF token is never a field.
+        #[test]
+        fn fuzz_form_decoding_round_trips(pairs in prop::collection::vec((name(), "\\PC{0,12}|[&=+% ]{1,4}"), 0..8)) {
+            let raw = serde_urlencoded::to_string(&pairs).unwrap();
+            let form = Form::decode(&raw).unwrap();
+            prop_assert_eq!(&form.pairs, &pairs);
+            for (k, _) in &pairs {
+                let values: Vec<&str> = pairs.iter().filter(|(n, _)| n == k).map(|(_, v)| v.as_str()).collect();
+                prop_assert_eq!(form.get(k), values[0]);
+                prop_assert_eq!(form.all(k), values);
+            }
+            prop_assert!(form.pairs().all(|(k, _)| k != "csrf") && !form.values().contains_key("csrf"));
+        }
+
+        /// Any body decodes or is refused, never a panic.
+        #[test]
+        fn fuzz_form_decoding_never_panics(raw in "\\PC{0,60}|[a-z=&%0-9A-F+]{0,40}") {
+            let _ = Form::decode(&raw).map(|f| (f.ids("ids"), f.checked("x"), f.values()));
+        }
+
+        /// A selection is every id ticked, in order, or refused whole when one value is not an id.
+        #[test]
+        fn fuzz_selections_are_all_ids_or_refused(ids in prop::collection::vec(1..=i64::MAX, 0..6), bad in prop::option::of("|-[1-9]|\\+[1-9]|0|[0-9]{1,3}[a-z ]|9{20}"), at in any::<prop::sample::Index>()) {
+            let mut values: Vec<String> = ids.iter().map(i64::to_string).collect();
+            if let Some(b) = &bad {
+                values.insert(at.index(values.len() + 1), b.clone());
+            }
+            let form = Form { pairs: values.into_iter().map(|v| ("ids".to_owned(), v)).collect() };
+            prop_assert_eq!(form.ids("ids"), if bad.is_some() { None } else { Some(ids) });
+        }
+    }
 }

@@ -102,6 +102,9 @@ impl Client {
             .await
             .map_err(transport)?;
         let auth: AuthResult = decode(response).await?;
+        if !auth.token_is_well_formed() {
+            return Err(GuacError::Decode("the login answer's authToken is not a Guacamole token".into()));
+        }
         let data_source = match &self.wanted_data_source {
             Some(wanted) if auth.available_data_sources.iter().any(|d| d == wanted) => wanted.clone(),
             Some(wanted) => {

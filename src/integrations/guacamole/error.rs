@@ -53,14 +53,15 @@ impl GuacError {
     /// Maps an error response onto a variant by Guacamole's `type`, falling back to the HTTP status.
     pub fn from_response(status: u16, body: &str) -> Self {
         let Ok(api) = serde_json::from_str::<ApiError>(body) else {
-            let message: String = body.chars().take(200).collect();
+            let message = excerpt(body);
             return match status {
                 404 => GuacError::NotFound(message),
                 400..=499 => GuacError::BadRequest { status, message, patches: Vec::new() },
                 _ => GuacError::Server { status, message },
             };
         };
-        let message = api.message.clone().unwrap_or_default();
+        // A JSON body without a message (not Guacamole's, or a bare `{}`) still says something.
+        let message = api.message.clone().filter(|m| !m.trim().is_empty()).unwrap_or_else(|| excerpt(body));
         match api.kind.as_deref() {
             Some("INVALID_CREDENTIALS") => GuacError::InvalidCredentials(message),
             Some("INSUFFICIENT_CREDENTIALS") => GuacError::InsufficientCredentials(message),
@@ -99,6 +100,53 @@ impl GuacError {
             GuacError::Transport(_) => true,
             GuacError::Server { status, .. } => *status != 501 && *status >= 500,
             _ => false,
+        }
+    }
+}
+
+/// The start of a body, for a message.
+fn excerpt(body: &str) -> String {
+    body.chars().take(200).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_json_body_without_a_message_keeps_its_text() {
+        let e = GuacError::from_response(500, "{}");
+        assert!(matches!(e, GuacError::Server { status: 500, ref message } if message == "{}"), "{e:?}");
+    }
+
+    proptest! {
+        /// Any error answer maps to a variant without panicking; Guacamole's own `type` wins over the
+        /// status, and the message is never empty when the body was not.
+        #[test]
+        fn fuzz_guacamole_errors_never_panic(
+            status in 400u16..=599,
+            kind in prop::option::of("INVALID_CREDENTIALS|INSUFFICIENT_CREDENTIALS|PERMISSION_DENIED|NOT_FOUND|BAD_REQUEST|INTERNAL_ERROR|[A-Z_]{0,8}"),
+            message in prop::option::of("\\PC{0,20}"),
+            raw in "\\PC{0,300}",
+            json_body in any::<bool>(),
+        ) {
+            let body = if json_body {
+                json!({"message": message, "translatableMessage": null, "statusCode": null, "expected": null, "patches": null, "type": kind}).to_string()
+            } else {
+                raw
+            };
+            let e = GuacError::from_response(status, &body);
+            let text = e.to_string();
+            prop_assert!(!text.is_empty());
+            if json_body && kind.as_deref() == Some("NOT_FOUND") {
+                prop_assert!(matches!(e, GuacError::NotFound(_)));
+            }
+            if let GuacError::Server { message, .. } | GuacError::BadRequest { message, .. } = &e {
+                prop_assert!(body.is_empty() || !message.is_empty(), "{:?}", body);
+            }
         }
     }
 }

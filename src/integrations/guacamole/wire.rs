@@ -22,6 +22,15 @@ pub struct AuthResult {
     pub available_data_sources: Vec<String>,
 }
 
+impl AuthResult {
+    /// Whether the token is one Guacamole issues (hex; letters and digits at most): it travels in a
+    /// header and in the logout URL's path, where anything else would break the request or its path.
+    pub fn token_is_well_formed(&self) -> bool {
+        let t = self.auth_token.as_bytes();
+        (1..=256).contains(&t.len()) && t.iter().all(u8::is_ascii_alphanumeric)
+    }
+}
+
 /// A connection (`APIConnection`); `parameters` only on create/update bodies and echoes (§3).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -206,3 +215,6 @@ impl ApiError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -229,3 +229,33 @@ fn first_value(entry: &SearchEntry, attr: &str) -> Option<String> {
     };
     text.or_else(binary).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// The attribute values a directory returns map to a trimmed, non-blank value of the attribute
+        /// (names compared without case), text before binary, or to nothing.
+        #[test]
+        fn fuzz_directory_attributes_map_to_values(
+            attrs in prop::collection::hash_map("(uid|mail|cn)", prop::collection::vec("\\PC{0,8}|[ \t]{0,3}", 0..3), 0..4),
+            bin in prop::collection::hash_map("(uid|objectGUID)", prop::collection::vec(prop::collection::vec(any::<u8>(), 0..6), 0..2), 0..2),
+            wanted in "(uid|Uid|mail|objectguid|sn)",
+        ) {
+            let entry = SearchEntry { dn: "uid=x,dc=example".into(), attrs: attrs.clone(), bin_attrs: bin.clone() };
+            let got = first_value(&entry, &wanted);
+            if let Some(v) = &got {
+                prop_assert!(!v.is_empty() && v.trim() == v);
+            }
+            let text: HashMap<String, Vec<String>> = attrs.into_iter().filter(|(k, _)| k.eq_ignore_ascii_case(&wanted)).collect();
+            if let Some(first) = text.values().next().and_then(|v| v.first()) {
+                prop_assert_eq!(got, Some(first.trim().to_owned()).filter(|v| !v.is_empty()));
+            }
+        }
+    }
+}

@@ -66,4 +66,32 @@ mod tests {
         assert!(FilterTemplate::parse("K", "(uid={username}", "{username}").is_err());
         assert!(FilterTemplate::parse("K", "(member={dn})", "{dn}").is_ok());
     }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever is typed (or whatever DN the directory returns), the filled filter is a valid filter
+        /// of the same shape as with a plain value: one equality match, no injected clause.
+        #[test]
+        fn fuzz_filled_filters_stay_one_match(value in "\\PC{0,20}|[*()\\\\\0|&!=]{1,6}") {
+            let t = FilterTemplate::parse("K", "(&(objectClass=person)(uid={username}))", "{username}").unwrap();
+            let filled = t.fill(&value);
+            prop_assert!(ldap3::parse_filter(&filled).is_ok(), "{:?}", filled);
+            let inner = &filled["(&(objectClass=person)(uid=".len()..filled.len() - 2];
+            prop_assert!(!inner.contains(['(', ')', '*', '\0']), "{:?}", inner);
+            // And it reads back, RFC 4515 escapes undone, as exactly what was typed.
+            let (mut bytes, mut rest) = (Vec::new(), inner.as_bytes());
+            while let Some((&b, tail)) = rest.split_first() {
+                if b == b'\\' {
+                    let hex = std::str::from_utf8(&tail[..2]).unwrap();
+                    bytes.push(u8::from_str_radix(hex, 16).unwrap());
+                    rest = &tail[2..];
+                } else {
+                    bytes.push(b);
+                    rest = tail;
+                }
+            }
+            prop_assert_eq!(String::from_utf8(bytes).unwrap(), value);
+        }
+    }
 }

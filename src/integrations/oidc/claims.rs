@@ -189,4 +189,43 @@ mod tests {
         assert!(p.email_verified);
         assert_eq!(p.groups, Some(vec!["ops".to_owned()]));
     }
+
+    use proptest::prelude::*;
+
+    fn claim() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            "\\PC{0,10}|[ a-z]{0,4}@[a-z.@]{0,6}".prop_map(Value::from),
+            prop::collection::vec(
+                prop_oneof!["\\PC{0,6}".prop_map(Value::from), any::<i64>().prop_map(Value::from)],
+                0..4
+            )
+            .prop_map(Value::Array),
+        ]
+    }
+
+    proptest! {
+        /// Whatever a provider puts in the claims, reading them fails or gives a person whose account
+        /// name is a trimmed, non-blank claim or the subject, whose groups are strings, and whose address
+        /// counts as verified only when there is one.
+        #[test]
+        fn fuzz_claims_map_to_an_account(
+            sub in "\\PC{1,10}", username in claim(), email in claim(), verified in claim(), groups in claim(),
+        ) {
+            let token = json!({"sub": sub, "preferred_username": username, "email": email, "email_verified": verified,
+                "groups": groups, "iss": "https://id.example", "aud": "desk", "exp": 2_000_000_000, "iat": 1_000_000_000});
+            let Ok(claims) = serde_json::from_value::<IdTokenClaims<ExtraClaims, CoreGenderClaim>>(token) else {
+                return Ok(());
+            };
+            let p = Person::from_claims("https://id.example", &claims, "groups");
+            let name = p.account_name();
+            prop_assert!(name == p.subject || (!name.is_empty() && name.trim() == name), "{:?}", name);
+            prop_assert!(!p.email_verified || p.email.is_some());
+            if let Some(g) = &p.groups {
+                prop_assert!(g.len() <= MAX_GROUPS);
+            }
+        }
+    }
 }

@@ -198,4 +198,36 @@ mod tests {
         assert_eq!(config(json!({"agent": "enabled=1"})).agent(), AgentSetting::Enabled);
         assert_eq!(config(json!({})).agent(), AgentSetting::Absent);
     }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any `agent` value: a setting, never a panic; a plain `1`/`0` is read as such.
+        #[test]
+        fn fuzz_agent_setting_never_panics(text in "[a-z0-9=, ]{0,24}|\\PC{0,12}", flag in any::<bool>(), n in any::<i64>()) {
+            for value in [json!(text), json!(flag), json!(n), json!([text.clone()]), json!({"enabled": text})] {
+                let _ = AgentSetting::parse(Some(&value));
+            }
+            let plain = json!(if flag { "1" } else { "0" });
+            prop_assert_eq!(AgentSetting::parse(Some(&plain)).is_enabled(), flag);
+        }
+
+        /// A static `ip=` written the way PVE stores it reads back, wherever it sits among the other
+        /// parts, when it is reachable; other text never panics.
+        #[test]
+        fn fuzz_static_ipv4_round_trips(
+            octets in any::<[u8; 4]>(), prefix in 0u8..=32, before in any::<bool>(), noise in "\\PC{0,30}",
+        ) {
+            let ip = Ipv4Addr::from(octets);
+            let property = if before {
+                format!("ip={ip}/{prefix},gw=10.0.0.1,bridge=vmbr0")
+            } else {
+                format!("name=eth0,bridge=vmbr0,hwaddr=BC:24:11:AA:BB:CC,ip={ip}/{prefix},type=veth")
+            };
+            prop_assert_eq!(static_ipv4_of(&property), is_reachable(ip).then_some(ip));
+            if let Some(found) = static_ipv4_of(&noise) {
+                prop_assert!(is_reachable(found));
+            }
+        }
+    }
 }

@@ -127,7 +127,7 @@ impl PveError {
                 let errors: BTreeMap<String, String> = json
                     .get("errors")
                     .and_then(|e| e.as_object())
-                    .map(|o| o.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())).collect())
+                    .map(|o| o.iter().map(|(k, v)| (k.clone(), field_text(v))).collect())
                     .unwrap_or_default();
                 if let Some(text) = errors.get("upid").filter(|t| t.contains("no such task")) {
                     return PveError::NotFound(text.clone());
@@ -148,6 +148,11 @@ impl PveError {
             _ => classify_text(status, message),
         }
     }
+}
+
+/// A per-parameter message; PVE sends strings, anything else is kept as its JSON text, not dropped.
+fn field_text(v: &serde_json::Value) -> String {
+    v.as_str().map_or_else(|| v.to_string(), str::to_owned)
 }
 
 fn classify_text(status: u16, message: String) -> PveError {
@@ -253,6 +258,8 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ")
 }
 
+#[cfg(test)]
+mod fuzz;
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -47,7 +47,9 @@ fn success(exit: &str) -> Option<u32> {
     if exit == "OK" {
         return Some(0);
     }
-    exit.strip_prefix("WARNINGS: ").and_then(|n| n.trim().parse().ok())
+    // PVE writes the count as plain digits; a count beyond u32 is still a success, not a failure.
+    let n = exit.strip_prefix("WARNINGS: ")?.trim();
+    (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())).then(|| n.parse().unwrap_or(u32::MAX))
 }
 
 impl Client {
@@ -89,5 +91,21 @@ mod tests {
         assert_eq!(success("WARNINGS: 3"), Some(3));
         assert_eq!(success("clone failed: boom"), None);
         assert_eq!(success("unexpected status"), None);
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        /// `WARNINGS: n` as PVE writes it is a success with n warnings (capped), any other text a
+        /// failure; nothing panics.
+        #[test]
+        fn fuzz_exit_status_round_trips(n in any::<u64>(), text in "\\PC{0,20}") {
+            prop_assert_eq!(success(&format!("WARNINGS: {n}")), Some(u32::try_from(n).unwrap_or(u32::MAX)));
+            if let Some(w) = success(&text) {
+                prop_assert!(text == "OK" || text.starts_with("WARNINGS: "), "{:?} {}", text, w);
+            }
+            prop_assert_eq!(success(&format!("WARNINGS: +{n}")), None);
+            prop_assert_eq!(success(&format!("{text}failed")), None);
+        }
     }
 }

@@ -82,7 +82,8 @@ impl FromStr for Upid {
             node: node.into(),
             pid: u32::try_from(hex(pid, 8)?).map_err(|_| UpidParseError)?,
             pstart: hex(pstart, 8)?,
-            starttime: hex(start, 8)? as i64,
+            // A start time past i64::MAX is no epoch PVE writes; `as` would wrap it negative.
+            starttime: i64::try_from(hex(start, 8)?).map_err(|_| UpidParseError)?,
             task_type: task_type.into(),
             id: id.into(),
             user: user.into(),
@@ -93,6 +94,8 @@ impl FromStr for Upid {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     #[test]
@@ -111,9 +114,67 @@ mod tests {
     }
 
     #[test]
+    fn a_start_time_beyond_i64_is_refused_not_wrapped() {
+        let text = "UPID:pve1:0003A1F2:01B4C6D8:FFFFFFFFFFFFFFFF:vzclone:9000:root@pam:";
+        assert_eq!(text.parse::<Upid>(), Err(UpidParseError));
+    }
+
+    #[test]
     fn rejects_malformed_upids() {
         for bad in ["", "UPID:pve1:1:2:3:x:y:z:", "UPID:pve1:0003A1F2:01B4C6D8:6750A1B3:vzclone:9000:u", "nope"] {
             assert!(bad.parse::<Upid>().is_err(), "{bad}");
+        }
+    }
+
+    fn node() -> impl Strategy<Value = String> {
+        "[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?"
+    }
+
+    /// Text shaped like a UPID: the prefix, colons and hex fields, with random pieces in between.
+    fn upid_like() -> impl Strategy<Value = String> {
+        let piece = prop_oneof!["[0-9A-Fa-f]{0,18}", "[a-z0-9@!.:/ -]{0,8}", "\\PC{0,6}"];
+        (prop::sample::select(vec!["UPID:", "", "upid:", "UPID::"]), prop::collection::vec(piece, 0..10), any::<bool>())
+            .prop_map(|(prefix, parts, colon)| format!("{prefix}{}{}", parts.join(":"), if colon { ":" } else { "" }))
+    }
+
+    proptest! {
+        #[test]
+        fn fuzz_upid_parse_never_panics_and_keeps_the_text(text in prop_oneof![upid_like(), "\\PC{0,40}".prop_map(String::from)]) {
+            if let Ok(upid) = text.parse::<Upid>() {
+                prop_assert_eq!(upid.as_str(), text.as_str());
+                prop_assert!(upid.starttime >= 0);
+                prop_assert!(!upid.task_type.is_empty() && !upid.user.is_empty());
+                prop_assert!(valid_node(&upid.node));
+            }
+        }
+
+        /// What `Upid::new` formats (PVE's own layout) parses back to the same fields.
+        #[test]
+        fn fuzz_upid_round_trips(
+            node in node(), pid in any::<u32>(), pstart in any::<u64>(), starttime in 0..=i64::MAX,
+            task_type in "[a-z]{1,10}", id in "[a-z0-9@.-]{0,10}", user in "[a-z0-9]{1,8}@(pam|pve)(![a-z]{1,5})?",
+        ) {
+            let built = Upid::new(&node, pid, pstart, starttime, &task_type, &id, &user);
+            let parsed: Upid = built.as_str().parse().unwrap();
+            prop_assert_eq!(parsed, built);
+        }
+
+        /// A wrong node, a short or non-hex number, an overflowing one: a typed error, never a default.
+        #[test]
+        fn fuzz_upid_rejects_broken_fields(
+            field in 0usize..5,
+            bad_node in prop_oneof!["", "-[a-z0-9]{0,4}", "[a-z0-9]{1,4}-", "[a-z]{1,3}[ _./@][a-z]{1,3}"],
+            bad_hex in prop_oneof!["[0-9A-F]{0,7}", "[0-9A-F]{7}[g-zG-Z +-]", "[1-9A-F][0-9A-F]{16,19}"],
+        ) {
+            let mut fields = ["pve1".to_owned(), "0003A1F2".into(), "01B4C6D8".into(), "6750A1B3".into()];
+            match field {
+                0 => fields[0] = bad_node,
+                // Past i64::MAX: a start time that used to wrap negative.
+                4 => fields[3] = format!("{:X}", (i64::MAX as u64) + 1 + (bad_hex.len() as u64)),
+                n => fields[n] = bad_hex,
+            }
+            let text = format!("UPID:{}:vzclone:9000:root@pam:", fields.join(":"));
+            prop_assert_eq!(text.parse::<Upid>(), Err(UpidParseError), "{}", text);
         }
     }
 }

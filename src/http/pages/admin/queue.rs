@@ -296,11 +296,19 @@ pub async fn bulk(ctx: Ctx, form: Form) -> Response {
             let admin = ctx.admin()?;
             let db = &ctx.state.db;
             let q = QueueQuery::from_return_to(form.get("return_to")).unwrap_or_default();
-            let ids: Vec<i64> = form.all("ids").iter().filter_map(|s| s.parse().ok()).take(500).collect();
+            // Only the two buttons' values: a missing or unknown action must not approve everything ticked.
+            let rejecting = match form.get("action") {
+                "approve" => false,
+                "reject" => true,
+                _ => return Err(ctx.error_page(StatusCode::BAD_REQUEST, "page.invalid")),
+            };
+            let Some(mut ids) = form.ids("ids") else {
+                return Err(ctx.error_page(StatusCode::BAD_REQUEST, "page.invalid"));
+            };
+            ids.truncate(500);
             if ids.is_empty() {
                 return queue_page(&ctx, q, Problem::NothingSelected).await;
             }
-            let rejecting = form.get("action") == "reject";
             if rejecting && form.get("reason").trim().is_empty() {
                 let errors = FieldErrors(vec![crate::domain::FieldError::new("reason", "error.required")]);
                 return queue_page(&ctx, q, Problem::BulkReason(errors, ids)).await;
@@ -319,4 +327,30 @@ pub async fn bulk(ctx: Ctx, form: Form) -> Response {
         }
         .await,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::{QUEUE, QueueQuery};
+
+    proptest! {
+        /// The filters a decision form carries back (`return_to`) come back unchanged, whatever was typed
+        /// into them; any other `return_to` is not taken for the queue, and nothing panics.
+        #[test]
+        fn fuzz_return_to_round_trips(
+            status in prop::option::of("pending|all|\\PC{0,8}"), user in prop::option::of("\\PC{0,8}"),
+            template_id in prop::option::of(any::<i64>()), text in prop::option::of("\\PC{0,12}|[&=?#+% ]{1,4}"),
+            other in "\\PC{0,30}",
+        ) {
+            let q = QueueQuery { status, user, template_id, q: text, ..QueueQuery::default() };
+            let back = QueueQuery::from_return_to(&format!("{QUEUE}?{}&done=approved", q.filters())).unwrap();
+            prop_assert_eq!(back.filters(), q.filters());
+            prop_assert!(back.done.is_none());
+            if let Some(q) = QueueQuery::from_return_to(&other) {
+                prop_assert!(other.starts_with(QUEUE) && q.done.is_none());
+            }
+        }
+    }
 }

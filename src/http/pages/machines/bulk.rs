@@ -25,13 +25,9 @@ pub async fn start(ctx: Ctx, form: Form) -> Response {
             let Some(action) = BulkAction::parse(form.get("action")) else {
                 return Err(ctx.error_page(StatusCode::BAD_REQUEST, "page.invalid"));
             };
-            let mut ids = Vec::new();
-            for raw in form.all("machine") {
-                let Ok(id) = raw.parse::<i64>() else {
-                    return Err(ctx.error_page(StatusCode::BAD_REQUEST, "page.invalid"));
-                };
-                ids.push(id);
-            }
+            let Some(ids) = form.ids("machine") else {
+                return Err(ctx.error_page(StatusCode::BAD_REQUEST, "page.invalid"));
+            };
             if ids.is_empty() {
                 return Ok(redirect(&format!("{back}?bulk=none")));
             }

@@ -16,7 +16,12 @@ fn lenient_opt_f64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Er
     Ok(match Option::<N>::deserialize(d)? {
         None => None,
         Some(N::Num(n)) => Some(n),
-        Some(N::Str(s)) => Some(s.trim().parse().map_err(serde::de::Error::custom)?),
+        // Rust reads `NaN` and `inf` as numbers; PVE never sends them and charts cannot draw them.
+        Some(N::Str(s)) => match s.trim().parse::<f64>() {
+            Ok(n) if n.is_finite() => Some(n),
+            Ok(n) => return Err(serde::de::Error::custom(format!("{n} is not a finite number"))),
+            Err(e) => return Err(serde::de::Error::custom(e)),
+        },
     })
 }
 
@@ -129,5 +134,13 @@ mod tests {
         assert_eq!(rows[1].cpu, None);
         assert_eq!(rows[2].mem, Some(1000.0));
         assert_eq!(rows[2].memhost, Some(900.0));
+    }
+
+    #[test]
+    fn a_counter_that_is_not_a_finite_number_is_refused() {
+        for bad in ["NaN", "inf", "-infinity", "1e400"] {
+            let row = serde_json::json!({"time": 60, "cpu": bad});
+            assert!(serde_json::from_value::<RrdPoint>(row).is_err(), "{bad}");
+        }
     }
 }

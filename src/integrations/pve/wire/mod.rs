@@ -10,6 +10,8 @@ mod discovery;
 mod metrics;
 mod qemu;
 mod snapshots;
+#[cfg(test)]
+mod tests;
 
 pub use access::{PermissionMap, Realm, TicketCheckAnswer, UserRecord};
 pub use discovery::{NetworkInterface, StorageContentItem};
@@ -30,7 +32,9 @@ pub fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     }
     match N::deserialize(d)? {
         N::Int(n) => Ok(n),
-        N::Float(f) => Ok(f as u64),
+        // `as` would turn -1 into 0 and 1.5 into 1: only whole, non-negative numbers are ids and sizes.
+        N::Float(f) if f.fract() == 0.0 && (0.0..u64::MAX as f64).contains(&f) => Ok(f as u64),
+        N::Float(f) => Err(serde::de::Error::custom(format!("{f} is not a whole non-negative number"))),
         N::Str(s) => s.trim().parse().map_err(serde::de::Error::custom),
     }
 }
