@@ -38,6 +38,15 @@ impl MigrationTrait for Migration {
                 .col(big_integer(LoginThrottles::LastAtMs))
                 .to_owned(),
         )
+        .await?;
+        // Quiet rows are deleted by age at every counted attempt.
+        m.create_index(
+            Index::create()
+                .name("idx_login_throttles_last_at_ms")
+                .table(LoginThrottles::Table)
+                .col(LoginThrottles::LastAtMs)
+                .to_owned(),
+        )
         .await
     }
 }

@@ -42,6 +42,13 @@ pub const ACCOUNT: Policy =
 pub const ADDRESS: Policy =
     Policy { free: 20, first_delay_ms: SECOND, max_delay_ms: 5 * MINUTE, forget_after_ms: 60 * MINUTE };
 
+/// After this long without an attempt a scope's row is forgotten by every policy and can go.
+pub const FORGOTTEN_AFTER_MS: i64 = {
+    let (a, b, c) = (PAIR.forget_after_ms, ACCOUNT.forget_after_ms, ADDRESS.forget_after_ms);
+    let ab = if a > b { a } else { b };
+    if ab > c { ab } else { c }
+};
+
 impl Policy {
     /// The wait before the next attempt once `failures` have been counted, in milliseconds.
     pub fn delay_after(&self, failures: i64) -> i64 {

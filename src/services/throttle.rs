@@ -10,7 +10,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransact
 use entities::login_throttle::{Column as C, Entity as T};
 
 use super::ServiceError;
-use crate::domain::throttle::{ACCOUNT, ADDRESS, PAIR, Policy, retry_after_secs};
+use crate::domain::throttle::{ACCOUNT, ADDRESS, FORGOTTEN_AFTER_MS, PAIR, Policy, retry_after_secs};
 
 /// One counted attempt of `account` from an address. Dropping it leaves the attempt counted as a
 /// failure, so a path that forgets to report its outcome errs on the safe side.
@@ -47,6 +47,7 @@ pub async fn attempt(db: &DatabaseConnection, account: &str, client_addr: &str) 
         return refuse(db, txn, &address, now).await;
     }
     txn.commit().await?;
+    forget_quiet_scopes(db, now).await?;
     Ok(Attempt { pair, account: user, account_counted, address })
 }
 
@@ -115,6 +116,13 @@ async fn refuse(
     let next_at = T::find_by_id(scope).one(db).await?.map(|r| r.next_at_ms).unwrap_or(now);
     tracing::info!(%scope, "sign-in attempt refused: too many failures");
     Err(ServiceError::Throttled { retry_after_secs: retry_after_secs(next_at - now) })
+}
+
+/// Rows every policy has forgotten go, so guesses from ever new addresses and names cannot grow the table
+/// without bound: one indexed delete per counted attempt, usually of nothing.
+async fn forget_quiet_scopes(db: &DatabaseConnection, now: i64) -> Result<(), ServiceError> {
+    T::delete_many().filter(C::LastAtMs.lt(now - FORGOTTEN_AFTER_MS)).exec(db).await?;
+    Ok(())
 }
 
 async fn give_back(db: &DatabaseConnection, scopes: impl IntoIterator<Item = String>) -> Result<(), ServiceError> {

@@ -195,7 +195,7 @@ async fn id_tokens_proxdesk_must_not_accept_are_refused_and_a_rotated_key_is_fet
     assert_eq!(provider.stats().await["jwks"], 2);
 
     let refused = text("login.oidc_refused");
-    for mode in ["audience", "azp", "nonce", "expired", "issuer", "foreign-key"] {
+    for mode in ["audience", "azp", "nonce", "expired", "issuer", "foreign-key", "empty-sub", "long-sub"] {
         provider.tamper(Some(mode));
         let (status, page, ok) = sign_in(&app).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{mode}: {page}");

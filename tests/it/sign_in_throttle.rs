@@ -247,3 +247,26 @@ async fn the_api_password_change_is_throttled_with_retry_after() {
     tokio::time::sleep(Duration::from_millis(1050)).await;
     assert_eq!(change(&pw).await.unwrap().status(), StatusCode::NO_CONTENT);
 }
+
+#[tokio::test]
+async fn scopes_quiet_for_longer_than_every_policy_remembers_are_deleted() {
+    use entities::login_throttle::ActiveModel;
+    use proxdesk::domain::throttle::FORGOTTEN_AFTER_MS;
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+    let app = spawn_app().await;
+    app.user("alice", Role::User).await;
+    let now = chrono::Utc::now().timestamp_millis();
+    for (scope, last_at) in [("addr:203.0.113.7", now - FORGOTTEN_AFTER_MS - 1000), ("addr:203.0.113.8", now - 1000)] {
+        let row = ActiveModel {
+            scope: Set(scope.into()),
+            failures: Set(3),
+            next_at_ms: Set(last_at),
+            last_at_ms: Set(last_at),
+        };
+        row.insert(&app.db).await.unwrap();
+    }
+    assert_eq!(app.browser().login("alice", "guess").await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(counted(&app, "addr:203.0.113.7").await, 0, "a forgotten scope's row is gone");
+    assert_eq!(counted(&app, "addr:203.0.113.8").await, 3, "a recent one stays");
+    assert_eq!(counted(&app, "pair:alice|127.0.0.1").await, 1);
+}

@@ -14,7 +14,8 @@
 // `tamper` makes the token endpoint hand out an ID token the client must refuse (signed properly with
 // the provider's own key unless said otherwise): "audience" (issued to another client), "azp" (a second,
 // untrusted audience), "nonce", "expired", "issuer", "foreign-key" (signed by a key the provider does not
-// list); "rotate" signs with a new key that the key set lists from then on (a key rotation).
+// list), "empty-sub" (a subject of no characters), "long-sub" (one of 256, over the 255 OpenID allows);
+// "rotate" signs with a new key that the key set lists from then on (a key rotation).
 //
 // GET /_test/stats answers how often discovery, the key set, the token and userinfo endpoints were asked.
 import { readFileSync } from "node:fs";
@@ -70,6 +71,8 @@ function tampered(idToken, mode) {
     case "expired": payload.iat = now - 7200; payload.exp = now - 3600; break;
     case "issuer": payload.iss = "http://127.0.0.1:1"; break;
     case "foreign-key": key = keys.foreign; break;
+    case "empty-sub": payload.sub = ""; break;
+    case "long-sub": payload.sub = "s".repeat(256); break;
     case "rotate": key = keys.rotated; break;
     default: throw new Error(`unknown tamper mode ${mode}`);
   }

@@ -124,6 +124,22 @@ impl Person {
     }
 }
 
+/// The longest `sub` OpenID Connect Core (§2) allows, in ASCII characters.
+const MAX_SUBJECT_LEN: usize = 255;
+
+/// A subject proxdesk can key an account on: not blank (an empty `sub` would make every such token the same
+/// person) and within the standard's 255 characters (the column and the account name are bounded).
+pub fn check_subject(subject: &openidconnect::SubjectIdentifier) -> Result<(), String> {
+    let text = subject.as_str();
+    if text.trim().is_empty() {
+        return Err("the ID token names no subject".into());
+    }
+    if text.len() > MAX_SUBJECT_LEN {
+        return Err(format!("the ID token's subject is longer than {MAX_SUBJECT_LEN} characters"));
+    }
+    Ok(())
+}
+
 fn groups_of(claim: Option<&Value>) -> Option<Vec<String>> {
     match claim? {
         Value::Array(items) => {
@@ -146,6 +162,16 @@ mod tests {
         }
         let claims: IdTokenClaims<ExtraClaims, CoreGenderClaim> = serde_json::from_value(token).unwrap();
         Person::from_claims("https://id.example", &claims, "groups")
+    }
+
+    #[test]
+    fn a_blank_or_overlong_subject_is_refused() {
+        use openidconnect::SubjectIdentifier as Sub;
+        assert!(check_subject(&Sub::new("s1".into())).is_ok());
+        assert!(check_subject(&Sub::new("s".repeat(255))).is_ok());
+        assert!(check_subject(&Sub::new(String::new())).is_err());
+        assert!(check_subject(&Sub::new("  ".into())).is_err());
+        assert!(check_subject(&Sub::new("s".repeat(256))).is_err());
     }
 
     #[test]

@@ -242,6 +242,7 @@ impl OpenIdProvider {
             }
             other => (discovered, other.map_err(invalid)?),
         };
+        claims::check_subject(claims.subject()).map_err(OidcError::InvalidToken)?;
         let groups_claim = &inner.config.groups_claim;
         let mut person = Person::from_claims(&inner.config.issuer, claims, groups_claim);
         if person.groups.is_none() && discovered.client.user_info_url().is_some() {
