@@ -22,6 +22,7 @@ mod console_fixtures;
 mod console_limits;
 mod console_relay;
 mod csrf_matrix;
+mod deploy;
 mod external;
 mod guac_agents;
 mod guac_client;
