@@ -1,4 +1,5 @@
-//! The command line: `serve`, `migrate`, `user add`, `token create`, `demo`, `sim`.
+//! The command line: `serve`, `migrate`, `user add`, `token create`, `backup`, `restore`, `demo`, `check`,
+//! `guac`, `sim`.
 
 use std::io::Read;
 
@@ -10,6 +11,7 @@ use crate::secrets::Secret;
 use crate::services::{self, ServiceError};
 use crate::startup::{App, StartupError, shutdown_signal};
 
+mod check;
 mod sim;
 
 pub use sim::SimPveArgs;
@@ -41,7 +43,14 @@ pub enum Command {
         #[arg(long)]
         guests: Option<usize>,
     },
-    /// Check the configured Proxmox VE cluster: version, nodes, catalog templates, token privileges.
+    /// Write a consistent copy of the SQLite database to FILE while the desk keeps serving (on
+    /// PostgreSQL use pg_dump, see the README).
+    Backup { file: std::path::PathBuf },
+    /// Fill the configured, empty database from FILE (a backup file, or a pg_dump archive on PostgreSQL),
+    /// then apply newer migrations. Refuses a database that holds anything.
+    Restore { file: std::path::PathBuf },
+    /// Check the configured Proxmox VE cluster (version, nodes, catalog templates, token privileges),
+    /// SSH to its nodes (host keys, `pct`) and the Guacamole account (login, data source, permissions).
     Check,
     /// Keep Apache Guacamole in step with the cluster.
     #[command(subcommand)]
@@ -124,6 +133,8 @@ pub enum CliError {
     Jobs(#[from] jobs::JobError),
     #[error("{0}")]
     Usage(String),
+    #[error("{0}")]
+    Backup(#[from] crate::db::backup::BackupError),
     #[error("{0}")]
     Pve(#[from] crate::integrations::pve::PveError),
     #[error("{0}")]
@@ -209,10 +220,20 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let (_, token) = services::tokens::create(&db, None, owner.id, &name).await?;
             println!("{}", token.expose());
         }
+        Command::Backup { file } => {
+            let settings = load_settings()?;
+            let held = crate::db::backup::backup(&settings.database_url, &file).await?;
+            println!("backed up {held} to {}", file.display());
+        }
+        Command::Restore { file } => {
+            let settings = load_settings()?;
+            let held = crate::db::backup::restore(&settings.database_url, &file, &settings.secret_key).await?;
+            println!("restored {held} from {}", file.display());
+        }
         Command::Demo { guests } => crate::demo::run(guests).await?,
         Command::Guac(GuacCommand::Sync { dry_run }) => guac_sync(dry_run).await?,
         Command::Guac(GuacCommand::EncryptNotes { dry_run }) => encrypt_notes(dry_run).await?,
-        Command::Check => check().await?,
+        Command::Check => check::run().await?,
         Command::Sim(SimCommand::Pve(args)) => sim::pve(*args).await?,
         Command::Sim(SimCommand::Guacamole { listen, user, password, latency_ms }) => {
             use crate::integrations::guacamole::sim::{SimConfig, Simulator};
@@ -230,34 +251,6 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
     }
     Ok(())
-}
-
-async fn check() -> Result<(), CliError> {
-    use crate::domain::guest::{MachineKind, split_list};
-    use crate::integrations::pve::{self, check::CatalogTemplate};
-    use sea_orm::EntityTrait;
-    let settings = load_settings()?;
-    let config = pve::PveConfig::from_settings(&settings)?
-        .ok_or_else(|| CliError::Usage("PROXDESK_PVE_URL is not set".into()))?;
-    let client = pve::Client::new(config)?;
-    let db = crate::db::connect(&settings.database_url, 1).await?;
-    crate::db::migrate(&db).await?;
-    let catalog: Vec<CatalogTemplate> = entities::template::Entity::find()
-        .all(&db)
-        .await?
-        .into_iter()
-        .map(|t| CatalogTemplate {
-            kind: MachineKind::parse(&t.kind).unwrap_or(MachineKind::Lxc),
-            nodes: split_list(&t.nodes),
-            isos: split_list(&t.isos),
-            name: t.name,
-            node: t.node,
-            vmid: t.vmid as u64,
-        })
-        .collect();
-    let report = pve::check::run(&client, &catalog).await?;
-    println!("{report}");
-    if report.all_ok() { Ok(()) } else { Err(CliError::Usage("some checks failed (see above)".into())) }
 }
 
 async fn guac_sync(dry_run: bool) -> Result<(), CliError> {

@@ -1,5 +1,7 @@
 //! Opening the database: SQLite (embedded default) or PostgreSQL, with the settings measured to matter.
 
+pub mod backup;
+
 use std::time::Duration;
 
 use migrations::{Migrator, MigratorTrait};
