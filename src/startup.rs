@@ -14,6 +14,7 @@ use crate::http;
 use crate::integrations::guacamole::{self, GuacSettings, sync::DesiredSettings};
 use crate::integrations::pve;
 use crate::integrations::ssh::SshConfig;
+use crate::services::slots::SharedSemaphores;
 use crate::workflows::guac_source::{PveSource, ReadSettings};
 use crate::workflows::guac_sync::GuacSync;
 use crate::workflows::{self, Deps, Limits, WorkerSettings};
@@ -222,8 +223,8 @@ fn start_workers(
     guac: Option<Arc<GuacSync>>,
 ) -> jobs::WorkerHandle {
     let limits = Limits {
-        nodes: jobs::KeyedSemaphores::new(ws.per_node),
-        templates: jobs::KeyedSemaphores::new(1),
+        nodes: SharedSemaphores::new(db.clone(), "node", ws.per_node),
+        templates: SharedSemaphores::new(db.clone(), "template", 1),
         clone_send: tokio::sync::Mutex::new(()),
     };
     let deps = Deps { db: db.clone(), pve, ssh, key: settings.secret_key.clone(), limits, timing: ws.timing };

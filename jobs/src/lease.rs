@@ -2,9 +2,10 @@
 //! job names its lease owner, so a worker that lost its lease changes nothing.
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::{LockBehavior, LockType};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
 use crate::handler::Kind;
@@ -44,6 +45,10 @@ pub(crate) async fn candidates(
 
 /// Claims job `id` for `owner` until `expires` with one conditional update, counting an attempt.
 /// Returns the claimed job, or `None` when another worker was first.
+///
+/// On PostgreSQL the row is first locked with `FOR UPDATE SKIP LOCKED`, so a replica never waits on a
+/// row another one is claiming at that moment: it moves on to its next candidate. The conditional update
+/// alone already makes the claim exclusive (and is all SQLite, with one writer at a time, needs).
 pub(crate) async fn claim(
     db: &DatabaseConnection,
     id: i64,
@@ -51,6 +56,39 @@ pub(crate) async fn claim(
     now: DateTime<Utc>,
     expires: DateTime<Utc>,
 ) -> Result<Option<Job>, JobError> {
+    let claimed = if db.get_database_backend() == DbBackend::Postgres {
+        let txn = db.begin().await?;
+        let free: Option<i64> = entity::Entity::find()
+            .select_only()
+            .column(entity::Column::Id)
+            .filter(entity::Column::Id.eq(id))
+            .filter(claimable(now))
+            .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+            .into_tuple()
+            .one(&txn)
+            .await?;
+        let claimed = free.is_some() && claim_update(&txn, id, owner, now, expires).await?;
+        txn.commit().await?;
+        claimed
+    } else {
+        claim_update(db, id, owner, now, expires).await?
+    };
+    if !claimed {
+        return Ok(None);
+    }
+    // Read after the claim: the checkpoint a previous holder wrote just before losing its lease counts.
+    let job = crate::get(db, id).await?.ok_or(JobError::NotFound(id))?;
+    Ok((job.lease_owner.as_deref() == Some(owner)).then_some(job))
+}
+
+/// The claim's conditional update; whether it took the job.
+async fn claim_update<C: ConnectionTrait>(
+    conn: &C,
+    id: i64,
+    owner: &str,
+    now: DateTime<Utc>,
+    expires: DateTime<Utc>,
+) -> Result<bool, JobError> {
     let res = entity::Entity::update_many()
         .col_expr(entity::Column::State, Expr::value(RUNNING))
         .col_expr(entity::Column::LeaseOwner, Expr::value(owner))
@@ -59,14 +97,9 @@ pub(crate) async fn claim(
         .col_expr(entity::Column::UpdatedAt, Expr::value(now))
         .filter(entity::Column::Id.eq(id))
         .filter(claimable(now))
-        .exec(db)
+        .exec(conn)
         .await?;
-    if res.rows_affected != 1 {
-        return Ok(None);
-    }
-    // Read after the claim: the checkpoint a previous holder wrote just before losing its lease counts.
-    let job = crate::get(db, id).await?.ok_or(JobError::NotFound(id))?;
-    Ok((job.lease_owner.as_deref() == Some(owner)).then_some(job))
+    Ok(res.rows_affected == 1)
 }
 
 /// The lease is still ours if `id` is running under `owner`.

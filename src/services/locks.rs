@@ -41,6 +41,23 @@ pub async fn try_acquire(db: &DatabaseConnection, name: &str, ttl: Duration) -> 
     Ok((inserted == 1).then(|| Held { name: name.to_owned(), owner }))
 }
 
+impl Held {
+    /// The lock's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Who holds it (random per acquisition).
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// The same hold again, for renewing it from another task.
+    pub(crate) fn from_parts(name: String, owner: String) -> Held {
+        Held { name, owner }
+    }
+}
+
 /// Gives `held` back (a no-op if it expired and someone else took it).
 pub async fn release(db: &DatabaseConnection, held: Held) -> Result<(), DbErr> {
     named_lock::Entity::delete_many()
@@ -49,4 +66,35 @@ pub async fn release(db: &DatabaseConnection, held: Held) -> Result<(), DbErr> {
         .exec(db)
         .await?;
     Ok(())
+}
+
+/// Takes one of the `slots` slots of `name` (locks `{name}#0` … `{name}#{slots-1}`, tried from a random
+/// one on) for `ttl`; `None` when every slot is held.
+pub async fn try_acquire_slot(
+    db: &DatabaseConnection,
+    name: &str,
+    slots: usize,
+    ttl: Duration,
+) -> Result<Option<Held>, DbErr> {
+    let slots = slots.max(1);
+    let first = rand::rng().random_range(0..slots);
+    for i in 0..slots {
+        if let Some(held) = try_acquire(db, &format!("{name}#{}", (first + i) % slots), ttl).await? {
+            return Ok(Some(held));
+        }
+    }
+    Ok(None)
+}
+
+/// Extends `held` to `ttl` from now; `false` when it was lost (it expired and someone took it).
+pub async fn renew(db: &DatabaseConnection, held: &Held, ttl: Duration) -> Result<bool, DbErr> {
+    use sea_orm::sea_query::Expr;
+    let until = Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::seconds(60));
+    let res = named_lock::Entity::update_many()
+        .col_expr(named_lock::Column::ExpiresAt, Expr::value(until))
+        .filter(named_lock::Column::Name.eq(held.name.as_str()))
+        .filter(named_lock::Column::Owner.eq(held.owner.as_str()))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
 }

@@ -23,6 +23,7 @@ pub mod quotas;
 pub mod requests;
 pub mod sign_in;
 pub mod sign_in_policy;
+pub mod slots;
 pub mod snapshots;
 pub mod throttle;
 pub mod tokens;

@@ -9,7 +9,7 @@ mod timeline;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jobs::{Backoff, KeyedSemaphores, KindOptions, Registry};
+use jobs::{Backoff, KindOptions, Registry};
 use sea_orm::DatabaseConnection;
 
 use crate::config::{ConfigError, RawSettings};
@@ -17,6 +17,7 @@ use crate::integrations::pve;
 use crate::integrations::ssh::SshConfig;
 use crate::secrets::SecretKey;
 use crate::services::requests::{DESTROY_JOB, PROVISION_JOB};
+use crate::services::slots::SharedSemaphores;
 
 pub use outcome::StepError;
 
@@ -30,13 +31,13 @@ pub struct Deps {
     pub timing: Timing,
 }
 
-/// Concurrency limits inside one process.
+/// Concurrency limits, held across every process on the database.
 pub struct Limits {
     /// Provisions running at once per PVE node.
-    pub nodes: KeyedSemaphores,
+    pub nodes: SharedSemaphores,
     /// One clone at a time per container template: PVE locks the source (`lock: disk`) for the whole
     /// clone. VM templates are only share-locked while cloned, so their clones are not limited here.
-    pub templates: KeyedSemaphores,
+    pub templates: SharedSemaphores,
     /// Sending a clone (VMID pick and clone call) one at a time in this process; across processes a
     /// lock on the database does the same.
     pub clone_send: tokio::sync::Mutex<()>,

@@ -40,6 +40,25 @@ impl Proc {
         self.child.wait().unwrap();
     }
 
+    /// The process id (lease owners name it: `{hostname}-{pid}#…`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGTERM, then waits up to `within` for the exit; returns how long it took, `None` if it did not.
+    pub fn terminate(&mut self, within: Duration) -> Option<Duration> {
+        let started = Instant::now();
+        let sent = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        assert!(sent.success(), "kill -TERM failed");
+        while started.elapsed() < within {
+            if self.child.try_wait().unwrap().is_some() {
+                return Some(started.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        None
+    }
+
     /// The last lines of its output, for failure messages.
     pub fn tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
@@ -109,9 +128,18 @@ pub struct Seeded {
 }
 
 pub async fn seed() -> Seeded {
+    seed_on(None).await
+}
+
+/// [`seed`] into `database_url` (PostgreSQL) instead of the data dir's SQLite file.
+pub async fn seed_on(database_url: Option<&str>) -> Seeded {
     proxdesk::integrations::install_tls_provider();
     let dir = tempfile::tempdir().unwrap();
-    let settings = test_settings(dir.path()).into_settings().unwrap();
+    let mut raw = test_settings(dir.path());
+    if let Some(url) = database_url {
+        raw.set("database_url", url);
+    }
+    let settings = raw.into_settings().unwrap();
     let db = proxdesk::db::connect(&settings.database_url, 2).await.unwrap();
     proxdesk::db::migrate(&db).await.unwrap();
     let mut actors = vec![];

@@ -191,10 +191,8 @@ pub(crate) const STATS_PATH: &str = "/_sim/stats";
 fn stats(sim: &Sim) -> Response {
     let calls: serde_json::Map<String, serde_json::Value> =
         sim.calls.snapshot().into_iter().map(|(e, n)| (e.name(), json!(n))).collect();
-    let guests: Vec<serde_json::Value> = sim
-        .state
-        .lock()
-        .expect("state")
+    let state = sim.state.lock().expect("state");
+    let guests: Vec<serde_json::Value> = state
         .guests
         .values()
         .map(|g| {
@@ -202,7 +200,8 @@ fn stats(sim: &Sim) -> Response {
                 "running": g.running, "lock": g.lock(), "description": g.config.get("description")})
         })
         .collect();
-    let body = json!({"calls": calls, "total_calls": sim.calls.total(), "guests": guests});
+    let body = json!({"calls": calls, "total_calls": sim.calls.total(), "guests": guests,
+        "peak_running": state.peak_running});
     Response::builder().content_type("application/json").body(body.to_string())
 }
 

@@ -293,6 +293,9 @@ pub struct State {
     pub networks: Vec<NetworkDef>,
     pub guests: BTreeMap<u64, Guest>,
     pub tasks: BTreeMap<String, Task>,
+    /// The most tasks of one type that ran at once on one node, by `node/type` (e.g. `pve1/vzclone`):
+    /// how a test sees that a limit on concurrent work held.
+    pub peak_running: BTreeMap<String, usize>,
     pub pools: BTreeMap<String, String>,
     pub consoles: BTreeMap<u16, ConsoleSession>,
     pub next_pid: u32,

@@ -45,7 +45,19 @@ pub(crate) fn spawn_phased(
     on_error: Option<Work>,
 ) -> String {
     let text = upid.to_string();
-    sim.state.lock().expect("state").tasks.insert(text.clone(), Task { upid, state: TaskState::Running, log: vec![] });
+    {
+        let mut state = sim.state.lock().expect("state");
+        let key = format!("{}/{}", upid.node, upid.task_type);
+        let (node, kind) = (upid.node.clone(), upid.task_type.clone());
+        state.tasks.insert(text.clone(), Task { upid, state: TaskState::Running, log: vec![] });
+        let running = state
+            .tasks
+            .values()
+            .filter(|t| t.state == TaskState::Running && t.upid.node == node && t.upid.task_type == kind)
+            .count();
+        let peak = state.peak_running.entry(key).or_default();
+        *peak = (*peak).max(running);
+    }
     if let Some(cleanup) = on_error {
         sim.stoppers.lock().expect("stoppers").insert(text.clone(), cleanup);
     }
