@@ -332,6 +332,12 @@ impl Client {
         self.get(&format!("users/{}/permissions", seg(username))).await
     }
 
+    /// `GET self/effectivePermissions`: what the logged-in account may do, including what its groups
+    /// grant it.
+    pub async fn own_effective_permissions(&self) -> Result<PermissionSet, GuacError> {
+        self.get("self/effectivePermissions").await
+    }
+
     /// `PATCH users/{username}/permissions`: adds, then removes; idempotent.
     pub async fn patch_permissions(&self, username: &str, patches: &[Patch<String>]) -> Result<(), GuacError> {
         let path = format!("users/{}/permissions", seg(username));

@@ -3,6 +3,7 @@
 
 #![warn(missing_docs)]
 
+pub mod check;
 pub mod client;
 pub mod error;
 pub mod notes;

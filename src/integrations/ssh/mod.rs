@@ -3,6 +3,7 @@
 //! Host keys are always checked: against an OpenSSH `known_hosts` file and/or pinned SHA-256
 //! fingerprints. An unknown or changed key is a refusal, never a prompt.
 
+pub mod check;
 mod config;
 mod finish;
 mod quote;

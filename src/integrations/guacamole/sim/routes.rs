@@ -320,6 +320,9 @@ fn data(st: &mut SimState, user: &str, method: &Method, tail: &[&str], body: &[u
         ("POST", ["users"]) => ok_or(st.create_user(user, &body!(body))),
         ("PATCH", ["users"]) => batch(st, Directory::Users, user, body),
         ("GET", ["self"]) => json(StatusCode::OK, &SimState::user_json(&st.users[user])),
+        // Read through the session's own user object, so no READ on oneself is needed. The simulator has
+        // no user groups, so the effective set is the direct one.
+        ("GET", ["self", "permissions" | "effectivePermissions"]) => ok_or(st.own_permissions_json(user)),
         ("GET", ["users", u]) => match st.users.get(*u) {
             Some(found) if st.can_read_user(user, u) => json(StatusCode::OK, &SimState::user_json(found)),
             _ => error(Fail::not_found(u)),

@@ -116,7 +116,15 @@ impl SimState {
         if !self.users.contains_key(username) || !self.can_read_user(caller, username) {
             return Err(Fail::not_found(username));
         }
-        let p = &self.users[username].perms;
+        self.own_permissions_json(username)
+    }
+
+    /// `GET self/permissions`: the caller's own grants.
+    pub(super) fn own_permissions_json(&self, username: &str) -> Result<PermissionSet, Fail> {
+        let Some(user) = self.users.get(username) else {
+            return Err(Fail::not_found(username));
+        };
+        let p = &user.perms;
         let list = |m: &BTreeMap<String, BTreeSet<String>>| {
             m.iter().map(|(k, v)| (k.clone(), v.iter().cloned().collect())).collect()
         };

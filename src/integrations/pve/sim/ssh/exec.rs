@@ -1,5 +1,5 @@
 //! What the simulated node does with an `exec` request: `pct exec <vmid> -- sh -c '<finishing script>'`
-//! is applied to the container's state; `true`, `echo` and `hostname` answer probes; anything else
+//! is applied to the container's state; `pct list`, `true`, `echo` and `hostname` answer probes; anything else
 //! is "not found", as from `sh`.
 
 use sha2::{Digest, Sha256};
@@ -72,10 +72,33 @@ fn common(words: &[String]) -> Outcome {
     }
 }
 
-/// `pct exec <vmid> [--] <command…>`.
+/// `pct list`: the node's containers in `pct`'s table, nothing at all when it has none.
+fn pct_list(sim: &Sim, node: Option<&str>) -> Outcome {
+    let state = sim.state.lock().expect("state");
+    let here = node.map(str::to_owned).or_else(|| state.nodes.first().cloned()).unwrap_or_else(|| "pve".into());
+    let mut rows: Vec<_> = state.guests.values().filter(|g| g.kind == GuestKind::Lxc && g.node == here).collect();
+    if rows.is_empty() {
+        return Outcome::ok("");
+    }
+    rows.sort_by_key(|g| g.vmid);
+    let line = |a: &str, b: &str, c: &str, d: &str| format!("{a:<10} {b:<10} {c:<12} {d:<20}\n");
+    let mut out = line("VMID", "Status", "Lock", "Name");
+    for g in rows {
+        let status = if g.running { "running" } else { "stopped" };
+        let lock = g.config.get("lock").map_or("", String::as_str);
+        let name = g.config.get("hostname").map_or("", String::as_str);
+        out.push_str(&line(&g.vmid.to_string(), status, lock, name));
+    }
+    Outcome::ok(out)
+}
+
+/// `pct list`, and `pct exec <vmid> [--] <command…>`.
 fn pct(sim: &Sim, node: Option<&str>, args: &[String], stdin: &[u8]) -> Outcome {
+    if args.len() == 1 && args[0] == "list" {
+        return pct_list(sim, node);
+    }
     let (Some("exec"), Some(vmid_raw)) = (args.first().map(String::as_str), args.get(1)) else {
-        return Outcome::fail(255, "simulator: only 'pct exec <vmid> -- <command>' is simulated");
+        return Outcome::fail(255, "simulator: only 'pct list' and 'pct exec <vmid> -- <command>' are simulated");
     };
     let Ok(vmid) = vmid_raw.parse::<u64>() else {
         return Outcome::fail(
