@@ -76,6 +76,8 @@ async fn stream(ctx: &Ctx, page: LivePage, page_age: Option<Duration>) -> Respon
                 .chain(futures_util::stream::once(async { Event::retry(RECONNECT_AFTER_END_MS) }));
             let mut r = SSE::new(events).keep_alive(KEEP_ALIVE).into_response();
             r.headers_mut().insert("Cache-Control", "no-store".parse().expect("header value"));
+            // nginx, buffering (say, to gzip it), would hold events back until its buffer fills.
+            r.headers_mut().insert("X-Accel-Buffering", "no".parse().expect("header value"));
             r
         }
         Err(e) => ctx.service_error(&e),
