@@ -82,6 +82,7 @@ mod quotas;
 mod realm_sign_in;
 mod realm_sign_in_tfa;
 mod request_choices;
+mod reserved_names;
 mod roles;
 mod sign_in_policy;
 mod sign_in_throttle;
