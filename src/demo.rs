@@ -166,7 +166,7 @@ pub async fn run(guests: Option<usize>) -> Result<(), CliError> {
     let db = &app.state().db;
 
     let mut lines = Vec::new();
-    for (name, role) in [("admin", Role::Admin), ("alice", Role::User)] {
+    for (name, role) in [("chief", Role::Admin), ("alice", Role::User)] {
         let password = crate::secrets::random_password(12);
         match services::users::find_by_name(db, name).await? {
             None => {
@@ -183,7 +183,7 @@ pub async fn run(guests: Option<usize>) -> Result<(), CliError> {
         }
         lines.push(format!("  {name:<6} {:<6} password: {}", role.as_str(), Secret::expose(&password)));
     }
-    let admin = services::users::find_by_name(db, "admin").await?.expect("seeded");
+    let admin = services::users::find_by_name(db, "chief").await?.expect("seeded");
     let admin: services::Actor = admin.try_into()?;
     if services::catalog::list(db, &admin, true).await?.is_empty() {
         for t in demo_templates() {

@@ -77,7 +77,8 @@ impl SshPublicKey {
     }
 }
 
-/// A login name for proxdesk accounts: 2–32 of `a-z 0-9 _ . -`, starting with a letter.
+/// A login name for proxdesk accounts: 2–32 of `a-z 0-9 _ . -`, starting with a letter, and not a
+/// system account's name (`login_name::check`), since it becomes the owner's login in their guests.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Username(String);
 
@@ -87,7 +88,11 @@ impl Username {
         let ok = (2..=32).contains(&s.len())
             && s.starts_with(|c: char| c.is_ascii_lowercase())
             && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-'));
-        if ok { Ok(Self(s.to_owned())) } else { Err(FieldError::new("username", "error.username_invalid")) }
+        if !ok {
+            return Err(FieldError::new("username", "error.username_invalid"));
+        }
+        super::login_name::check(s).map_err(|e| e.field_error("username"))?;
+        Ok(Self(s.to_owned()))
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -160,6 +165,8 @@ mod tests {
         assert!(Username::parse("a").is_err());
         assert!(Username::parse("Alice").is_err());
         assert!(Username::parse("al ice").is_err());
+        assert_eq!(Username::parse("www-data").unwrap_err().code, "error.username_reserved");
+        assert_eq!(Username::parse("Root").unwrap_err().code, "error.username_invalid");
         assert!(check_new_password("password", "short").is_err());
         assert!(check_new_password("password", "long enough pw").is_ok());
     }

@@ -146,6 +146,16 @@ impl From<ServiceError> for ApiError {
                     .collect();
                 ApiError::Invalid(ProblemJson(problem))
             }
+            ServiceError::ReservedName(e) => {
+                let field = e.field_error("username");
+                let mut problem = Problem::new(S::UNPROCESSABLE_ENTITY, "validation", "Invalid input", None);
+                problem.errors = vec![ProblemField {
+                    field: field.field.into(),
+                    code: field.code.into(),
+                    message: super::i18n::message("en", field.code, &field.params),
+                }];
+                ApiError::Invalid(ProblemJson(problem))
+            }
             ServiceError::IllegalTransition(t) => ApiError::Conflict(p(
                 S::CONFLICT,
                 "illegal-transition",
@@ -245,7 +255,7 @@ pub fn page_status(e: &ServiceError) -> (StatusCode, &'static str) {
         ServiceError::NotFound => (StatusCode::NOT_FOUND, "page.not_found"),
         ServiceError::Forbidden => (StatusCode::FORBIDDEN, "page.forbidden"),
         ServiceError::Unauthenticated => (StatusCode::UNAUTHORIZED, "login.failed"),
-        ServiceError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "page.invalid"),
+        ServiceError::Invalid(_) | ServiceError::ReservedName(_) => (StatusCode::UNPROCESSABLE_ENTITY, "page.invalid"),
         ServiceError::IllegalTransition(_) => (StatusCode::CONFLICT, "page.illegal_transition"),
         ServiceError::Conflict(_) => (StatusCode::CONFLICT, "page.conflict"),
         ServiceError::MachineLost { .. } => (StatusCode::CONFLICT, "page.machine_lost"),

@@ -18,6 +18,7 @@ use super::{Actor, ServiceError, audit, sign_in_policy};
 use crate::domain::identity::{
     IdentityProvider, PasswordSignIn, RoleMapping, SignInMethod, VerifiedIdentity, account_name_candidates,
 };
+use crate::domain::login_name;
 use crate::domain::roles::Role;
 use crate::domain::{FieldError, FieldErrors};
 
@@ -244,14 +245,23 @@ async fn account_by_verified_email<C: ConnectionTrait>(
 }
 
 /// A new account for a first sign-in: the provider's preferred name (made unique), no password, the role
-/// the mapping gives (or `user`), and the e-mail address only when verified.
+/// the mapping gives (or `user`), and the e-mail address only when verified. A preferred name that is a
+/// system account's (`root`, `root@pam`, `www-data`) is refused rather than numbered: `root-2` would
+/// hide who it is, and the person gets an account from an admin instead.
 async fn create_account<C: ConnectionTrait>(
     conn: &C,
     who: &VerifiedIdentity,
     mapping: &RoleMapping,
 ) -> Result<user::Model, ServiceError> {
+    let mut candidates = account_name_candidates(&who.preferred_username).peekable();
+    if let Some(first) = candidates.peek()
+        && let Err(e) = login_name::check(first)
+    {
+        tracing::warn!(account = %first, "first sign-in refused: the account name is a system account's");
+        return Err(e.into());
+    }
     let mut name = None;
-    for candidate in account_name_candidates(&who.preferred_username).take(100) {
+    for candidate in candidates.take(100) {
         if user::Entity::find().filter(user::Column::Username.eq(candidate.as_str())).one(conn).await?.is_none() {
             name = Some(candidate);
             break;

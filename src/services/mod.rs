@@ -89,6 +89,10 @@ pub enum ServiceError {
     /// A guest was not adopted, and why; nothing was left behind.
     #[error("{0}")]
     AdoptRefused(adoption::AdoptRefusal),
+    /// The account a sign-in would make has a system account's name (`domain::login_name`); nothing
+    /// was made.
+    #[error(transparent)]
+    ReservedName(#[from] crate::domain::login_name::LoginNameError),
     #[error("authentication failed")]
     Unauthenticated,
     #[error("too many failed attempts; try again in {retry_after_secs} s")]

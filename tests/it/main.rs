@@ -86,6 +86,7 @@ mod realm_sign_in;
 mod realm_sign_in_tfa;
 mod replicas;
 mod request_choices;
+mod reserved_names;
 mod reverse_proxy;
 mod roles;
 mod sign_in_policy;

@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use ssh2::{CheckResult, KnownHostFileKind, Session};
 
 pub use config::{SshConfig, SshTarget};
-pub use finish::{FinishMode, FinishSpec, finish_command};
+pub use finish::{EXIT_SYSTEM_ACCOUNT, FinishMode, FinishSpec, LOGIN_UID_MAX, LOGIN_UID_MIN, finish_command};
 pub use quote::shell_quote;
 
 /// What went wrong talking SSH.

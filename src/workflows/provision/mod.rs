@@ -83,6 +83,17 @@ impl Handler for Provision {
             Err(e) => return self.give_up(&ctx, request_id, None, &Progress::default(), e).await,
         };
         let mut progress: Progress = ctx.checkpoint_as()?.unwrap_or_default();
+        if let Err(e) = crate::domain::login_name::check(&subject.owner.username) {
+            // Finishing would set the password of that system account in the guest. Refused before
+            // anything is made; what an older attempt made (a checkpoint from before) is rolled back.
+            let reason = format!(
+                "the owner's account name {:?} is a system account's name inside machines (finishing would set that \
+                 account's password), so no machine is made for it; nothing was created",
+                subject.owner.username
+            );
+            tracing::warn!(request = request_id, error = %e, "provisioning refused");
+            return self.give_up(&ctx, request_id, Some(&subject), &progress, StepError::Fatal(reason)).await;
+        }
         let result = tokio::select! {
             r = run_kind(&self.deps, &ctx, &subject, &mut progress) => r,
             reason = ctx.stopped() => match reason {

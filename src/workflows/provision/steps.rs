@@ -13,7 +13,7 @@ use crate::domain::guest::GuestType;
 use crate::domain::guest_marker::GuestMarker;
 use crate::integrations::pve::WaitOptions;
 use crate::integrations::pve::wire::{GuestConfig, LxcConfigUpdate, ResizeRequest, first_ipv4};
-use crate::integrations::ssh::{self, FinishMode, FinishSpec, SshTarget, finish_command};
+use crate::integrations::ssh::{self, EXIT_SYSTEM_ACCOUNT, FinishMode, FinishSpec, SshTarget, finish_command};
 use crate::secrets::{Secret, random_password};
 use crate::workflows::{Deps, StepError, timeline};
 
@@ -247,6 +247,14 @@ pub(crate) async fn finish(deps: &Deps, ctx: &JobContext, s: &Subject, p: &mut P
     let stderr: String = out.stderr.chars().take(2000).collect();
     let details = json!({"target": target.to_string(), "exit_status": out.exit_status, "stderr": stderr});
     timeline::note(&deps.db, s.request.id, "provision.finished", details).await;
+    if out.exit_status == EXIT_SYSTEM_ACCOUNT {
+        // Trying again would meet the same account: the machine is rolled back, the request fails.
+        return Err(StepError::Fatal(format!(
+            "the login {:?} already exists in this template as a system account, so proxdesk did not set its \
+             password (exit status {}); an admin finds what it printed in the timeline",
+            spec.login_user, out.exit_status
+        )));
+    }
     if !out.success() {
         // The owner reads this reason; what the shell printed stays in the timeline, for admins.
         return Err(StepError::Retry(format!(

@@ -183,6 +183,10 @@ pub fn sign_in_error(ctx: &Ctx, e: &ServiceError) -> Option<(StatusCode, String)
         ServiceError::NotFound => (StatusCode::UNPROCESSABLE_ENTITY, ctx.t("login.method_unknown")),
         // PVE or the directory did not answer: say so, keep what was typed.
         ServiceError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, ctx.t("login.provider_down")),
+        // The provider vouched for them, but their name is a system account's: no account is made.
+        ServiceError::ReservedName(crate::domain::login_name::LoginNameError::Reserved { name }) => {
+            (StatusCode::FORBIDDEN, ctx.tp("login.name_reserved", &[("name", name.as_str())]))
+        }
         _ => return None,
     })
 }

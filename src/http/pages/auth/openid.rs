@@ -95,6 +95,10 @@ pub async fn callback(ctx: Ctx, Query(q): Query<Back>) -> Response {
             signed_in(&ctx, done.session, &done.next)
         }
         Err(ServiceError::Invalid(_)) => refused(&ctx, StatusCode::BAD_REQUEST, "login.oidc_expired").await,
+        Err(e @ ServiceError::ReservedName(_)) => {
+            let (status, message) = super::sign_in_error(&ctx, &e).expect("a sign-in refusal");
+            page(&ctx, status, Some(message), Typed { username: "", method: "", next: "" }).await
+        }
         Err(ServiceError::Unauthenticated) => refused(&ctx, StatusCode::UNAUTHORIZED, "login.oidc_refused").await,
         Err(ServiceError::Unavailable(_)) => {
             refused(&ctx, StatusCode::SERVICE_UNAVAILABLE, "login.provider_down").await

@@ -157,7 +157,9 @@ pub(crate) fn clone(ctx: &Ctx) -> Result<Value, ApiError> {
     }
     config.insert("lock".into(), "create".into());
     state.guests.get_mut(&vmid).expect("exists").config.insert("lock".into(), "disk".into());
-    let target = Guest { created_at: Some(Instant::now()), ..Guest::new(newid, GuestKind::Lxc, target_node, config) };
+    let passwd = source.passwd.clone();
+    let target =
+        Guest { created_at: Some(Instant::now()), passwd, ..Guest::new(newid, GuestKind::Lxc, target_node, config) };
     state.guests.insert(newid, target);
     drop(state);
 

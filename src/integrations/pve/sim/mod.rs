@@ -27,6 +27,7 @@ mod lxc;
 mod metrics;
 mod nic;
 mod params;
+mod passwd;
 mod qemu;
 mod qemu_checks;
 mod qemu_clone;
@@ -61,6 +62,7 @@ pub use cloudinit::CloudInitImage;
 pub use faults::{CallCounter, Endpoint, Fault, Faults};
 pub use generate::GeneratedInventory;
 pub use guest_net::{AgentState, Dhcp, DockerBridge, GuestOs};
+pub use passwd::{Account, Passwd};
 pub use snapshot_tree::Snapshot;
 pub use ssh::{RecordedCommand, SimSsh, SimSshConfig, SimSshHandle, write_client_key};
 pub use state::{

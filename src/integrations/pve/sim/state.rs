@@ -57,6 +57,8 @@ pub struct Guest {
     pub created_at: Option<Instant>,
     /// What proxdesk's finishing script set over the node's SSH (`pct exec`), if it ran.
     pub finished: Option<FinishRecord>,
+    /// The container's `/etc/passwd`; a clone starts with its template's.
+    pub passwd: super::passwd::Passwd,
     /// What the QEMU guest agent inside does (the `agent` config key only opens the channel).
     pub agent: AgentState,
     /// Shapes the agent's interface list (Linux or Windows names).
@@ -108,6 +110,7 @@ impl Guest {
             pool: None,
             created_at: None,
             finished: None,
+            passwd: super::passwd::Passwd::default(),
             agent: AgentState::default(),
             os: GuestOs::default(),
             docker: DockerBridge::default(),

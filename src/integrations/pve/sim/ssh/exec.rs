@@ -1,10 +1,17 @@
 //! What the simulated node does with an `exec` request: `pct exec <vmid> -- sh -c '<finishing script>'`
 //! is applied to the container's state; `pct list`, `true`, `echo` and `hostname` answer probes; anything else
 //! is "not found", as from `sh`.
+//!
+//! The finishing script is read, not run: its literal assignments (`u=`, `h=`, `k=`, and the login UID
+//! range `lo=`, `hi=`) are applied to the container's `/etc/passwd` ([`Passwd`]) the way the script's
+//! shell code does (the code itself is run in a real shell by `integrations::ssh::finish`'s tests): an
+//! existing account outside `lo`–`hi` ends the script with exit status 10 and nothing changed; a script
+//! without the range (an older proxdesk) sets the existing account's password, whatever its UID.
 
 use sha2::{Digest, Sha256};
 
 use super::super::Sim;
+use super::super::passwd::Passwd;
 use super::super::state::{FinishRecord, GuestKind};
 use super::words::{Token, Word, commands, lex};
 
@@ -126,7 +133,7 @@ fn pct(sim: &Sim, node: Option<&str>, args: &[String], stdin: &[u8]) -> Outcome 
         return Outcome::fail(255, format!("CT {vmid} not running"));
     }
     match inner {
-        [sh, c, script, ..] if sh == "sh" && c == "-c" => match finish_script(script, stdin) {
+        [sh, c, script, ..] if sh == "sh" && c == "-c" => match finish_script(script, stdin, &mut guest.passwd) {
             Ok(record) => {
                 guest.config.insert("hostname".into(), record.hostname.clone());
                 guest.finished = Some(record);
@@ -138,11 +145,11 @@ fn pct(sim: &Sim, node: Option<&str>, args: &[String], stdin: &[u8]) -> Outcome 
     }
 }
 
-/// Reads the `u=`, `h=` and `k=` assignments of `ssh::finish_command`'s script and the password from
-/// the first line of stdin, as `IFS= read -r pw` would.
-fn finish_script(script: &str, stdin: &[u8]) -> Result<FinishRecord, Outcome> {
+/// Reads the `u=`, `h=`, `k=`, `lo=` and `hi=` assignments of `ssh::finish_command`'s script and the
+/// password from the first line of stdin, as `IFS= read -r pw` would, and applies them to `passwd`.
+fn finish_script(script: &str, stdin: &[u8], passwd: &mut Passwd) -> Result<FinishRecord, Outcome> {
     let tokens = lex(script).map_err(|_| Outcome::fail(2, "sh: 1: Syntax error: Unterminated quoted string"))?;
-    let (mut user, mut host, mut key) = (None, None, None);
+    let (mut user, mut host, mut key, mut lo, mut hi) = (None, None, None, None, None);
     for cmd in commands(tokens) {
         let [Token::Word(word)] = cmd.as_slice() else { continue };
         let Some((name, value)) = word.assignment() else { continue };
@@ -150,6 +157,8 @@ fn finish_script(script: &str, stdin: &[u8]) -> Result<FinishRecord, Outcome> {
             "u" => &mut user,
             "h" => &mut host,
             "k" => &mut key,
+            "lo" => &mut lo,
+            "hi" => &mut hi,
             _ => continue,
         };
         if word.expands {
@@ -164,8 +173,27 @@ fn finish_script(script: &str, stdin: &[u8]) -> Result<FinishRecord, Outcome> {
     let Some(end) = stdin.iter().position(|&b| b == b'\n') else {
         return Err(Outcome { exit_status: 1, ..Outcome::default() });
     };
-    if login_user.is_empty() || login_user.contains([':', '/', '\n']) {
-        return Err(Outcome::fail(3, format!("useradd: invalid user name '{login_user}'")));
+    // `[ "$uid" -lt "$lo" ]` on a value that is not a number is an error, and `set -e` ends the script.
+    let bound =
+        |v: Option<String>| v.map(|v| v.parse::<u32>().map_err(|_| Outcome::fail(2, "sh: 1: [: Illegal number")));
+    let range = match (bound(lo).transpose()?, bound(hi).transpose()?) {
+        (Some(lo), Some(hi)) => Some((lo, hi)),
+        _ => None,
+    };
+    match (passwd.uid(&login_user), range) {
+        (Some(uid), Some((lo, hi))) if uid < lo || uid > hi => {
+            let message =
+                format!("proxdesk: {login_user} is a system account here (uid {uid}); its password is left alone");
+            return Err(Outcome::fail(crate::integrations::ssh::EXIT_SYSTEM_ACCOUNT as u32, message));
+        }
+        (Some(_), _) => {}
+        (None, _) => {
+            if login_user.is_empty() || login_user.contains([':', '/', '\n']) {
+                return Err(Outcome::fail(3, format!("useradd: invalid user name '{login_user}'")));
+            }
+            let (first, last) = range.unwrap_or((1000, 59999));
+            passwd.add_login(&login_user, first, last);
+        }
     }
     Ok(FinishRecord {
         login_user,
@@ -198,15 +226,58 @@ mod tests {
         let cmd = finish_command(FinishMode::ViaNode, "pct", &spec);
         let words = simple_words(&cmd).unwrap();
         assert_eq!(words[..4], ["pct", "exec", "101", "--"]);
-        let record = finish_script(&words[6], b"pw ' x\nrest").unwrap();
+        let record = finish_script(&words[6], b"pw ' x\nrest", &mut Passwd::default()).unwrap();
         assert_eq!(record.login_user, "al'ice");
         assert_eq!(record.hostname, "web$1");
         assert_eq!(record.authorized_key.as_deref(), Some(hostile));
         assert_eq!(record.password_sha256, hex::encode(Sha256::digest(b"pw ' x")));
-        assert_eq!(finish_script(&words[6], b"no newline").unwrap_err().exit_status, 1);
+        assert_eq!(finish_script(&words[6], b"no newline", &mut Passwd::default()).unwrap_err().exit_status, 1);
         let none = FinishSpec { ssh_public_key: None, ..spec };
         let words = simple_words(&finish_command(FinishMode::ViaNode, "pct", &none)).unwrap();
-        assert_eq!(finish_script(&words[6], b"x\n").unwrap().authorized_key, None);
+        assert_eq!(finish_script(&words[6], b"x\n", &mut Passwd::default()).unwrap().authorized_key, None);
+    }
+
+    fn script_for(user: &str) -> String {
+        let spec = FinishSpec { vmid: 101, login_user: user.into(), hostname: "h".into(), ssh_public_key: None };
+        simple_words(&finish_command(FinishMode::ViaNode, "pct", &spec)).unwrap().remove(6)
+    }
+
+    #[test]
+    fn a_system_account_of_the_guest_ends_the_script_with_exit_10() {
+        let mut passwd = Passwd::default();
+        passwd.set("deploy", 998);
+        for (user, uid) in [("root", 0), ("www-data", 33), ("deploy", 998), ("nobody", 65534)] {
+            let out = finish_script(&script_for(user), b"pw\n", &mut passwd).unwrap_err();
+            assert_eq!(out.exit_status, 10, "{user}");
+            assert!(out.stderr.contains(&format!("{user} is a system account here (uid {uid})")), "{}", out.stderr);
+        }
+        assert_eq!(
+            passwd,
+            {
+                let mut p = Passwd::default();
+                p.set("deploy", 998);
+                p
+            },
+            "nothing changed"
+        );
+    }
+
+    #[test]
+    fn logins_are_made_from_uid_1000_and_existing_ones_reused() {
+        let mut passwd = Passwd::default();
+        assert_eq!(finish_script(&script_for("alice"), b"pw\n", &mut passwd).unwrap().login_user, "alice");
+        assert_eq!(passwd.uid("alice"), Some(1000));
+        assert!(finish_script(&script_for("alice"), b"pw2\n", &mut passwd).is_ok(), "a login is reused");
+        assert_eq!(passwd.uid("alice"), Some(1000));
+        finish_script(&script_for("bob"), b"pw\n", &mut passwd).unwrap();
+        assert_eq!(passwd.uid("bob"), Some(1001));
+    }
+
+    #[test]
+    fn a_script_without_the_uid_range_sets_a_system_account_password_as_it_would_in_a_guest() {
+        let old = "set -eu\nIFS= read -r pw\nu='root'\nh='h'\nk=''\nprintf '%s:%s\\n' \"$u\" \"$pw\" | chpasswd\n";
+        let record = finish_script(old, b"pw\n", &mut Passwd::default()).unwrap();
+        assert_eq!(record.login_user, "root");
     }
 
     #[test]
