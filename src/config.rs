@@ -93,7 +93,7 @@ pub const KEYS: &[(&str, Option<&str>, &str)] = &[
         Some("5"),
         "snapshots a machine may keep when its catalog entry sets no limit (0-100; 0: none allowed)",
     ),
-    ("provision_per_node", Some("4"), "provisions running at once per PVE node"),
+    ("provision_per_node", Some("4"), "provisions running at once per PVE node, across all replicas"),
     ("provision_attempts", Some("5"), "attempts before a provision is rolled back and marked failed"),
     ("provision_task_timeout_secs", Some("600"), "deadline of each PVE task, in seconds"),
     ("provision_ip_timeout_secs", Some("120"), "deadline for a started guest to show an IPv4 address, in seconds"),

@@ -230,7 +230,6 @@ async fn a_replica_killed_mid_provision_is_taken_over_by_another() {
     let jobs = provision_jobs(&s.db, id).await;
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0].attempts, 2, "claimed again after the lease of the killed replica ran out");
-    assert!(jobs[0].lease_owner.as_deref().is_some_and(|o| o.contains(&format!("-{}#", survivor.proc.pid()))));
 }
 
 #[tokio::test]

@@ -61,7 +61,7 @@ pub async fn run(client: &Client, url: &str, user: &str, create_users: bool) -> 
                 required_permissions(create_users).into_iter().map(|p| (p, report.administer || has(p))).collect();
             report.login = Ok(data_source);
         }
-        Err(e) => report.login = Err(format!("logged in, but its permissions could not be read: {}", e.to_string())),
+        Err(e) => report.login = Err(format!("logged in, but its permissions could not be read: {e}")),
     }
     if let Err(e) = client.logout().await {
         tracing::debug!(error = %e, "guacamole logout after the check failed");
