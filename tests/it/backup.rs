@@ -12,12 +12,13 @@ use proxdesk::integrations::pve::sim::SimConfig;
 use proxdesk::secrets::Secret;
 use reqwest::StatusCode;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::Value;
 
 use crate::console_fixtures::{app_on, ready_machine};
 use crate::external::require;
 use crate::helpers::spawn_app_with;
+use crate::pg::PgDb;
 use crate::provision::{TOKEN_ID, TOKEN_SECRET};
 
 /// Runs `proxdesk ARGS` on the desk whose data directory is `data_dir` (and `database_url`, if given).
@@ -110,18 +111,9 @@ async fn a_backup_made_while_serving_restores_into_a_desk_that_shows_everything(
 
 #[tokio::test]
 async fn on_postgresql_a_pg_dump_restores_into_an_empty_database_only() {
-    let admin_url = "postgres://postgres@127.0.0.1:5432/postgres";
-    let admin = match sea_orm::Database::connect(admin_url).await {
-        Ok(a) => a,
-        Err(e) if std::env::var("PROXDESK_REQUIRE_EXTERNAL").as_deref() == Ok("1") => panic!("PostgreSQL: {e}"),
-        Err(e) => return eprintln!("SKIPPED: PostgreSQL unreachable: {e}"),
-    };
+    let (Some(from_db), Some(to_db)) = (PgDb::fresh("backup").await, PgDb::fresh("backup").await) else { return };
     let Some(pg_dump) = require("pg_dump", &["/usr/bin/pg_dump"]) else { return };
-    let names = [0, 1].map(|_| format!("backup_{:016x}", rand::random::<u64>()));
-    for name in &names {
-        admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.unwrap();
-    }
-    let [from, to] = names.clone().map(|n| format!("postgres://postgres@127.0.0.1:5432/{n}"));
+    let (from, to) = (from_db.url.clone(), to_db.url.clone());
     let scratch = tempfile::tempdir().unwrap();
     let dump = scratch.path().join("desk.dump");
     {
@@ -148,8 +140,5 @@ async fn on_postgresql_a_pg_dump_restores_into_an_empty_database_only() {
         assert_eq!(r["hostname"], "kept-1", "{r}");
         restored.db.clone().close().await.ok();
         app.db.clone().close().await.ok();
-    }
-    for name in &names {
-        admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.unwrap();
     }
 }

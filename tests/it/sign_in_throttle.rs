@@ -8,7 +8,7 @@ use proxdesk::domain::roles::Role;
 use proxdesk::domain::throttle::{ACCOUNT, PAIR};
 use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Client, Response, StatusCode};
-use sea_orm::{ConnectionTrait, EntityTrait};
+use sea_orm::EntityTrait;
 
 use crate::helpers::{Browser, TestApp, spawn_app, spawn_app_with};
 
@@ -72,15 +72,8 @@ async fn thirty_two_guesses_at_once_reach_the_password_check_at_most_the_free_al
 
 #[tokio::test]
 async fn on_postgresql_too_guesses_at_once_cannot_outrun_the_count() {
-    let admin_url = "postgres://postgres@127.0.0.1:5432/postgres";
-    let admin = match sea_orm::Database::connect(admin_url).await {
-        Ok(a) => a,
-        Err(e) if std::env::var("PROXDESK_REQUIRE_EXTERNAL").as_deref() == Ok("1") => panic!("PostgreSQL: {e}"),
-        Err(e) => return eprintln!("SKIPPED: PostgreSQL unreachable: {e}"),
-    };
-    let name = format!("throttle_{:016x}", rand::random::<u64>());
-    admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.unwrap();
-    let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
+    let Some(pg) = crate::pg::PgDb::fresh("throttle").await else { return };
+    let url = pg.url.clone();
     {
         let app = spawn_app_with(|raw| raw.set("database_url", url)).await;
         guesses_at_once_reach_the_password_check_at_most_the_free_allowance(&app).await;
@@ -93,7 +86,6 @@ async fn on_postgresql_too_guesses_at_once_cannot_outrun_the_count() {
         assert_eq!(counted(&app, "pair:alice|127.0.0.1").await, 0, "a success starts the pair over");
         app.db.clone().close().await.ok();
     }
-    admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.unwrap();
 }
 
 #[tokio::test]

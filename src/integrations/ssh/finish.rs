@@ -108,20 +108,7 @@ mod tests {
         let cmd = finish_command(FinishMode::Guest, "pct", &spec)
             .replace("/home/", &format!("{}/home/", root.display()))
             .replace("/etc/hostname", &root.join("hostname").display().to_string());
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(&cmd)
-            .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .and_then(|mut child| {
-                use std::io::Write;
-                child.stdin.take().unwrap().write_all(b"s3cret pw'\n")?;
-                child.wait_with_output()
-            })
-            .unwrap();
+        let out = run_sh(&cmd, &bin, b"s3cret pw'\n");
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         assert!(!pwned.exists(), "a value was executed");
         let logged = std::fs::read_to_string(&log).unwrap();
@@ -131,6 +118,24 @@ mod tests {
         assert_eq!(keys, format!("{hostile}\n"));
         assert_eq!(std::fs::read_to_string(root.join("hostname")).unwrap(), "web1\n");
         assert!(!cmd.contains("s3cret"), "the password is not in the command");
+    }
+
+    /// Runs `cmd` in a real `sh` with the stubs in `bin` first in its PATH, writing `stdin` to it.
+    fn run_sh(cmd: &str, bin: &std::path::Path, stdin: &[u8]) -> std::process::Output {
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(cmd)
+            .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                use std::io::Write;
+                child.stdin.take().unwrap().write_all(stdin)?;
+                child.wait_with_output()
+            })
+            .unwrap()
     }
 
     /// Runs the guest command for `user` in a real shell against a guest whose `/etc/passwd` is
@@ -155,20 +160,7 @@ mod tests {
         let spec = FinishSpec { vmid: 1, login_user: user.into(), hostname: "h".into(), ssh_public_key: None };
         let cmd = finish_command(FinishMode::Guest, "pct", &spec)
             .replace("/etc/hostname", &root.join("hostname").display().to_string());
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(&cmd)
-            .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .and_then(|mut child| {
-                use std::io::Write;
-                child.stdin.take().unwrap().write_all(b"pw\n")?;
-                child.wait_with_output()
-            })
-            .unwrap();
+        let out = run_sh(&cmd, &bin, b"pw\n");
         let logged = std::fs::read_to_string(&log).unwrap_or_default();
         (out.status.code().unwrap(), String::from_utf8_lossy(&out.stderr).into_owned(), logged)
     }
