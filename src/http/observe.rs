@@ -33,7 +33,8 @@ pub async fn observe<E: Endpoint>(next: Arc<E>, req: Request, proxies: TrustedPr
         Ok(r) => (r.status(), r.data::<PathPattern>().map(|p| p.0.to_string())),
         Err(e) => (e.status(), e.data::<PathPattern>().map(|p| p.0.to_string())),
     };
-    let route = match pattern {
+    // The pages are nested at `/`: a path none of them matches carries only that nest's empty prefix.
+    let route = match pattern.filter(|p| !p.is_empty()) {
         Some(p) => p,
         None if status == poem::http::StatusCode::NOT_FOUND => UNMATCHED.to_owned(),
         None => metrics::paths::http_path(&path),
