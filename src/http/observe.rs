@@ -60,3 +60,15 @@ fn request_id(req: &Request, proxies: &TrustedProxies) -> String {
 pub fn acceptable(id: &str) -> bool {
     (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_short_plain_request_ids_are_acceptable() {
+        assert!(super::acceptable("edge-7f3a.1:2_b"));
+        assert!(super::acceptable(&"a".repeat(64)));
+        for bad in ["", "a b", "a\"b", "a\nb", "é", &"a".repeat(65)] {
+            assert!(!super::acceptable(bad), "{bad:?}");
+        }
+    }
+}
