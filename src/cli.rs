@@ -159,7 +159,7 @@ impl From<ServiceError> for CliError {
 
 fn load_settings() -> Result<Settings, CliError> {
     let raw = RawSettings::load()?;
-    crate::telemetry::init(raw.get("log").unwrap_or("info"));
+    crate::telemetry::init_as(raw.get("log").unwrap_or("info"), raw.get("log_format"));
     warn_unknown_keys(&raw);
     Ok(raw.into_settings()?)
 }

@@ -26,6 +26,13 @@ pub const KEYS: &[(&str, Option<&str>, &str)] = &[
     ),
     ("db_pool", Some("4"), "database connections in the pool"),
     ("log", Some("info"), "log filter (tracing EnvFilter syntax)"),
+    ("log_format", Some("text"), "log lines as `text` or `json` (one JSON object a line, with the request id)"),
+    (
+        "metrics_listen",
+        None,
+        "address:port of a separate listener serving /metrics without auth (for Prometheus on an internal network)",
+    ),
+    ("metrics_token", None, "bearer token that opens /metrics on the main listener; unset there: 404"),
     ("pve_url", None, "Proxmox VE API URL, https://host:8006 (with or without /api2/json)"),
     ("pve_token", None, "PVE API token USER@REALM!ID=SECRET (recommended); or pve_user + pve_password"),
     ("pve_user", None, "PVE user (USER@REALM) for ticket login, with pve_password"),

@@ -80,7 +80,7 @@ pub fn demo_templates() -> Vec<TemplateInput> {
 /// Runs the demo; `guests` fills the simulated cluster with a generated, realistic inventory.
 pub async fn run(guests: Option<usize>) -> Result<(), CliError> {
     let mut raw = RawSettings::load()?;
-    crate::telemetry::init(raw.get("log").unwrap_or("info"));
+    crate::telemetry::init_as(raw.get("log").unwrap_or("info"), raw.get("log_format"));
     crate::cli::warn_unknown_keys(&raw);
     // A temporary data dir unless one is configured; kept for the life of the process.
     let _tmp;

@@ -10,6 +10,7 @@ pub mod demo;
 pub mod domain;
 pub mod http;
 pub mod integrations;
+pub mod metrics;
 pub mod secrets;
 pub mod services;
 pub mod startup;

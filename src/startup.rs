@@ -74,6 +74,8 @@ pub struct App {
     port: u16,
     workers: Option<jobs::WorkerHandle>,
     scheduler: Option<jobs::Scheduler>,
+    /// The separate metrics listener (`metrics_listen`) and its port, if set.
+    metrics: Option<(TcpAcceptor, u16)>,
 }
 
 impl App {
@@ -101,6 +103,14 @@ impl App {
             scheduler = Some(s);
         }
         let console_limits = crate::console::Limits::from_settings(&raw)?;
+        let metrics = match http::metrics::MetricsSettings::from_settings(&raw)?.listen {
+            Some(addr) => {
+                let listener = TcpListener::bind(addr).await?;
+                let port = listener.local_addr()?.port();
+                Some((TcpAcceptor::from_tokio(listener)?, port))
+            }
+            None => None,
+        };
         let sign_in = crate::services::sign_in::Providers::from_settings(&raw, &settings.public_url, pve.as_ref())
             .map_err(StartupError::SignIn)?;
         let workers = match (&pve, worker_settings.enabled) {
@@ -125,7 +135,7 @@ impl App {
             sign_in,
             pve_guests: Arc::default(),
         };
-        Ok(App { state, acceptor: TcpAcceptor::from_tokio(listener)?, port, workers, scheduler })
+        Ok(App { state, acceptor: TcpAcceptor::from_tokio(listener)?, port, workers, scheduler, metrics })
     }
 
     pub fn port(&self) -> u16 {
@@ -134,6 +144,11 @@ impl App {
 
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    /// The port of the separate metrics listener, when `metrics_listen` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(_, port)| *port)
     }
 
     /// Serves until `shutdown` completes, then lets in-flight requests finish (up to 10 s).
@@ -147,6 +162,12 @@ impl App {
             live.close_all();
         };
         tracing::info!(addr = ?addr, "listening");
+        // The metrics listener has nothing in flight worth waiting for: it stops with the main one.
+        let metrics = self.metrics.map(|(acceptor, _)| {
+            tracing::info!(addr = ?acceptor.local_addr(), "serving metrics");
+            let routes = http::metrics::own_listener(self.state.db.clone());
+            tokio::spawn(Server::new_with_acceptor(acceptor).run(routes))
+        });
         // Upgraded console sockets are not requests the server waits for: tell their browsers first.
         let consoles = self.state.consoles.clone();
         let shutdown = async move {
@@ -157,6 +178,9 @@ impl App {
             .idle_timeout(Duration::from_secs(60))
             .run_with_graceful_shutdown(routes, shutdown, Some(Duration::from_secs(10)))
             .await?;
+        if let Some(metrics) = metrics {
+            metrics.abort();
+        }
         if let Some(scheduler) = self.scheduler
             && let Err(e) = scheduler.shutdown().await
         {
@@ -238,6 +262,9 @@ fn start_workers(
         lease_duration: ws.lease,
         heartbeat_interval: ws.lease / 3,
         poll_interval: ws.lease.min(Duration::from_secs(1)),
+        on_finish: Some(jobs::OnFinish(Arc::new(|f: jobs::Finished<'_>| {
+            crate::metrics::job_finished(f.kind, f.outcome, f.elapsed)
+        }))),
         ..Default::default()
     };
     jobs::Worker::new(db.clone(), registry, config).spawn()

@@ -22,6 +22,22 @@ pub struct NewJob {
     pub max_attempts: i32,
     /// Not run before this time; `None` means now.
     pub run_after: Option<DateTime<Utc>>,
+    /// The id of the request that asked for it; `None` takes the one [`with_request_id`] set, if any.
+    pub request_id: Option<String>,
+}
+
+tokio::task_local! {
+    static REQUEST_ID: String;
+}
+
+/// Runs `future` with `id` as the request id: jobs it enqueues store it, and their runs log it.
+pub async fn with_request_id<F: Future>(id: String, future: F) -> F::Output {
+    REQUEST_ID.scope(id, future).await
+}
+
+/// The request id [`with_request_id`] set for the current task, if any.
+pub fn current_request_id() -> Option<String> {
+    REQUEST_ID.try_with(Clone::clone).ok()
 }
 
 /// Workers of this process wait on this besides their poll interval.
@@ -37,7 +53,7 @@ pub fn wake() {
 impl NewJob {
     /// A job of `kind` with `payload`, five attempts and no idempotency key.
     pub fn new(kind: impl Into<String>, payload: serde_json::Value) -> Self {
-        Self { kind: kind.into(), payload, idempotency_key: None, max_attempts: 5, run_after: None }
+        Self { kind: kind.into(), payload, idempotency_key: None, max_attempts: 5, run_after: None, request_id: None }
     }
 
     /// Sets the number of attempts allowed before the job is dead (at least one).
@@ -79,6 +95,7 @@ pub async fn enqueue<C: ConnectionTrait>(conn: &C, job: NewJob) -> Result<i64, J
         cancel_requested: Set(false),
         created_at: Set(now),
         updated_at: Set(now),
+        req_id: Set(job.request_id.or_else(current_request_id)),
         ..Default::default()
     };
     // ON CONFLICT DO NOTHING works on SQLite and PostgreSQL alike and never aborts a transaction.

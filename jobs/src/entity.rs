@@ -35,6 +35,8 @@ pub struct Model {
     pub cancel_requested: bool,
     /// When it was enqueued.
     pub created_at: DateTimeUtc,
+    /// The id of the HTTP request that enqueued it, if one did ([`crate::with_request_id`]).
+    pub req_id: Option<String>,
     /// Last change.
     pub updated_at: DateTimeUtc,
 }

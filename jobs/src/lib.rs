@@ -72,11 +72,11 @@ mod worker;
 pub use async_trait::async_trait;
 pub use context::{JobContext, StopReason, StopSignal};
 pub use cron::Scheduler;
-pub use enqueue::{NewJob, enqueue, wake};
+pub use enqueue::{NewJob, current_request_id, enqueue, wake, with_request_id};
 pub use handler::{Backoff, Handler, HandlerError, KindOptions, Outcome, Registry};
 pub use limits::{KeyedPermit, KeyedSemaphores};
-pub use query::{CancelOutcome, Job, JobFilter, cancel, get, list, retry_dead};
-pub use worker::{Worker, WorkerConfig, WorkerHandle};
+pub use query::{CancelOutcome, Job, JobFilter, cancel, depth, get, list, retry_dead};
+pub use worker::{Finished, OnFinish, Worker, WorkerConfig, WorkerHandle};
 
 /// Errors of the job queue.
 #[derive(Debug, thiserror::Error)]

@@ -38,6 +38,8 @@ pub struct Job {
     pub created_at: DateTime<Utc>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
+    /// The id of the request that enqueued it, if any.
+    pub request_id: Option<String>,
 }
 
 impl TryFrom<entity::Model> for Job {
@@ -60,6 +62,7 @@ impl TryFrom<entity::Model> for Job {
             cancel_requested: m.cancel_requested,
             created_at: m.created_at,
             updated_at: m.updated_at,
+            request_id: m.req_id,
         })
     }
 }
@@ -73,6 +76,22 @@ pub struct JobFilter {
     pub states: Vec<JobState>,
     /// At most this many (default 100).
     pub limit: Option<u64>,
+}
+
+/// How many jobs are queued or running, per kind and state: one grouped count over the state index.
+pub async fn depth<C: ConnectionTrait>(conn: &C) -> Result<Vec<(String, JobState, i64)>, JobError> {
+    let rows: Vec<(String, String, i64)> = entity::Entity::find()
+        .select_only()
+        .column(entity::Column::Kind)
+        .column(entity::Column::State)
+        .column_as(entity::Column::Id.count(), "n")
+        .filter(entity::Column::State.is_in([JobState::Queued.as_str(), JobState::Running.as_str()]))
+        .group_by(entity::Column::Kind)
+        .group_by(entity::Column::State)
+        .into_tuple()
+        .all(conn)
+        .await?;
+    rows.into_iter().map(|(kind, state, n)| Ok((kind, state.parse()?, n))).collect()
 }
 
 /// The job with `id`, if any.

@@ -24,6 +24,13 @@ impl<T> Drop for AbortOnDrop<T> {
 
 /// Runs `job`, claimed under `owner` at `claimed_at`, to the end of this attempt.
 pub(crate) async fn run_job(shared: Arc<Shared>, kind: Kind, job: Job, owner: String, claimed_at: Instant) {
+    // Every line the attempt logs carries the job and the request that enqueued it; jobs it enqueues
+    // inherit that request id.
+    let span = tracing::info_span!("job", job = job.id, kind = %job.kind, req_id = job.request_id.as_deref());
+    tracing::Instrument::instrument(attempt(shared, kind, job, owner, claimed_at, span.clone()), span).await
+}
+
+async fn attempt(shared: Arc<Shared>, kind: Kind, job: Job, owner: String, claimed_at: Instant, span: tracing::Span) {
     let id = job.id;
     let max_attempts = kind.max_attempts(job.max_attempts);
     let (stop_tx, stop) = StopSignal::new();
@@ -41,9 +48,15 @@ pub(crate) async fn run_job(shared: Arc<Shared>, kind: Kind, job: Job, owner: St
         db: shared.db.clone(),
         stop,
     };
-    tracing::debug!(job = id, kind = %job.kind, attempt = job.attempts, "job started");
+    let started = std::time::Instant::now();
+    tracing::debug!(attempt = job.attempts, "job started");
     let handler = kind.handler.clone();
-    let mut task = AbortOnDrop(tokio::spawn(async move { handler.run(ctx).await }));
+    let run = tracing::Instrument::instrument(async move { handler.run(ctx).await }, span);
+    let run: std::pin::Pin<Box<dyn Future<Output = _> + Send>> = match job.request_id.clone() {
+        Some(req) => Box::pin(crate::with_request_id(req, run)),
+        None => Box::pin(run),
+    };
+    let mut task = AbortOnDrop(tokio::spawn(run));
 
     let mut beat = tokio::time::interval(shared.config.heartbeat_interval);
     beat.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -94,6 +107,14 @@ pub(crate) async fn run_job(shared: Arc<Shared>, kind: Kind, job: Job, owner: St
             tracing::info!(job = id, %run_after, %reason, "job attempt ended; queued again")
         }
         Finish::Final { state, reason } => tracing::warn!(job = id, %state, %reason, "job gave up"),
+    }
+    if let Some(on_finish) = &shared.config.on_finish {
+        let outcome = match &finish {
+            Finish::Succeeded => "succeeded",
+            Finish::Requeue { .. } => "retry",
+            Finish::Final { state, .. } => state.as_str(),
+        };
+        (on_finish.0)(crate::Finished { kind: &job.kind, outcome, elapsed: started.elapsed() });
     }
     match lease::finish(&shared.db, &kind, id, &owner, finish).await {
         Ok(true) => {}

@@ -30,6 +30,29 @@ pub struct WorkerConfig {
     /// How long [`WorkerHandle::shutdown`] waits for running handlers after signalling them; handlers
     /// still running then are dropped and their leases left to expire.
     pub shutdown_grace: Duration,
+    /// Told of every attempt this worker settles (for metrics).
+    pub on_finish: Option<OnFinish>,
+}
+
+/// One settled attempt, as [`OnFinish`] is told of it.
+#[derive(Debug, Clone, Copy)]
+pub struct Finished<'a> {
+    /// The job's kind.
+    pub kind: &'a str,
+    /// `succeeded`, `retry` (queued again), `failed`, `dead` or `cancelled`.
+    pub outcome: &'static str,
+    /// How long the attempt ran.
+    pub elapsed: Duration,
+}
+
+/// A callback told of every settled attempt.
+#[derive(Clone)]
+pub struct OnFinish(pub std::sync::Arc<dyn Fn(Finished<'_>) + Send + Sync>);
+
+impl std::fmt::Debug for OnFinish {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnFinish(..)")
+    }
 }
 
 impl Default for WorkerConfig {
@@ -42,6 +65,7 @@ impl Default for WorkerConfig {
             lease_duration: Duration::from_secs(30),
             heartbeat_interval: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(10),
+            on_finish: None,
         }
     }
 }

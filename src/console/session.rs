@@ -168,6 +168,7 @@ pub async fn serve(ctx: Serve, upstream: Upstream, mut browser: WebSocketStream)
     let reason = match to_upstream {
         Some(to_upstream) => {
             let (id, stop) = ctx.registry.add(ctx.subject.key(), ctx.actor.id, kind, counters.clone());
+            let _open = crate::metrics::ConsoleOpen::new(kind.as_str());
             let first = (upstream.first, to_upstream);
             let pump = relay::pump(browser, upstream.socket, kind, first, ctx.limits, counters.clone(), stop);
             let (reason, mut sink) = tokio::select! {

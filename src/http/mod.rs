@@ -7,6 +7,8 @@ pub mod body_limit;
 pub mod console;
 pub mod errors;
 pub mod i18n;
+pub mod metrics;
+pub mod observe;
 pub mod pages;
 
 use poem::endpoint::{BoxEndpoint, StaticFilesEndpoint};
@@ -38,8 +40,10 @@ pub fn routes(state: AppState) -> impl Endpoint {
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
     let vendor = StaticFilesEndpoint::new(assets::static_dir(&state.settings).join("vendor"));
+    let proxies = state.settings.trusted_proxies.clone();
     let route = Route::new()
         .at("/healthz", get(healthz))
+        .at("/metrics", get(metrics::main_listener))
         .at("/readyz", get(readyz))
         .nest("/api/v1/openapi.json", spec)
         .nest("/api/docs", docs)
@@ -59,6 +63,7 @@ pub fn routes(state: AppState) -> impl Endpoint {
         .with(body_limit::BodyLimit)
         .with(CookieJarManager::new())
         .with(AddData::new(state))
+        .around(move |next, req| observe::observe(next, req, proxies.clone()))
 }
 
 /// The console websockets (path pattern, handler): the router is built from this table and the

@@ -43,6 +43,7 @@ pub async fn login(
     };
     let Some(user) = found.filter(|_| ok) else {
         tracing::info!(%username, "login failed");
+        crate::metrics::sign_in_failed(crate::metrics::labels::SignInMethod::Password);
         return Err(ServiceError::Unauthenticated);
     };
     attempt.succeeded(db).await?;

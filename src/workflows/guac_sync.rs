@@ -8,6 +8,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::integrations::guacamole::Client;
 use crate::integrations::guacamole::sync::{DesiredSettings, ProvisionedMachine, SyncReport, VmInfo, run_sync};
+use crate::metrics::labels::SyncOutcome;
 use crate::services::{Actor, audit, guac_sync_runs};
 
 /// The job kind.
@@ -83,9 +84,21 @@ impl GuacSync {
         match result {
             Ok(report) => {
                 guac_sync_runs::record(db, &report).await?;
+                let a = &report.applied;
+                let changes = a.created
+                    + a.updated
+                    + a.deleted
+                    + a.groups_created
+                    + a.groups_deleted
+                    + a.users_created
+                    + a.grants_added
+                    + a.grants_removed;
+                let outcome = if report.error_count() > 0 { SyncOutcome::WithErrors } else { SyncOutcome::Succeeded };
+                crate::metrics::guac_sync_run(outcome, changes as u64);
                 Ok(report)
             }
             Err(e) => {
+                crate::metrics::guac_sync_run(SyncOutcome::Failed, 0);
                 guac_sync_runs::record_failure(db, started, &e.to_string()).await?;
                 Err(e)
             }

@@ -17,6 +17,8 @@ pub struct TestApp {
     /// The running app's shared state (its console registry, settings…).
     pub state: proxdesk::startup::AppState,
     pub api: Client,
+    /// The separate metrics listener's port, when `metrics_listen` is set.
+    pub metrics_port: Option<u16>,
     _dir: tempfile::TempDir,
     _stop: oneshot::Sender<()>,
 }
@@ -50,6 +52,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut RawSettings)) -> TestApp
     let app = App::build(settings, listener).await.expect("app builds");
     let db = app.state().db.clone();
     let state = app.state().clone();
+    let metrics_port = app.metrics_port();
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(app.run_until_stopped(async {
         let _ = stopped.await;
@@ -60,6 +63,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut RawSettings)) -> TestApp
         db,
         state,
         api: Client::new(),
+        metrics_port,
         _dir: dir,
         _stop: stop,
     }

@@ -123,6 +123,7 @@ pub fn fast_worker(id: &str) -> WorkerConfig {
         lease_duration: Duration::from_millis(400),
         heartbeat_interval: Duration::from_millis(100),
         shutdown_grace: Duration::from_secs(5),
+        on_finish: None,
     }
 }
 

@@ -98,9 +98,8 @@ impl Client {
             .http
             .post(format!("{}/tokens", self.api))
             .form(&[("username", self.user.as_str()), ("password", self.password.expose().as_str())])
-            .send()
-            .await
-            .map_err(transport)?;
+            .send();
+        let response = timed(&Method::POST, "/tokens", response).await.map_err(transport)?;
         let auth: AuthResult = decode(response).await?;
         if !auth.token_is_well_formed() {
             return Err(GuacError::Decode("the login answer's authToken is not a Guacamole token".into()));
@@ -154,19 +153,16 @@ impl Client {
             return Ok(());
         };
         let url = format!("{}/tokens/{}", self.api, s.token.expose());
-        let response = self.http.delete(url).send().await.map_err(transport)?;
+        let response =
+            timed(&Method::DELETE, "/tokens/{token}", self.http.delete(url).send()).await.map_err(transport)?;
         expect_empty(response).await
     }
 
     /// Whether the token is still valid: `HEAD /api/session` (204 valid, 403 not; it does not refresh).
     async fn token_valid(&self, s: &Session) -> Result<bool, GuacError> {
-        let response = self
-            .http
-            .head(format!("{}/session", self.api))
-            .header("Guacamole-Token", s.token.expose())
-            .send()
-            .await
-            .map_err(transport)?;
+        let response =
+            self.http.head(format!("{}/session", self.api)).header("Guacamole-Token", s.token.expose()).send();
+        let response = timed(&Method::HEAD, "/session", response).await.map_err(transport)?;
         Ok(response.status().is_success())
     }
 
@@ -185,7 +181,8 @@ impl Client {
             if let Some(b) = body {
                 request = request.json(b);
             }
-            let response = request.send().await.map_err(transport)?;
+            let template = format!("/session/data/{{ds}}/{path}");
+            let response = timed(&method, &template, request.send()).await.map_err(transport)?;
             // An expired token and a missing permission are both 403 PERMISSION_DENIED (§1, §8): the
             // session probe tells them apart without relying on the message text.
             if response.status() == StatusCode::FORBIDDEN && !renewed && !self.token_valid(&session).await? {
@@ -343,6 +340,19 @@ impl Client {
         let path = format!("users/{}/permissions", seg(username));
         self.write_empty(Method::PATCH, &path, Some(patches)).await
     }
+}
+
+/// Awaits one call to Guacamole and records it: its status, or `error` when none came.
+async fn timed(
+    method: &Method,
+    path: &str,
+    call: impl Future<Output = Result<reqwest::Response, reqwest::Error>>,
+) -> Result<reqwest::Response, reqwest::Error> {
+    let started = std::time::Instant::now();
+    let result = call.await;
+    let status = result.as_ref().ok().map(|r| r.status().as_u16());
+    crate::metrics::call(crate::metrics::Upstream::Guacamole, method.as_str(), path, status, started);
+    result
 }
 
 fn transport(e: reqwest::Error) -> GuacError {

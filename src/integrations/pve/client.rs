@@ -131,21 +131,25 @@ impl Client {
     /// A GET without proxdesk's credentials (the calls PVE answers for anyone, such as the realm list).
     pub(crate) async fn get_anonymous<T: DeserializeOwned>(&self, path: &str, query: Params) -> Result<T, PveError> {
         let req = self.http.get(format!("{}{path}", self.base)).query(&query);
-        decode(path, &self.exchange(req).await?)
+        decode(path, &self.exchange(&Method::GET, path, req).await?)
     }
 
     /// A POST without proxdesk's credentials: checking a person's own password (`/access/ticket`,
     /// which refuses API tokens). Never repeated automatically.
     pub(crate) async fn post_anonymous<T: DeserializeOwned>(&self, path: &str, form: Params) -> Result<T, PveError> {
         let req = self.http.post(format!("{}{path}", self.base)).form(&form);
-        decode(path, &self.exchange(req).await?)
+        decode(path, &self.exchange(&Method::POST, path, req).await?)
     }
 
-    async fn exchange(&self, req: reqwest::RequestBuilder) -> Result<Vec<u8>, PveError> {
-        let resp = req.send().await?;
-        let status = resp.status();
-        let reason = status_reason(&resp);
-        let bytes = resp.bytes().await?;
+    /// Sends `req` (`method` on `path`, for the metrics) and reads the whole answer.
+    async fn exchange(&self, method: &Method, path: &str, req: reqwest::RequestBuilder) -> Result<Vec<u8>, PveError> {
+        let (status, reason, bytes) = timed(method, path, async {
+            let resp = req.send().await?;
+            let status = resp.status();
+            let reason = status_reason(&resp);
+            Ok::<_, reqwest::Error>((status, reason, resp.bytes().await?))
+        })
+        .await?;
         if status == StatusCode::OK {
             Ok(bytes.to_vec())
         } else {
@@ -179,7 +183,7 @@ impl Client {
                 }
             }
         }
-        self.exchange(req).await
+        self.exchange(&method, path, req).await
     }
 
     /// The current ticket session, logging in or renewing first when needed.
@@ -210,10 +214,13 @@ impl Client {
     async fn login(&self, user: &str, password: &Secret<String>) -> Result<Session, PveError> {
         let url = format!("{}/access/ticket", self.base);
         let form = [("username", user), ("password", password.expose().as_str())];
-        let resp = self.http.post(url).form(&form).send().await?;
-        let status = resp.status();
-        let reason = status_reason(&resp);
-        let bytes = resp.bytes().await?;
+        let (status, reason, bytes) = timed(&Method::POST, "/access/ticket", async {
+            let resp = self.http.post(url).form(&form).send().await?;
+            let status = resp.status();
+            let reason = status_reason(&resp);
+            Ok::<_, reqwest::Error>((status, reason, resp.bytes().await?))
+        })
+        .await?;
         if status != StatusCode::OK {
             return Err(PveError::from_response(status.as_u16(), &reason, &bytes));
         }
@@ -228,6 +235,19 @@ impl Client {
             obtained: Instant::now(),
         })
     }
+}
+
+/// Runs one exchange with PVE and records it: its status, or `error` when no answer came whole.
+async fn timed<T>(
+    method: &Method,
+    path: &str,
+    exchange: impl Future<Output = Result<(StatusCode, String, T), reqwest::Error>>,
+) -> Result<(StatusCode, String, T), reqwest::Error> {
+    let started = Instant::now();
+    let result = exchange.await;
+    let status = result.as_ref().ok().map(|(s, _, _)| s.as_u16());
+    crate::metrics::call(crate::metrics::Upstream::Pve, method.as_str(), path, status, started);
+    result
 }
 
 /// The `data` of PVE's answer envelope.

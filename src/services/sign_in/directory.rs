@@ -77,6 +77,7 @@ impl DirectorySignIn {
             Ok(user) => user,
             Err(LdapError::Refused(why)) => {
                 tracing::info!(username = %name, reason = why.as_str(), "directory sign-in refused");
+                crate::metrics::sign_in_failed(crate::metrics::labels::SignInMethod::Ldap);
                 return Err(ServiceError::Unauthenticated);
             }
             Err(e @ (LdapError::ServiceAccountRefused { .. } | LdapError::MissingAttribute { .. })) => {

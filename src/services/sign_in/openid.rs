@@ -118,6 +118,7 @@ impl OpenIdSignIn {
         };
         if code.is_empty() || code.len() > 2048 {
             tracing::info!("OpenID sign-in refused: no usable code");
+            crate::metrics::sign_in_failed(crate::metrics::labels::SignInMethod::OpenId);
             return Err(ServiceError::Unauthenticated);
         }
         let flow = FlowSecrets { pkce_verifier: Secret::new(pending.pkce_verifier), nonce: Secret::new(pending.nonce) };
@@ -170,6 +171,7 @@ fn service_error(e: OidcError) -> ServiceError {
         }
         OidcError::Refused(_) | OidcError::InvalidToken(_) => {
             tracing::warn!(error = %e, "OpenID sign-in refused");
+            crate::metrics::sign_in_failed(crate::metrics::labels::SignInMethod::OpenId);
             ServiceError::Unauthenticated
         }
     }

@@ -249,6 +249,7 @@ impl RealmSignIn {
 /// A refused password (its attempt stays counted), logged without the password.
 fn refuse(account: &str) -> Result<Outcome, ServiceError> {
     tracing::info!(%account, "Proxmox VE realm sign-in refused");
+    crate::metrics::sign_in_failed(crate::metrics::labels::SignInMethod::PveRealm);
     Err(ServiceError::Unauthenticated)
 }
 
