@@ -247,14 +247,15 @@ async fn bulk_runs_refuse_another_users_machine(w: &World) {
 }
 
 #[test]
-fn every_route_outside_the_tables_is_a_health_probe() {
+fn every_route_outside_the_tables_is_a_probe_or_metrics() {
     // Pages and console websockets are added through their tables, which the matrices walk; a route
-    // added straight to the top-level router would escape them.
+    // added straight to the top-level router would escape them. `/metrics` takes no machine or request
+    // id and answers only to its bearer token (tests/it/metrics.rs proves the 404 and 401).
     let source = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/http/mod.rs")).unwrap();
     let direct: Vec<&str> = source
         .lines()
         .filter_map(|l| l.trim_start().strip_prefix(".at(\""))
         .map(|l| &l[..l.find('"').unwrap()])
         .collect();
-    assert_eq!(direct, ["/healthz", "/readyz"], "routes added outside the page and console tables");
+    assert_eq!(direct, ["/healthz", "/metrics", "/readyz"], "routes added outside the page and console tables");
 }
