@@ -12,6 +12,10 @@ use crate::domain::proxies::TrustedProxies;
 use crate::secrets::{Secret, SecretKey};
 
 /// Every setting proxdesk reads, with its default (`None`: no default) and a one-line description.
+/// `PROXDESK_*` variables that are not settings: the config file's path, and the test suite's switches
+/// (external programs required; the database backend it runs on), which reach the processes it starts.
+const NOT_SETTINGS: &[&str] = &["CONFIG", "REQUIRE_EXTERNAL", "TEST_DB"];
+
 pub const KEYS: &[(&str, Option<&str>, &str)] = &[
     ("listen", Some("127.0.0.1:8080"), "address:port the web server listens on"),
     ("data_dir", None, "directory for the SQLite database and the generated secret key"),
@@ -283,8 +287,7 @@ impl RawSettings {
         for (name, value) in vars {
             // Keys are lower-cased, so `PROXDESK_config` would otherwise pass for a setting named `config`.
             if let Some(key) = name.strip_prefix("PROXDESK_")
-                && !key.eq_ignore_ascii_case("CONFIG")
-                && !key.eq_ignore_ascii_case("REQUIRE_EXTERNAL")
+                && !NOT_SETTINGS.iter().any(|n| key.eq_ignore_ascii_case(n))
             {
                 self.0.insert(key.to_ascii_lowercase(), value);
             }
@@ -463,6 +466,7 @@ mod tests {
             ("PROXDESK_LISTEN".to_owned(), "127.0.0.1:1".to_owned()),
             ("PROXDESK_PVE_TIMEOUT".to_owned(), "5".to_owned()),
             ("PROXDESK_REQUIRE_EXTERNAL".to_owned(), "1".to_owned()),
+            ("PROXDESK_TEST_DB".to_owned(), "postgres".to_owned()),
             ("OTHER".to_owned(), "x".to_owned()),
         ]);
         assert_eq!(raw.unknown_keys(), ["pve_timeout"]);

@@ -35,7 +35,7 @@ fn proxdesk(data_dir: &Path, database_url: Option<&str>, args: &[&str]) -> (bool
 
 #[tokio::test]
 async fn a_backup_made_while_serving_restores_into_a_desk_that_shows_everything() {
-    let (app, sim) = app_on(SimConfig::default(), |_, _| {}).await;
+    let (app, sim) = app_on(SimConfig::default(), |raw, _| crate::helpers::sqlite_only(raw)).await;
     let (machine, token, _) = ready_machine(&app).await;
     // The password SSH finishing would have sealed.
     let sealed = app.state.settings.secret_key.seal("machine-pass-1");
@@ -95,6 +95,7 @@ async fn a_backup_made_while_serving_restores_into_a_desk_that_shows_everything(
     let new_dir = new.path().to_str().unwrap().to_owned();
     let restored = spawn_app_with(|raw| {
         raw.set("data_dir", new_dir);
+        crate::helpers::sqlite_only(raw);
         raw.set("pve_url", sim.url().to_owned());
         raw.set("pve_token", format!("{TOKEN_ID}={TOKEN_SECRET}"));
     })

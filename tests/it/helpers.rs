@@ -1,4 +1,5 @@
-//! Shared test helpers: `TestApp` runs the real server on a random port with a fresh SQLite file.
+//! Shared test helpers: `TestApp` runs the real server on a random port with a fresh database: a SQLite
+//! file, or with `PROXDESK_TEST_DB=postgres` a PostgreSQL database of its own (see [`test_backend`]).
 
 use proxdesk::config::RawSettings;
 use proxdesk::domain::roles::Role;
@@ -13,6 +14,8 @@ use tokio::sync::oneshot;
 pub struct TestApp {
     pub address: String,
     pub data_dir: std::path::PathBuf,
+    /// The database the app runs on (SQLite in `data_dir`, or PostgreSQL).
+    pub database_url: String,
     pub db: DatabaseConnection,
     /// The running app's shared state (its console registry, settings…).
     pub state: proxdesk::startup::AppState,
@@ -21,6 +24,40 @@ pub struct TestApp {
     pub metrics_port: Option<u16>,
     _dir: tempfile::TempDir,
     _stop: oneshot::Sender<()>,
+    /// Dropped last: the database outlives the server using it.
+    _pg: Option<crate::pg::PgDb>,
+}
+
+/// The database the suite runs on: `PROXDESK_TEST_DB=postgres` runs every test app on a fresh
+/// PostgreSQL database (CI runs the suite once on each); anything else, or unset, on SQLite.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum TestBackend {
+    Sqlite,
+    Postgres,
+}
+
+pub fn test_backend() -> TestBackend {
+    match std::env::var("PROXDESK_TEST_DB").as_deref() {
+        Ok("postgres") => TestBackend::Postgres,
+        Ok("sqlite" | "") | Err(_) => TestBackend::Sqlite,
+        Ok(other) => panic!("PROXDESK_TEST_DB must be sqlite or postgres, not {other:?}"),
+    }
+}
+
+/// For a test of SQLite itself (its file, its online backup): the data dir's SQLite file, whatever
+/// the suite's backend.
+pub fn sqlite_only(raw: &mut RawSettings) {
+    raw.0.remove("database_url");
+}
+
+/// A fresh PostgreSQL database when the suite runs on PostgreSQL; its URL goes into `database_url`.
+pub async fn backend_database(raw: &mut RawSettings) -> Option<crate::pg::PgDb> {
+    if test_backend() != TestBackend::Postgres {
+        return None;
+    }
+    let pg = crate::pg::PgDb::fresh("pdit").await?;
+    raw.set("database_url", pg.url.clone());
+    Some(pg)
 }
 
 /// Settings for a test instance: temp data dir, port 0, quiet logs.
@@ -40,6 +77,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut RawSettings)) -> TestApp
     proxdesk::integrations::install_tls_provider();
     let dir = tempfile::tempdir().expect("temp dir");
     let mut raw = test_settings(dir.path());
+    let pg = backend_database(&mut raw).await;
     let default_url = raw.0.get("public_url").cloned();
     configure(&mut raw);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -49,6 +87,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut RawSettings)) -> TestApp
         raw.set("public_url", format!("http://127.0.0.1:{port}"));
     }
     let settings = raw.into_settings().expect("valid test settings");
+    let database_url = settings.database_url.clone();
     let app = App::build(settings, listener).await.expect("app builds");
     let db = app.state().db.clone();
     let state = app.state().clone();
@@ -60,12 +99,14 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut RawSettings)) -> TestApp
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         data_dir: dir.path().to_owned(),
+        database_url,
         db,
         state,
         api: Client::new(),
         metrics_port,
         _dir: dir,
         _stop: stop,
+        _pg: pg,
     }
 }
 

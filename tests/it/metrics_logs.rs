@@ -28,7 +28,7 @@ async fn json_logs_follow_one_request_id_from_the_approval_into_the_provisioning
     let s = seed().await;
     let sim = SimProc::start(s.dir.path(), 30, 30, 0).await;
     let env = [("PROXDESK_LOG_FORMAT", "json"), ("PROXDESK_LOG", "info,jobs=debug")];
-    let served = Served::start_with(s.dir.path(), &sim.url, "json", &env).await;
+    let served = Served::start_with(&s, &sim.url, "json", &env).await;
 
     // A refused sign-in logs inside its request.
     let browser = reqwest::Client::builder().cookie_store(true).build().unwrap();

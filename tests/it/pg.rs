@@ -45,3 +45,20 @@ impl Drop for PgDb {
         .join();
     }
 }
+
+/// The suite's switch reaches the apps it starts: with `PROXDESK_TEST_DB=postgres` the server under test
+/// talks to PostgreSQL, otherwise to SQLite, and the spawned processes are given the same database.
+#[tokio::test]
+async fn test_apps_run_on_the_backend_the_suite_was_asked_for() {
+    use crate::helpers::{TestBackend, spawn_app, test_backend};
+    use sea_orm::DbBackend;
+    let app = spawn_app().await;
+    let expected = match test_backend() {
+        TestBackend::Sqlite => DbBackend::Sqlite,
+        TestBackend::Postgres => DbBackend::Postgres,
+    };
+    assert_eq!(app.db.get_database_backend(), expected);
+    let seeded = crate::processes::seed().await;
+    assert_eq!(seeded.db.get_database_backend(), expected);
+    assert_eq!(seeded.database_url.starts_with("postgres"), expected == DbBackend::Postgres, "{}", seeded.database_url);
+}

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use proxdesk::config::RawSettings;
 use proxdesk::domain::quota::Quota;
 use proxdesk::domain::roles::Role;
 use proxdesk::secrets::Secret;
@@ -121,24 +122,34 @@ impl SimProc {
 /// pve3/9002 (finish mode `none`).
 pub struct Seeded {
     pub dir: tempfile::TempDir,
+    /// The database `serve` is pointed at: the data dir's SQLite file, or PostgreSQL.
+    pub database_url: String,
     pub db: DatabaseConnection,
     pub admin_token: String,
     pub user_token: String,
     pub templates: Vec<i64>,
+    /// Dropped last: the database outlives the processes using it.
+    _pg: Option<crate::pg::PgDb>,
 }
 
+/// [`seed_on`] the suite's backend (a fresh PostgreSQL database with `PROXDESK_TEST_DB=postgres`).
 pub async fn seed() -> Seeded {
-    seed_on(None).await
+    let dir = tempfile::tempdir().unwrap();
+    let mut raw = test_settings(dir.path());
+    let pg = crate::helpers::backend_database(&mut raw).await;
+    seed_into(dir, raw, pg).await
 }
 
 /// [`seed`] into `database_url` (PostgreSQL) instead of the data dir's SQLite file.
-pub async fn seed_on(database_url: Option<&str>) -> Seeded {
-    proxdesk::integrations::install_tls_provider();
+pub async fn seed_on(database_url: &str) -> Seeded {
     let dir = tempfile::tempdir().unwrap();
     let mut raw = test_settings(dir.path());
-    if let Some(url) = database_url {
-        raw.set("database_url", url);
-    }
+    raw.set("database_url", database_url);
+    seed_into(dir, raw, None).await
+}
+
+async fn seed_into(dir: tempfile::TempDir, raw: RawSettings, pg: Option<crate::pg::PgDb>) -> Seeded {
+    proxdesk::integrations::install_tls_provider();
     let settings = raw.into_settings().unwrap();
     let db = proxdesk::db::connect(&settings.database_url, 2).await.unwrap();
     proxdesk::db::migrate(&db).await.unwrap();
@@ -177,7 +188,16 @@ pub async fn seed_on(database_url: Option<&str>) -> Seeded {
         };
         templates.push(services::catalog::create(&db, None, None, t).await.unwrap().id);
     }
-    Seeded { dir, db, admin_token: actors[0].1.clone(), user_token: actors[1].1.clone(), templates }
+    let database_url = settings.database_url.clone();
+    Seeded {
+        dir,
+        database_url,
+        db,
+        admin_token: actors[0].1.clone(),
+        user_token: actors[1].1.clone(),
+        templates,
+        _pg: pg,
+    }
 }
 
 /// `proxdesk serve` on `dir`, pointed at `pve_url`, with a 600 ms job lease and quick polling.
@@ -188,18 +208,20 @@ pub struct Served {
 }
 
 impl Served {
-    pub async fn start(dir: &Path, pve_url: &str, name: &str) -> Served {
-        Served::start_with(dir, pve_url, name, &[]).await
+    pub async fn start(s: &Seeded, pve_url: &str, name: &str) -> Served {
+        Served::start_with(s, pve_url, name, &[]).await
     }
 
     /// [`Served::start`] with further `PROXDESK_*` variables.
-    pub async fn start_with(dir: &Path, pve_url: &str, name: &str, env: &[(&str, &str)]) -> Served {
+    pub async fn start_with(s: &Seeded, pve_url: &str, name: &str, env: &[(&str, &str)]) -> Served {
+        let dir = s.dir.path();
         let port = free_port();
         let url = format!("http://127.0.0.1:{port}");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_proxdesk"));
         cmd.arg("serve")
             .env_clear()
             .env("PROXDESK_DATA_DIR", dir)
+            .env("PROXDESK_DATABASE_URL", &s.database_url)
             .env("PROXDESK_LISTEN", format!("127.0.0.1:{port}"))
             .env("PROXDESK_PUBLIC_URL", &url)
             .env("PROXDESK_LOG", "warn")

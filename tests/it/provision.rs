@@ -266,6 +266,7 @@ async fn a_lost_secret_key_is_a_clear_error_at_start() {
     sea_orm::ActiveModelTrait::update(row, &app.db).await.unwrap();
 
     let mut raw = crate::helpers::test_settings(&app.data_dir);
+    raw.set("database_url", &app.database_url);
     raw.set("secret_key", "11".repeat(32));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let err = proxdesk::startup::App::build(raw.into_settings().unwrap(), listener).await.err().expect("refused");

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::processes::{Seeded, Served, SimProc, seed};
-use crate::provision_faults::provision_jobs;
+use crate::provision_faults::{provision_jobs, settled_provision_jobs};
 
 /// Where the process is killed.
 #[derive(Debug, Clone, Copy)]
@@ -76,7 +76,7 @@ async fn a_killed_worker_resumes_every_step_without_duplicates() {
     // Each step lasts long enough to be killed inside it.
     let sim = SimProc::start(s.dir.path(), 600, 300, 500).await;
     let initial: BTreeSet<u64> = guests(&sim.stats().await).iter().map(|g| g["vmid"].as_u64().unwrap()).collect();
-    let mut served = Served::start(s.dir.path(), &sim.url, "serve-0").await;
+    let mut served = Served::start(&s, &sim.url, "serve-0").await;
     let points = [
         KillPoint::CloneAccepted,
         KillPoint::CloneRunning,
@@ -90,7 +90,7 @@ async fn a_killed_worker_resumes_every_step_without_duplicates() {
         let id = served.approved(&s, template, &format!("crash-{n}")).await;
         reach(point, &s, &sim, &served, id, clones_before).await;
         served.proc.kill();
-        served = Served::start(s.dir.path(), &sim.url, &format!("serve-{}", n + 1)).await;
+        served = Served::start(&s, &sim.url, &format!("serve-{}", n + 1)).await;
 
         let done = served.settle(&s.user_token, id, Duration::from_secs(20)).await;
         assert_eq!(done["status"], "ready", "killed at {point:?}: {done}");
@@ -106,7 +106,7 @@ async fn a_killed_worker_resumes_every_step_without_duplicates() {
             .collect();
         assert_eq!(ours.len(), 1, "killed at {point:?}: exactly one container for request {id}");
         assert!(ours[0]["running"].as_bool().unwrap() && ours[0]["lock"].is_null(), "{}", ours[0]);
-        let jobs = provision_jobs(&s.db, id).await;
+        let jobs = settled_provision_jobs(&s.db, id).await;
         assert_eq!(jobs.len(), 1);
         assert_eq!(jobs[0].state, jobs::JobState::Succeeded);
         assert_eq!(jobs[0].attempts, 2, "killed at {point:?}: the killed attempt, then the resumed one");
@@ -128,12 +128,12 @@ async fn a_worker_killed_during_the_last_attempt_leaves_a_failed_request_and_no_
     let sim = SimProc::start(s.dir.path(), 300, 100, 60_000).await;
     let initial: BTreeSet<u64> = guests(&sim.stats().await).iter().map(|g| g["vmid"].as_u64().unwrap()).collect();
     let one_attempt = [("PROXDESK_PROVISION_ATTEMPTS", "1")];
-    let served = Served::start_with(s.dir.path(), &sim.url, "serve-0", &one_attempt).await;
+    let served = Served::start_with(&s, &sim.url, "serve-0", &one_attempt).await;
     let id = served.approved(&s, s.templates[0], "last-try").await;
     reach(KillPoint::WaitingForAddress, &s, &sim, &served, id, 0).await;
     let mut served = served;
     served.proc.kill();
-    served = Served::start_with(s.dir.path(), &sim.url, "serve-1", &one_attempt).await;
+    served = Served::start_with(&s, &sim.url, "serve-1", &one_attempt).await;
 
     let done = served.settle(&s.user_token, id, Duration::from_secs(20)).await;
     assert_eq!(done["status"], "failed", "{done}");

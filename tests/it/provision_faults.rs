@@ -105,6 +105,20 @@ pub async fn provision_jobs(db: &sea_orm::DatabaseConnection, request_id: i64) -
     list
 }
 
+/// [`provision_jobs`] once none is queued or running: the request turns `ready` in the job's last step,
+/// a moment before the queue records the job's own success.
+pub async fn settled_provision_jobs(db: &sea_orm::DatabaseConnection, request_id: i64) -> Vec<jobs::Job> {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let list = provision_jobs(db, request_id).await;
+        let open = list.iter().any(|j| matches!(j.state, jobs::JobState::Queued | jobs::JobState::Running));
+        if !open || std::time::Instant::now() > until {
+            return list;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 pub fn actions(request: &Value) -> Vec<String> {
     request["timeline"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap().to_owned()).collect()
 }

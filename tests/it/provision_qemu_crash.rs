@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::processes::{Seeded, Served, SimProc, seed};
-use crate::provision_faults::provision_jobs;
+use crate::provision_faults::{provision_jobs, settled_provision_jobs};
 use crate::provision_qemu::{leases, make_cloudinit, make_iso};
 
 /// Where the process is killed.
@@ -78,7 +78,7 @@ async fn a_killed_server_resumes_every_qemu_step_with_exactly_one_vm() {
     // Each step lasts long enough to be killed inside it.
     let sim = SimProc::start(s.dir.path(), 600, 300, 500).await;
     let initial = vmids(&sim.stats().await);
-    let mut served = Served::start(s.dir.path(), &sim.url, "serve-0").await;
+    let mut served = Served::start(&s, &sim.url, "serve-0").await;
     // The kills just after a clone or create was accepted come last: they may leave the clone lock
     // held (see `reach`), which would slow every later case.
     let cases = [
@@ -97,7 +97,7 @@ async fn a_killed_server_resumes_every_qemu_step_with_exactly_one_vm() {
         let id = served.approved(&s, template, &format!("crash-{n}")).await;
         reach(point, &s, &sim, &served, id, making, before).await;
         served.proc.kill();
-        served = Served::start(s.dir.path(), &sim.url, &format!("serve-{}", n + 1)).await;
+        served = Served::start(&s, &sim.url, &format!("serve-{}", n + 1)).await;
 
         let done = served.settle(&s.user_token, id, Duration::from_secs(20)).await;
         let case = format!("{making} killed at {point:?}");
@@ -118,7 +118,7 @@ async fn a_killed_server_resumes_every_qemu_step_with_exactly_one_vm() {
         assert_eq!(ours.len(), 1, "{case}: exactly one VM for request {id}");
         assert_eq!(ours[0]["kind"], "qemu");
         assert!(ours[0]["running"].as_bool().unwrap() && ours[0]["lock"].is_null(), "{case}: {}", ours[0]);
-        let jobs = provision_jobs(&s.db, id).await;
+        let jobs = settled_provision_jobs(&s.db, id).await;
         assert_eq!(jobs.len(), 1);
         assert_eq!(jobs[0].state, jobs::JobState::Succeeded);
         assert_eq!(jobs[0].attempts, 2, "{case}: the killed attempt, then the resumed one");
@@ -138,12 +138,12 @@ async fn a_server_killed_during_the_last_attempt_leaves_no_vm_and_frees_the_addr
     let sim = SimProc::start(s.dir.path(), 300, 300, 500).await;
     let initial = vmids(&sim.stats().await);
     let one_attempt = [("PROXDESK_PROVISION_ATTEMPTS", "1")];
-    let served = Served::start_with(s.dir.path(), &sim.url, "serve-0", &one_attempt).await;
+    let served = Served::start_with(&s, &sim.url, "serve-0", &one_attempt).await;
     let id = served.approved(&s, s.templates[0], "last-try").await;
     reach(KillPoint::Configured, &s, &sim, &served, id, "qemu-clone", 0).await;
     assert_eq!(leases(&s.db).await, [("203.0.113.10".to_owned(), id)]);
     served.proc.kill();
-    let served = Served::start_with(s.dir.path(), &sim.url, "serve-1", &one_attempt).await;
+    let served = Served::start_with(&s, &sim.url, "serve-1", &one_attempt).await;
 
     let done = served.settle(&s.user_token, id, Duration::from_secs(20)).await;
     assert_eq!(done["status"], "failed", "{done}");

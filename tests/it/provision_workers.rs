@@ -24,8 +24,8 @@ async fn two_worker_processes_on_one_database_never_run_a_job_twice() {
     let initial: BTreeSet<u64> = sim.state().guests.keys().copied().collect();
     // Four jobs at a time each, so neither process can take all twelve before the other polls.
     let env = [("PROXDESK_PROVISION_CONCURRENCY", "4")];
-    let a = Served::start_with(s.dir.path(), sim.url(), "serve-a", &env).await;
-    let b = Served::start_with(s.dir.path(), sim.url(), "serve-b", &env).await;
+    let a = Served::start_with(&s, sim.url(), "serve-a", &env).await;
+    let b = Served::start_with(&s, sim.url(), "serve-b", &env).await;
 
     let mut ids = vec![];
     for n in 0..REQUESTS {

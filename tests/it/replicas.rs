@@ -16,12 +16,10 @@ use crate::pg::PgDb;
 use crate::processes::{Proc, Seeded, Served, SimProc, free_port, seed_on};
 use crate::provision_faults::provision_jobs;
 
-async fn replicas(s: &Seeded, db_url: &str, sim: &SimProc, n: usize, extra: &[(&str, &str)]) -> Vec<Served> {
-    let mut env = vec![("PROXDESK_DATABASE_URL", db_url)];
-    env.extend_from_slice(extra);
+async fn replicas(s: &Seeded, sim: &SimProc, n: usize, env: &[(&str, &str)]) -> Vec<Served> {
     let mut out = vec![];
     for i in 0..n {
-        out.push(Served::start_with(s.dir.path(), &sim.url, &format!("replica-{i}"), &env).await);
+        out.push(Served::start_with(s, &sim.url, &format!("replica-{i}"), env).await);
     }
     out
 }
@@ -67,9 +65,9 @@ fn one_container_each(stats: &Value, ids: &[i64]) {
 #[tokio::test]
 async fn sessions_forms_console_urls_and_the_sign_in_count_span_replicas() {
     let Some(pg) = PgDb::fresh("replicas_web").await else { return };
-    let s = seed_on(Some(&pg.url)).await;
+    let s = seed_on(&pg.url).await;
     let sim = SimProc::start(s.dir.path(), 100, 20, 50).await;
-    let r = replicas(&s, &pg.url, &sim, 3, &[]).await;
+    let r = replicas(&s, &sim, 3, &[]).await;
 
     // The login form from one replica, posted to another; the session used on the third.
     let browser =
@@ -133,7 +131,7 @@ async fn sessions_forms_console_urls_and_the_sign_in_count_span_replicas() {
 #[tokio::test]
 async fn three_replicas_run_each_job_once_within_one_limit_per_node_and_one_cron_tick() {
     let Some(pg) = PgDb::fresh("replicas_jobs").await else { return };
-    let s = seed_on(Some(&pg.url)).await;
+    let s = seed_on(&pg.url).await;
     let sim = SimProc::start(s.dir.path(), 400, 50, 100).await;
     let guac_port = free_port();
     let guac = Proc::spawn(
@@ -158,7 +156,7 @@ async fn three_replicas_run_each_job_once_within_one_limit_per_node_and_one_cron
         ("PROXDESK_GUAC_PASSWORD", "guacadmin"),
         ("PROXDESK_GUAC_SCHEDULE", "*/2 * * * * *"),
     ];
-    let r = replicas(&s, &pg.url, &sim, 3, &env).await;
+    let r = replicas(&s, &sim, 3, &env).await;
     let started = Instant::now();
 
     const REQUESTS: usize = 9;
@@ -200,9 +198,9 @@ async fn three_replicas_run_each_job_once_within_one_limit_per_node_and_one_cron
 #[tokio::test]
 async fn a_replica_killed_mid_provision_is_taken_over_by_another() {
     let Some(pg) = PgDb::fresh("replicas_kill").await else { return };
-    let s = seed_on(Some(&pg.url)).await;
+    let s = seed_on(&pg.url).await;
     let sim = SimProc::start(s.dir.path(), 1500, 200, 300).await;
-    let mut r = replicas(&s, &pg.url, &sim, 2, &[]).await;
+    let mut r = replicas(&s, &sim, 2, &[]).await;
     let id = r[0].approved(&s, s.templates[0], "lab-killed").await;
 
     // Wait until a replica holds the job while its clone runs, then kill that one.
@@ -235,10 +233,10 @@ async fn a_replica_killed_mid_provision_is_taken_over_by_another() {
 #[tokio::test]
 async fn sigterm_with_twenty_jobs_running_exits_in_bounded_time_and_the_rest_finish_elsewhere() {
     let Some(pg) = PgDb::fresh("replicas_term").await else { return };
-    let s = seed_on(Some(&pg.url)).await;
+    let s = seed_on(&pg.url).await;
     let sim = SimProc::start(s.dir.path(), 1000, 200, 300).await;
     let env = [("PROXDESK_PROVISION_CONCURRENCY", "20"), ("PROXDESK_PROVISION_PER_NODE", "20")];
-    let mut r = replicas(&s, &pg.url, &sim, 1, &env).await;
+    let mut r = replicas(&s, &sim, 1, &env).await;
     const REQUESTS: usize = 20;
     let mut ids = vec![];
     for n in 0..REQUESTS {
@@ -250,7 +248,7 @@ async fn sigterm_with_twenty_jobs_running_exits_in_bounded_time_and_the_rest_fin
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     // A second replica stands by; the first is stopped as systemd stops it.
-    r.extend(replicas(&s, &pg.url, &sim, 1, &env).await);
+    r.extend(replicas(&s, &sim, 1, &env).await);
     let took = r[0].proc.terminate(Duration::from_secs(30)).unwrap_or_else(|| panic!("no exit\n{}", tails(&r)));
     eprintln!("SIGTERM to exit with {REQUESTS} jobs running: {} ms", took.as_millis());
     assert!(took < Duration::from_secs(15), "took {took:?}");

@@ -77,12 +77,15 @@ async fn on_postgresql_too_guesses_at_once_cannot_outrun_the_count() {
     {
         let app = spawn_app_with(|raw| raw.set("database_url", url)).await;
         guesses_at_once_reach_the_password_check_at_most_the_free_allowance(&app).await;
-        // The delay and the success that clears it, on PostgreSQL's upsert.
+        // The success that clears the count, on PostgreSQL's upsert: once the delay is over (the storm
+        // itself may have outlasted its first second on a loaded machine, so a 429 here is not certain).
         let b = app.browser();
-        let r = b.login("alice", "alice-password-123").await;
-        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
-        tokio::time::sleep(Duration::from_secs(retry_after(&r)) + Duration::from_millis(50)).await;
-        assert_eq!(b.login("alice", "alice-password-123").await.status(), StatusCode::SEE_OTHER);
+        let mut r = b.login("alice", "alice-password-123").await;
+        if r.status() == StatusCode::TOO_MANY_REQUESTS {
+            tokio::time::sleep(Duration::from_secs(retry_after(&r)) + Duration::from_millis(50)).await;
+            r = b.login("alice", "alice-password-123").await;
+        }
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
         assert_eq!(counted(&app, "pair:alice|127.0.0.1").await, 0, "a success starts the pair over");
         app.db.clone().close().await.ok();
     }
