@@ -71,7 +71,7 @@ async fn main() {
         role,
         password: Some(Secret::new("a-long-enough-password".into())),
     };
-    let (root, _) = services::users::create(&db, None, new("root", Role::Admin)).await.unwrap();
+    let (root, _) = services::users::create(&db, None, new("chief", Role::Admin)).await.unwrap();
     services::users::create(&db, None, new("alice", Role::User)).await.unwrap();
     let (_, token) = services::tokens::create(&db, None, root.id, "bench").await.unwrap();
     let token = token.expose().clone();

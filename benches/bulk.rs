@@ -32,7 +32,7 @@ fn env_u64(name: &str, default: u64) -> u64 {
 
 async fn seed(db: &sea_orm::DatabaseConnection) -> (Actor, Actor, Vec<i64>) {
     let mut actors = vec![];
-    for (name, role) in [("root", Role::Admin), ("teacher", Role::User)] {
+    for (name, role) in [("chief", Role::Admin), ("teacher", Role::User)] {
         let new = services::users::NewUser { username: name.into(), role, password: None };
         let (user, _) = services::users::create(db, None, new).await.expect("user");
         actors.push(Actor::try_from(user).expect("actor"));

@@ -16,6 +16,9 @@ use proxdesk::domain::roles::Role;
 use proxdesk::secrets::Secret;
 use proxdesk::services::{self, catalog::TemplateInput};
 use sea_orm::{ActiveValue::Set, EntityTrait};
+use wrk_support::wrk;
+
+mod wrk_support;
 
 const ROWS: usize = 10_000;
 
@@ -45,50 +48,6 @@ fn rss_kib(pid: u32) -> u64 {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
-}
-
-struct WrkResult {
-    rps: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-    non_2xx: u64,
-}
-
-fn wrk(url: &str, header: &str, seconds: u64, connections: u64) -> WrkResult {
-    let out = Command::new("wrk")
-        .args(["-t2", &format!("-c{connections}"), &format!("-d{seconds}s"), "--latency", "-H", header, url])
-        .output()
-        .expect("wrk runs (apt-get install wrk)");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let ms = |s: &str| -> f64 {
-        let (num, unit) = s.split_at(s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len()));
-        let v: f64 = num.parse().unwrap_or(f64::NAN);
-        match unit {
-            "us" => v / 1000.0,
-            "s" => v * 1000.0,
-            _ => v,
-        }
-    };
-    let pct = |p: &str| {
-        text.lines()
-            .find(|l| l.trim_start().starts_with(p))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .map(ms)
-            .unwrap_or(f64::NAN)
-    };
-    let rps = text
-        .lines()
-        .find(|l| l.starts_with("Requests/sec:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(f64::NAN);
-    let non_2xx = text
-        .lines()
-        .find(|l| l.contains("Non-2xx"))
-        .and_then(|l| l.split_whitespace().last())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    WrkResult { rps, p50_ms: pct("50%"), p99_ms: pct("99%"), non_2xx }
 }
 
 async fn seed(dir: &std::path::Path) -> (String, String) {
@@ -151,7 +110,7 @@ fn main() {
     let seconds = env_or("BENCH_SECONDS", 8);
     let rounds = env_or("BENCH_ROUNDS", 2);
     let connections = env_or("BENCH_CONNECTIONS", 32);
-    if Command::new("wrk").arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_err() {
+    if !wrk_support::available() {
         eprintln!("wrk is not installed (apt-get install wrk); nothing measured");
         std::process::exit(1);
     }
@@ -227,7 +186,7 @@ fn main() {
     ];
     for round in 1..=rounds {
         for (name, url, header) in &targets {
-            let r = wrk(url, header, seconds, connections);
+            let r = wrk(url, header, seconds, 2, connections);
             println!(
                 "{:<44} {:>10.0} {:>9.2} {:>9.2} {:>7}   (round {round})",
                 name, r.rps, r.p50_ms, r.p99_ms, r.non_2xx

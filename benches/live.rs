@@ -180,7 +180,7 @@ async fn run() {
     .expect("template")
     .id;
     let admin = {
-        let new = services::users::NewUser { username: "root".into(), role: Role::Admin, password: None };
+        let new = services::users::NewUser { username: "chief".into(), role: Role::Admin, password: None };
         Actor::try_from(services::users::create(&db, None, new).await.expect("admin").0).expect("actor")
     };
     let big = proxdesk::domain::quota::Quota {

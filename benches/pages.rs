@@ -63,7 +63,7 @@ async fn seed() -> Desk {
 
     let mut tokens = vec![];
     let mut sessions = vec![];
-    for (name, role) in [("root", Role::Admin), ("alice", Role::User)] {
+    for (name, role) in [("chief", Role::Admin), ("alice", Role::User)] {
         let password = Secret::new(format!("{name}-password-123"));
         let new = services::users::NewUser { username: name.into(), role, password: Some(password.clone()) };
         let (user, _) = services::users::create(&db, None, new).await.unwrap();

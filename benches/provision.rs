@@ -15,13 +15,12 @@ use proxdesk::config::RawSettings;
 use proxdesk::domain::guest::MachineKind;
 use proxdesk::domain::quota::Quota;
 use proxdesk::domain::roles::Role;
-use proxdesk::integrations::pve::sim::{SimConfig, Simulator, admin_acl};
 use proxdesk::services::{self, Actor, catalog::TemplateInput};
 use proxdesk::startup::App;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use sim_child::{SECRET, SimTimes, TOKEN_ID};
 
-const TOKEN_ID: &str = "proxdesk@pve!bench";
-const SECRET: &str = "bench-secret";
+mod sim_child;
 
 /// One catalog entry of a scenario; requests go round-robin over the list, so an entry listed twice
 /// gets twice the share.
@@ -74,18 +73,10 @@ impl Sizes {
     }
 }
 
-/// The child process: a simulator until killed.
-async fn child_sim(s: &Sizes) {
-    let config = SimConfig {
-        clone_duration: Duration::from_millis(s.clone_ms),
-        power_duration: Duration::from_millis(s.power_ms),
-        ip_delay: Duration::from_millis(s.ip_ms),
-        ..SimConfig::for_tests()
+impl Sizes {
+    fn sim_times(&self) -> SimTimes {
+        SimTimes { clone_ms: self.clone_ms, power_ms: self.power_ms, ip_ms: self.ip_ms }
     }
-    .with_token(TOKEN_ID, SECRET, admin_acl());
-    let sim = Simulator::start(config).await.expect("sim");
-    println!("{}", sim.url());
-    tokio::time::sleep(Duration::from_secs(24 * 3600)).await;
 }
 
 fn peak_rss_kib() -> u64 {
@@ -99,7 +90,7 @@ fn peak_rss_kib() -> u64 {
 
 async fn seed(db: &sea_orm::DatabaseConnection, entries: &[Entry]) -> (Actor, Actor, Vec<i64>) {
     let mut actors = vec![];
-    for (name, role) in [("root", Role::Admin), ("alice", Role::User)] {
+    for (name, role) in [("chief", Role::Admin), ("alice", Role::User)] {
         let new = services::users::NewUser { username: name.into(), role, password: None };
         let (user, _) = services::users::create(db, None, new).await.expect("user");
         actors.push(Actor::try_from(user).expect("actor"));
@@ -141,10 +132,6 @@ async fn seed(db: &sea_orm::DatabaseConnection, entries: &[Entry]) -> (Actor, Ac
     (actors.pop().expect("admin"), user, templates)
 }
 
-async fn sim_stats(url: &str) -> serde_json::Value {
-    reqwest::get(format!("{url}/_sim/stats")).await.expect("stats").json().await.expect("stats json")
-}
-
 /// A lower bound on the time to the last `ready`, per node, from the simulator's durations. An LXC
 /// template's clones run one after another (PVE locks the source), so its chain is `n × clone`, plus the
 /// last one's start and address. QEMU clones of a stopped template run side by side (PVE only
@@ -182,15 +169,7 @@ fn bound(s: &Sizes, entries: &[Entry]) -> (Duration, String) {
 }
 
 async fn run(s: &Sizes, scenario: &str, entries: &[Entry]) {
-    let mut child = std::process::Command::new(std::env::current_exe().expect("exe"))
-        .env("PROVISION_BENCH_SIM", "1")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("child simulator");
-    let mut url = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().expect("stdout")), &mut url)
-        .expect("sim url");
-    let url = url.trim().to_owned();
+    let (mut child, url) = sim_child::spawn();
 
     let dir = tempfile::tempdir().expect("temp dir");
     let mut raw = RawSettings::defaults();
@@ -212,7 +191,7 @@ async fn run(s: &Sizes, scenario: &str, entries: &[Entry]) {
         let _ = stopped.await;
     }));
     let (admin, user, templates) = seed(&db, entries).await;
-    let calls_before = sim_stats(&url).await["total_calls"].as_u64().unwrap_or(0);
+    let calls_before = sim_child::stats(&url).await["total_calls"].as_u64().unwrap_or(0);
 
     let started = Instant::now();
     for n in 0..s.requests {
@@ -245,7 +224,7 @@ async fn run(s: &Sizes, scenario: &str, entries: &[Entry]) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let total = started.elapsed();
-    let stats = sim_stats(&url).await;
+    let stats = sim_child::stats(&url).await;
     let calls = stats["total_calls"].as_u64().unwrap_or(0) - calls_before;
     let rss = peak_rss_kib();
     let _ = stop.send(());
@@ -286,8 +265,7 @@ async fn run(s: &Sizes, scenario: &str, entries: &[Entry]) {
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     let sizes = Sizes::from_env();
-    if std::env::var_os("PROVISION_BENCH_SIM").is_some() {
-        rt.block_on(child_sim(&sizes));
+    if sim_child::run_if_child(&rt, sizes.sim_times()) {
         return;
     }
     let scenarios = std::env::var("BENCH_SCENARIOS").unwrap_or_else(|_| "lxc,mixed".into());
