@@ -48,10 +48,10 @@ pub struct Usage {
 
 impl Usage {
     pub fn add(&mut self, r: Resources) {
-        self.machines += 1;
-        self.resources.cores += r.cores;
-        self.resources.memory_mib += r.memory_mib;
-        self.resources.disk_gib += r.disk_gib;
+        self.machines = self.machines.saturating_add(1);
+        self.resources.cores = self.resources.cores.saturating_add(r.cores);
+        self.resources.memory_mib = self.resources.memory_mib.saturating_add(r.memory_mib);
+        self.resources.disk_gib = self.resources.disk_gib.saturating_add(r.disk_gib);
     }
 }
 
@@ -79,9 +79,10 @@ pub fn check_template_limits(limits: TemplateLimits, wanted: Resources) -> Field
 }
 
 /// Checks that `usage` plus `wanted` stays within `quota`; reports each exceeded dimension with what is left.
+/// Sums are taken in `i64`: any `i32` a client sends is compared, never overflowed.
 pub fn check_quota(quota: Quota, usage: Usage, wanted: Resources) -> FieldErrors {
     let mut errors = FieldErrors::default();
-    if usage.machines + 1 > quota.max_machines {
+    if i64::from(usage.machines) + 1 > i64::from(quota.max_machines) {
         errors.push(FieldError::new("template_id", "error.quota_machines").with("max", quota.max_machines));
     }
     for (field, used, want, max) in [
@@ -89,8 +90,10 @@ pub fn check_quota(quota: Quota, usage: Usage, wanted: Resources) -> FieldErrors
         ("memory_mib", usage.resources.memory_mib, wanted.memory_mib, quota.max_memory_mib),
         ("disk_gib", usage.resources.disk_gib, wanted.disk_gib, quota.max_disk_gib),
     ] {
-        if used + want > max {
-            errors.push(FieldError::new(field, "error.quota_left").with("left", (max - used).max(0)));
+        if i64::from(used) + i64::from(want) > i64::from(max) {
+            errors.push(
+                FieldError::new(field, "error.quota_left").with("left", (i64::from(max) - i64::from(used)).max(0)),
+            );
         }
     }
     errors
@@ -118,6 +121,18 @@ mod tests {
         assert_eq!(errs.0[0].params, [("left", "2".to_string())]);
         usage.add(r(1, 1, 1));
         assert_eq!(check_quota(Q, usage, r(1, 1, 1)).0[0].code, "error.quota_machines");
+    }
+
+    #[test]
+    fn the_largest_numbers_are_refused_not_overflowed() {
+        let big =
+            Quota { max_machines: i32::MAX, max_cores: i32::MAX, max_memory_mib: i32::MAX, max_disk_gib: i32::MAX };
+        let mut usage = Usage::default();
+        usage.add(r(i32::MAX, i32::MAX, i32::MAX));
+        usage.add(r(i32::MAX, 1, 1));
+        let errs = check_quota(big, usage, r(i32::MAX, i32::MAX, i32::MAX));
+        assert_eq!(errs.0.len(), 3);
+        assert_eq!(errs.0[0].params, [("left", "0".to_string())]);
     }
 
     #[test]

@@ -10,6 +10,7 @@ use crate::services::ServiceError;
 
 /// RFC 9457 problem details, with field errors for validation failures.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Problem {
     /// Stable identifier of the kind of problem, e.g. `/problems/validation`.
     #[oai(rename = "type")]
@@ -18,13 +19,14 @@ pub struct Problem {
     pub status: u16,
     #[oai(skip_serializing_if_is_none)]
     pub detail: Option<String>,
-    /// For `/problems/validation`: one entry per invalid field.
-    #[oai(skip_serializing_if_is_empty)]
+    /// For `/problems/validation`: one entry per invalid field; absent otherwise.
+    #[oai(default, skip_serializing_if_is_empty)]
     pub errors: Vec<ProblemField>,
 }
 
 /// One invalid input field.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ProblemField {
     pub field: String,
     /// Stable message key, e.g. `error.quota_left`.

@@ -1,8 +1,7 @@
 //! Quotas: per role, with per-user overrides; and what a user currently holds.
 
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait,
-    sea_query::OnConflict,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, sea_query::OnConflict,
 };
 use serde_json::json;
 
@@ -90,7 +89,7 @@ fn check(q: &Quota) -> Result<(), FieldError> {
 pub async fn set_role_quota(db: &DatabaseConnection, actor: &Actor, role: Role, q: Quota) -> Result<(), ServiceError> {
     actor.require_admin()?;
     check(&q)?;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let row = role_quota::ActiveModel {
         role: Set(role.as_str().to_owned()),
         max_machines: Set(q.max_machines),
@@ -138,7 +137,7 @@ pub async fn set_user_override(
             return Err(FieldError::new("max_machines", "error.quota_range").into());
         }
     }
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     user::Entity::find_by_id(user_id).one(&txn).await?.ok_or(ServiceError::NotFound)?;
     user_quota::Entity::delete_many().filter(user_quota::Column::UserId.eq(user_id)).exec(&txn).await?;
     if o != QuotaOverride::default() {

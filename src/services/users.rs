@@ -123,9 +123,13 @@ pub async fn set_disabled(db: &DatabaseConnection, actor: &Actor, id: i64, disab
 }
 
 /// Sets a new generated password (returned once), ends the account's sessions and revokes its API
-/// tokens: whoever knew the old password may have made either. Admins only.
+/// tokens: whoever knew the old password may have made either. Admins only, and not for themselves
+/// (that would sign them out and revoke the token asking): they change their own password.
 pub async fn reset_password(db: &DatabaseConnection, actor: &Actor, id: i64) -> Result<Secret<String>, ServiceError> {
     actor.require_admin()?;
+    if actor.id == id {
+        return Err(ServiceError::Conflict("change your own password in your profile instead".into()));
+    }
     let password = random_password(16);
     set_password(db, Some(actor), id, &password, Revoke::Everything).await?;
     Ok(password)

@@ -142,4 +142,9 @@ async fn a_new_password_closes_the_doors_the_old_one_opened() {
     assert!(r.status().is_success(), "{:?}", r.text().await);
     assert_eq!(app.get(&token, "/api/v1/me").await.status(), StatusCode::UNAUTHORIZED, "her token is revoked");
     assert!(!signed_in(&here.get("/profile").await), "her sessions end");
+
+    // Not her own through the admin route: it would revoke the very token asking.
+    let r = app.post(&admin_t, &format!("/api/v1/users/{}/reset-password", admin.id), serde_json::json!({})).await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    assert_eq!(app.get(&admin_t, "/api/v1/me").await.status(), StatusCode::OK, "the admin's token still works");
 }

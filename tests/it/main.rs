@@ -92,6 +92,7 @@ mod request_choices;
 mod reserved_names;
 mod reverse_proxy;
 mod roles;
+mod schemathesis;
 mod sign_in_policy;
 mod sign_in_throttle;
 mod slapd;

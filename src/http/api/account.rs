@@ -5,6 +5,7 @@ use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
 
+use super::body_error::BodyApiError;
 use super::schemas::*;
 use super::{ApiTags, state};
 use crate::domain::roles::Role;
@@ -16,6 +17,7 @@ use crate::services::{self, Actor};
 pub struct AccountApi;
 
 type R<T> = Result<Json<T>, ApiError>;
+type B<T> = Result<Json<T>, BodyApiError>;
 
 #[derive(ApiResponse)]
 pub enum NoContent {
@@ -27,10 +29,31 @@ pub enum NoContent {
     Accepted,
 }
 
+/// An interface language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, poem_openapi::Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum LanguageName {
+    En,
+    Fr,
+    It,
+}
+
+impl LanguageName {
+    fn as_str(self) -> &'static str {
+        match self {
+            LanguageName::En => "en",
+            LanguageName::Fr => "fr",
+            LanguageName::It => "it",
+        }
+    }
+}
+
 #[derive(Debug, poem_openapi::Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Language {
-    /// `en`, `fr`, `it`, or null to follow the browser.
-    pub language: Option<String>,
+    /// Null to follow the browser.
+    #[oai(nullable)]
+    pub language: Option<LanguageName>,
 }
 
 pub fn me(a: &Actor) -> Me {
@@ -53,7 +76,7 @@ impl AccountApi {
         req: &HttpRequest,
         auth: ApiAuth,
         body: Json<ChangePassword>,
-    ) -> Result<NoContent, ApiError> {
+    ) -> Result<NoContent, BodyApiError> {
         let b = body.0;
         // Signed in by cookie: that session stays; by token: every session ends.
         let session = match &auth {
@@ -65,8 +88,8 @@ impl AccountApi {
         services::users::change_own_password(
             &state(req).db,
             auth.actor(),
-            &Secret::new(b.current_password),
-            &Secret::new(b.new_password),
+            &Secret::new(b.current_password.into()),
+            &Secret::new(b.new_password.into()),
             origin,
         )
         .await?;
@@ -75,8 +98,13 @@ impl AccountApi {
 
     /// Choose your interface language.
     #[oai(path = "/me/language", method = "put")]
-    async fn language(&self, req: &HttpRequest, auth: ApiAuth, body: Json<Language>) -> Result<NoContent, ApiError> {
-        services::users::set_language(&state(req).db, auth.actor(), body.0.language.as_deref()).await?;
+    async fn language(
+        &self,
+        req: &HttpRequest,
+        auth: ApiAuth,
+        body: Json<Language>,
+    ) -> Result<NoContent, BodyApiError> {
+        services::users::set_language(&state(req).db, auth.actor(), body.0.language.map(LanguageName::as_str)).await?;
         Ok(NoContent::Done)
     }
 
@@ -89,7 +117,7 @@ impl AccountApi {
 
     /// Create an API token; its secret is in this answer only.
     #[oai(path = "/tokens", method = "post")]
-    async fn create_token(&self, req: &HttpRequest, auth: ApiAuth, body: Json<CreateToken>) -> R<NewToken> {
+    async fn create_token(&self, req: &HttpRequest, auth: ApiAuth, body: Json<CreateToken>) -> B<NewToken> {
         let actor = auth.actor();
         let (row, token) = services::tokens::create(&state(req).db, Some(actor), actor.id, &body.0.name).await?;
         Ok(Json(NewToken { token: token.expose().clone(), info: row.into() }))

@@ -6,6 +6,7 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 
 use super::account::NoContent;
+use super::body_error::BodyApiError;
 use super::schemas::*;
 use super::{ApiTags, state};
 use crate::domain::guest::MachineKind;
@@ -19,6 +20,7 @@ use crate::services::{self, catalog::TemplateInput};
 pub struct AdminApi;
 
 type R<T> = Result<Json<T>, ApiError>;
+type B<T> = Result<Json<T>, BodyApiError>;
 
 fn role(r: RoleName) -> Role {
     match r {
@@ -31,18 +33,18 @@ fn template_input(b: TemplateBody) -> TemplateInput {
     let kind: MachineKind = b.kind.map(Into::into).unwrap_or(MachineKind::Lxc);
     let default_finish = if kind == MachineKind::Lxc { "node" } else { "none" };
     TemplateInput {
-        name: b.name,
-        description: b.description,
+        name: b.name.into(),
+        description: b.description.into(),
         kind,
-        node: b.node.unwrap_or_default(),
+        node: Text::opt(b.node).unwrap_or_default(),
         vmid: b.vmid.unwrap_or(0),
-        nodes: b.nodes,
-        storages: b.storages,
-        bridges: b.bridges,
-        isos: b.isos,
-        ostype: b.ostype.unwrap_or_else(|| "l26".into()),
-        ip_pool: b.ip_pool,
-        gateway: b.gateway,
+        nodes: Text::all(b.nodes),
+        storages: Text::all(b.storages),
+        bridges: Text::all(b.bridges),
+        isos: Text::all(b.isos),
+        ostype: Text::opt(b.ostype).unwrap_or_else(|| "l26".into()),
+        ip_pool: Text::opt(b.ip_pool),
+        gateway: Text::opt(b.gateway),
         default_cores: b.default_cores,
         max_cores: b.max_cores,
         default_memory_mib: b.default_memory_mib,
@@ -51,8 +53,8 @@ fn template_input(b: TemplateBody) -> TemplateInput {
         max_disk_gib: b.max_disk_gib,
         full_clone: b.full_clone,
         enabled: b.enabled,
-        net0: b.net0.unwrap_or_else(|| crate::services::catalog::DEFAULT_NET0.into()),
-        finish_mode: b.finish_mode.unwrap_or_else(|| default_finish.into()),
+        net0: Text::opt(b.net0).unwrap_or_else(|| crate::services::catalog::DEFAULT_NET0.into()),
+        finish_mode: b.finish_mode.map_or(default_finish, FinishMode::as_str).into(),
         snapshot_limit: b.snapshot_limit,
     }
 }
@@ -76,7 +78,7 @@ impl AdminApi {
         auth: ApiAuth,
         q: Query<Option<String>>,
         cursor: Query<Option<i64>>,
-        limit: Query<Option<u64>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))] limit: Query<Option<u64>>,
     ) -> R<UserPage> {
         let page = services::users::list(&state(req).db, auth.actor(), q.0.as_deref(), cursor.0, limit.0).await?;
         Ok(Json(UserPage { items: page.items.into_iter().map(Into::into).collect(), next_cursor: page.next_cursor }))
@@ -84,12 +86,12 @@ impl AdminApi {
 
     /// Create an account.
     #[oai(path = "/users", method = "post")]
-    async fn create_user(&self, req: &HttpRequest, auth: ApiAuth, body: Json<CreateUser>) -> R<CreatedUser> {
+    async fn create_user(&self, req: &HttpRequest, auth: ApiAuth, body: Json<CreateUser>) -> B<CreatedUser> {
         let b = body.0;
         let new = services::users::NewUser {
-            username: b.username,
+            username: b.username.into(),
             role: role(b.role),
-            password: b.password.map(Secret::new),
+            password: Text::opt(b.password).map(Secret::new),
         };
         let (user, generated) = services::users::create(&state(req).db, Some(auth.actor()), new).await?;
         Ok(Json(CreatedUser { user: user.into(), password: generated.map(|p| p.expose().clone()) }))
@@ -109,7 +111,8 @@ impl AdminApi {
         Ok(NoContent::Done)
     }
 
-    /// Set a new generated password (returned once); the account's sessions end.
+    /// Set a new generated password (returned once); the account's sessions end and its tokens are
+    /// revoked. Not for your own account (409): change yours with `PUT /me/password`.
     #[oai(path = "/users/:id/reset-password", method = "post")]
     async fn reset_password(&self, req: &HttpRequest, auth: ApiAuth, id: Path<i64>) -> R<Password> {
         let pw = services::users::reset_password(&state(req).db, auth.actor(), id.0).await?;
@@ -147,7 +150,7 @@ impl AdminApi {
         auth: ApiAuth,
         id: Path<i64>,
         body: Json<QuotaOverride>,
-    ) -> Result<NoContent, ApiError> {
+    ) -> Result<NoContent, BodyApiError> {
         let b = body.0;
         let o = quota::QuotaOverride {
             max_machines: b.max_machines,
@@ -169,7 +172,7 @@ impl AdminApi {
 
     /// Add an entry to the catalog; every choice is checked with PVE (503 when it does not answer).
     #[oai(path = "/admin/templates", method = "post")]
-    async fn create_template(&self, req: &HttpRequest, auth: ApiAuth, body: Json<TemplateBody>) -> R<Template> {
+    async fn create_template(&self, req: &HttpRequest, auth: ApiAuth, body: Json<TemplateBody>) -> B<Template> {
         let st = state(req);
         let t = services::catalog::create(&st.db, st.pve.as_ref(), Some(auth.actor()), template_input(body.0)).await?;
         Ok(Json(t.into()))
@@ -183,7 +186,7 @@ impl AdminApi {
         auth: ApiAuth,
         id: Path<i64>,
         body: Json<TemplateBody>,
-    ) -> R<Template> {
+    ) -> B<Template> {
         let st = state(req);
         let t = services::catalog::update(&st.db, st.pve.as_ref(), auth.actor(), id.0, template_input(body.0)).await?;
         Ok(Json(t.into()))
@@ -210,9 +213,9 @@ impl AdminApi {
         &self,
         req: &HttpRequest,
         auth: ApiAuth,
-        role_name: Path<RoleName>,
+        #[oai(name = "role")] role_name: Path<RoleName>,
         body: Json<Quota>,
-    ) -> Result<NoContent, ApiError> {
+    ) -> Result<NoContent, BodyApiError> {
         let b = body.0;
         let q = quota::Quota {
             max_machines: b.max_machines,
@@ -248,7 +251,7 @@ impl AdminApi {
     /// config changed meanwhile), `over-quota` (unless `beyond_quota`), `pve-refused`; nothing is left
     /// behind then.
     #[oai(path = "/admin/machines/adopt", method = "post")]
-    async fn adopt_guest(&self, req: &HttpRequest, auth: ApiAuth, body: Json<AdoptBody>) -> R<Machine> {
+    async fn adopt_guest(&self, req: &HttpRequest, auth: ApiAuth, body: Json<AdoptBody>) -> B<Machine> {
         let st = state(req);
         let b = body.0;
         let kind = match b.kind {
@@ -256,12 +259,12 @@ impl AdminApi {
             GuestKindName::Qemu => "qemu",
         };
         let input = services::adoption::AdoptionInput {
-            node: b.node,
+            node: b.node.into(),
             vmid: b.vmid,
             kind: kind.into(),
-            owner: b.owner,
+            owner: b.owner.into(),
             template_id: b.template_id,
-            hostname: b.hostname,
+            hostname: Text::opt(b.hostname),
             beyond_quota: b.beyond_quota,
         };
         let m = services::adoption::adopt(&st.db, st.pve.as_ref(), auth.actor(), input).await?;
@@ -311,7 +314,7 @@ impl AdminApi {
         subject_type: Query<Option<String>>,
         subject_id: Query<Option<i64>>,
         cursor: Query<Option<i64>>,
-        limit: Query<Option<u64>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))] limit: Query<Option<u64>>,
     ) -> R<AuditPage> {
         let f = services::audit::AuditFilter {
             actor: actor.0,

@@ -6,6 +6,7 @@ use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
 
+use super::body_error::BodyApiError;
 use super::schemas::*;
 use super::{ApiTags, state};
 use crate::http::auth::ApiAuth;
@@ -27,7 +28,12 @@ impl BulkApi {
     /// yours (or does not exist) is refused as `not_found` in the run, never looked at further; one
     /// machine's refusal or failure never stops the others.
     #[oai(path = "/machines/bulk", method = "post")]
-    async fn start(&self, req: &HttpRequest, auth: ApiAuth, body: Json<NewBulkRun>) -> Result<BulkStarted, ApiError> {
+    async fn start(
+        &self,
+        req: &HttpRequest,
+        auth: ApiAuth,
+        body: Json<NewBulkRun>,
+    ) -> Result<BulkStarted, BodyApiError> {
         let db = &state(req).db;
         let id = services::bulk::start(db, auth.actor(), body.0.action.into(), &body.0.machine_ids).await?;
         Ok(BulkStarted::Accepted(Json(services::bulk::get(db, auth.actor(), id).await?.into())))

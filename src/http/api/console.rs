@@ -6,10 +6,11 @@ use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{Enum, Object, OpenApi};
 
+use super::body_error::BodyApiError;
+use super::schemas::OrNull;
 use super::{ApiTags, state};
 use crate::console::ConsoleKind;
 use crate::http::auth::ApiAuth;
-use crate::http::errors::ApiError;
 use crate::services;
 
 pub struct ConsoleApi;
@@ -36,14 +37,16 @@ impl From<ConsoleKindName> for ConsoleKind {
 
 /// Options of a console URL.
 #[derive(Debug, Clone, Default, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ConsoleUrlRequest {
     /// `vnc` (default) or `terminal`.
-    #[oai(default)]
+    #[oai(nullable, default)]
     pub kind: ConsoleKindName,
 }
 
 /// A websocket URL that opens one console session. It works once and only until `expires_at`.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ConsoleUrl {
     /// `ws://` or `wss://` URL with a one-time token; open it with subprotocol `binary` (or none).
     pub url: String,
@@ -65,10 +68,10 @@ impl ConsoleApi {
         req: &HttpRequest,
         auth: ApiAuth,
         id: Path<i64>,
-        body: Json<Option<ConsoleUrlRequest>>,
-    ) -> Result<Json<ConsoleUrl>, ApiError> {
+        body: Json<OrNull<ConsoleUrlRequest>>,
+    ) -> Result<Json<ConsoleUrl>, BodyApiError> {
         let st = state(req);
-        let kind_name = body.0.unwrap_or_default().kind;
+        let kind_name = body.0.into_option().unwrap_or_default().kind;
         let kind = ConsoleKind::from(kind_name);
         let (token, expires_at) =
             services::consoles::issue(&st.db, st.console_limits.caps, auth.actor(), id.0, kind).await?;

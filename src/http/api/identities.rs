@@ -6,6 +6,7 @@ use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 
 use super::account::NoContent;
+use super::body_error::BodyApiError;
 use super::schemas::*;
 use super::{ApiTags, state};
 use crate::domain::identity::PasswordSignIn;
@@ -38,9 +39,13 @@ impl IdentitiesApi {
         auth: ApiAuth,
         id: Path<i64>,
         body: Json<LinkIdentity>,
-    ) -> Result<Json<Identity>, ApiError> {
+    ) -> Result<Json<Identity>, BodyApiError> {
         let provider: crate::domain::identity::IdentityProvider = body.0.provider.into();
-        let input = LinkInput { provider: provider.as_str().into(), issuer: body.0.issuer, subject: body.0.subject };
+        let input = LinkInput {
+            provider: provider.as_str().into(),
+            issuer: body.0.issuer.into(),
+            subject: body.0.subject.into(),
+        };
         let row = services::identities::link(&state(req).db, auth.actor(), id.0, &input).await?;
         Ok(Json(row.into()))
     }
@@ -72,9 +77,10 @@ impl IdentitiesApi {
             PasswordSignIn::Everyone => {
                 SignInPolicy { password_sign_in: PasswordSignInMode::Everyone, break_glass_admin: None }
             }
-            PasswordSignIn::BreakGlassOnly { admin } => {
-                SignInPolicy { password_sign_in: PasswordSignInMode::BreakGlassOnly, break_glass_admin: Some(admin) }
-            }
+            PasswordSignIn::BreakGlassOnly { admin } => SignInPolicy {
+                password_sign_in: PasswordSignInMode::BreakGlassOnly,
+                break_glass_admin: Some(Text(admin)),
+            },
         }))
     }
 
@@ -85,11 +91,11 @@ impl IdentitiesApi {
         req: &HttpRequest,
         auth: ApiAuth,
         body: Json<SignInPolicy>,
-    ) -> Result<NoContent, ApiError> {
+    ) -> Result<NoContent, BodyApiError> {
         let policy = match body.0.password_sign_in {
             PasswordSignInMode::Everyone => PasswordSignIn::Everyone,
             PasswordSignInMode::BreakGlassOnly => {
-                PasswordSignIn::BreakGlassOnly { admin: body.0.break_glass_admin.unwrap_or_default() }
+                PasswordSignIn::BreakGlassOnly { admin: Text::opt(body.0.break_glass_admin).unwrap_or_default() }
             }
         };
         services::sign_in_policy::set(&state(req).db, auth.actor(), policy).await?;

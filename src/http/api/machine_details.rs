@@ -29,7 +29,8 @@ impl MachineDetailsApi {
     }
 
     /// A machine's usage over the last hour or day (CPU %, memory, network in and out per second),
-    /// oldest first, with gaps where nothing was recorded. 503 when Proxmox VE did not answer in time.
+    /// oldest first, with gaps where nothing was recorded. 409 for a deleted or lost machine (no guest to
+    /// ask); 503 when Proxmox VE did not answer in time.
     #[oai(path = "/machines/:id/metrics", method = "get")]
     async fn metrics(
         &self,
@@ -42,6 +43,11 @@ impl MachineDetailsApi {
         let bound = services::machines::live_timeout(&st.settings.raw);
         let range = Some(range.0.unwrap_or_default().into());
         let d = services::machines::details(&st.db, st.pve.as_ref(), auth.actor(), id.0, range, bound).await?;
+        // A deleted or lost machine has no guest to ask: that is its state (409), not an outage (503).
+        let m = &d.machine;
+        if m.vmid.is_none() || m.deleted_at.is_some() || m.lost_at.is_some() {
+            return Err(ServiceError::Conflict("the machine has no guest, so no usage history".into()).into());
+        }
         let metrics = d.metrics.ok_or_else(|| ServiceError::Unavailable("usage history unavailable".into()))?;
         Ok(Json(metrics.into()))
     }

@@ -2,10 +2,13 @@
 
 mod account;
 mod admin;
+mod body_error;
 mod bulk;
 mod console;
 mod identities;
 mod machine_details;
+mod machines;
+mod methods;
 mod pve_guests;
 mod requests;
 pub mod schemas;
@@ -30,6 +33,7 @@ pub enum ApiTags {
 
 pub type Apis = (
     requests::RequestsApi,
+    machines::MachinesApi,
     console::ConsoleApi,
     account::AccountApi,
     admin::AdminApi,
@@ -42,7 +46,7 @@ pub type Apis = (
 
 /// The OpenAPI service. `public_url` becomes the spec's server entry.
 pub fn service(public_url: &str) -> OpenApiService<Apis, ()> {
-    OpenApiService::new((requests::RequestsApi, console::ConsoleApi, account::AccountApi, admin::AdminApi, identities::IdentitiesApi, pve_guests::PveGuestsApi, snapshots::SnapshotsApi, bulk::BulkApi, machine_details::MachineDetailsApi), "proxdesk", env!("CARGO_PKG_VERSION"))
+    OpenApiService::new((requests::RequestsApi, machines::MachinesApi, console::ConsoleApi, account::AccountApi, admin::AdminApi, identities::IdentitiesApi, pve_guests::PveGuestsApi, snapshots::SnapshotsApi, bulk::BulkApi, machine_details::MachineDetailsApi), "proxdesk", env!("CARGO_PKG_VERSION"))
         .description("Self-service desk for Proxmox VE. Authenticate with `Authorization: Bearer <token>` (create tokens in your profile).")
         .server(format!("{public_url}/api/v1"))
 }
@@ -53,8 +57,20 @@ pub fn spec_json() -> String {
 }
 
 /// Every error escaping the API becomes `application/problem+json`.
+/// A method the spec does not declare on a path it has answers 405 with `Allow`.
 pub fn with_problem_errors(api: OpenApiService<Apis, ()>) -> impl Endpoint {
+    let spec: serde_json::Value = serde_json::from_str(&api.spec()).expect("the spec is JSON");
+    let methods = std::sync::Arc::new(methods::MethodTable::from_spec(&spec));
     api.into_endpoint()
+        .around(move |ep, req| {
+            let methods = methods.clone();
+            async move {
+                match methods.refuse(&req) {
+                    Some(refused) => Ok(refused),
+                    None => ep.call(req).await.map(poem::IntoResponse::into_response),
+                }
+            }
+        })
         .before(|mut req| async move {
             // Action endpoints (`…/approve`, `…/cancel`) take an optional body: a bare POST with no
             // body and no content type means "no options", as scripts expect.

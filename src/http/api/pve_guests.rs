@@ -8,6 +8,7 @@ use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 
 use super::account::NoContent;
+use super::body_error::BodyApiError;
 use super::console::{ConsoleUrl, ConsoleUrlRequest};
 use super::schemas::*;
 use super::{ApiTags, state};
@@ -58,9 +59,9 @@ impl PveGuestsApi {
         &self,
         req: &HttpRequest,
         auth: ApiAuth,
-        vmid: Path<u64>,
+        #[oai(validator(minimum(value = "100"), maximum(value = "999999999")))] vmid: Path<u64>,
         body: Json<PveGuestPower>,
-    ) -> Result<NoContent, ApiError> {
+    ) -> Result<NoContent, BodyApiError> {
         let action = match body.0.action {
             PowerActionName::Start => PowerAction::Start,
             PowerActionName::Shutdown => PowerAction::Shutdown,
@@ -84,11 +85,11 @@ impl PveGuestsApi {
         &self,
         req: &HttpRequest,
         auth: ApiAuth,
-        vmid: Path<u64>,
-        body: Json<Option<ConsoleUrlRequest>>,
-    ) -> Result<Json<ConsoleUrl>, ApiError> {
+        #[oai(validator(minimum(value = "100"), maximum(value = "999999999")))] vmid: Path<u64>,
+        body: Json<OrNull<ConsoleUrlRequest>>,
+    ) -> Result<Json<ConsoleUrl>, BodyApiError> {
         let st = state(req);
-        let kind_name = body.0.unwrap_or_default().kind;
+        let kind_name = body.0.into_option().unwrap_or_default().kind;
         let kind = ConsoleKind::from(kind_name);
         let (token, expires_at) = services::pve_guests::issue_console_url(
             &st.db,

@@ -6,6 +6,7 @@ use poem_openapi::OpenApi;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 
+use super::body_error::BodyApiError;
 use super::schemas::*;
 use super::{ApiTags, state};
 use crate::http::auth::ApiAuth;
@@ -16,6 +17,7 @@ use crate::services::snapshots::{self, NewSnapshot, RollbackTarget, SnapshotCtx}
 pub struct SnapshotsApi;
 
 type R<T> = Result<Json<T>, ApiError>;
+type B<T> = Result<Json<T>, BodyApiError>;
 
 fn service(req: &HttpRequest) -> Result<SnapshotCtx<'_>, ApiError> {
     let st = state(req);
@@ -40,8 +42,9 @@ impl SnapshotsApi {
         auth: ApiAuth,
         id: Path<i64>,
         body: Json<NewSnapshotBody>,
-    ) -> R<SnapshotResult> {
-        let input = NewSnapshot { name: body.0.name, description: body.0.description, with_ram: body.0.with_ram };
+    ) -> B<SnapshotResult> {
+        let input =
+            NewSnapshot { name: body.0.name.into(), description: body.0.description.into(), with_ram: body.0.with_ram };
         Ok(Json(snapshots::take(&service(req)?, auth.actor(), id.0, input).await?.into()))
     }
 

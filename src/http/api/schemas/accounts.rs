@@ -1,5 +1,6 @@
 //! The caller, accounts, tokens, passwords and quotas.
 
+use super::Text;
 use chrono::{DateTime, Utc};
 use poem_openapi::{Enum, Object};
 
@@ -12,6 +13,7 @@ pub enum RoleName {
 
 /// The caller.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Me {
     pub id: i64,
     pub username: String,
@@ -21,6 +23,7 @@ pub struct Me {
 
 /// An API token (without its secret).
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Token {
     pub id: i64,
     pub name: String,
@@ -37,12 +40,19 @@ impl From<entities::api_token::Model> for Token {
 }
 
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CreateToken {
-    pub name: String,
+    /// Free text: not blank, no control characters but tab and newline.
+    #[oai(validator(
+        max_length = 64,
+        pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
+    ))]
+    pub name: Text,
 }
 
 /// A new token; `token` is shown this once only.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct NewToken {
     pub token: String,
     #[oai(flatten)]
@@ -51,6 +61,7 @@ pub struct NewToken {
 
 /// An account, as admins see it.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct User {
     pub id: i64,
     pub username: String,
@@ -66,21 +77,27 @@ impl From<entities::user::Model> for User {
 }
 
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct UserPage {
     pub items: Vec<User>,
     pub next_cursor: Option<i64>,
 }
 
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CreateUser {
-    pub username: String,
+    /// 2–32 of `a-z 0-9 _ . -`, starting with a letter.
+    #[oai(validator(pattern = r"^[a-z][a-z0-9_.-]{1,31}$"))]
+    pub username: Text,
     pub role: RoleName,
-    /// Leave out to have one generated (returned once).
-    pub password: Option<String>,
+    /// 10–256 characters. Leave out to have one generated (returned once).
+    #[oai(nullable, validator(min_length = 10, max_length = 256))]
+    pub password: Option<Text>,
 }
 
 /// A created account, with its generated password when none was given.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CreatedUser {
     #[oai(flatten)]
     pub user: User,
@@ -88,26 +105,36 @@ pub struct CreatedUser {
 }
 
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Password {
     pub password: String,
 }
 
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ChangePassword {
-    pub current_password: String,
-    pub new_password: String,
+    pub current_password: Text,
+    /// 10–256 characters.
+    #[oai(validator(min_length = 10, max_length = 256))]
+    pub new_password: Text,
 }
 
 /// A quota.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Quota {
+    #[oai(validator(minimum(value = "0"), maximum(value = "1000000")))]
     pub max_machines: i32,
+    #[oai(validator(minimum(value = "0"), maximum(value = "1000000")))]
     pub max_cores: i32,
+    #[oai(validator(minimum(value = "0"), maximum(value = "1000000")))]
     pub max_memory_mib: i32,
+    #[oai(validator(minimum(value = "0"), maximum(value = "1000000")))]
     pub max_disk_gib: i32,
 }
 
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct RoleQuota {
     pub role: RoleName,
     #[oai(flatten)]
@@ -116,15 +143,21 @@ pub struct RoleQuota {
 
 /// A user's quota override; unset fields follow the role.
 #[derive(Debug, Default, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct QuotaOverride {
+    #[oai(nullable, validator(minimum(value = "0"), maximum(value = "1000000")))]
     pub max_machines: Option<i32>,
+    #[oai(nullable, validator(minimum(value = "0"), maximum(value = "1000000")))]
     pub max_cores: Option<i32>,
+    #[oai(nullable, validator(minimum(value = "0"), maximum(value = "1000000")))]
     pub max_memory_mib: Option<i32>,
+    #[oai(nullable, validator(minimum(value = "0"), maximum(value = "1000000")))]
     pub max_disk_gib: Option<i32>,
 }
 
 /// A user's quota: the override, what applies, and what is in use.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct UserQuota {
     pub overrides: QuotaOverride,
     pub effective: Quota,

@@ -2,12 +2,13 @@
 
 use poem_openapi::Object;
 
-use super::GuestKindName;
+use super::{GuestKindName, Text};
 use crate::domain::guest::GuestType;
 use crate::services::adoption::UnmanagedGuest as Found;
 
 /// A guest of the cluster that proxdesk does not manage (templates left out).
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct UnmanagedGuest {
     pub node: String,
     pub vmid: u64,
@@ -45,19 +46,23 @@ impl From<Found> for UnmanagedGuest {
 
 /// Adopt a guest for an owner.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AdoptBody {
-    pub node: String,
+    pub node: Text,
+    #[oai(validator(minimum(value = "100"), maximum(value = "999999999")))]
     pub vmid: u64,
     /// Must be the guest's kind.
     pub kind: GuestKindName,
     /// The owner's username.
-    pub owner: String,
+    pub owner: Text,
     /// A catalog entry of the guest's kind, whose limits apply to the machine (snapshots…); absent:
     /// the defaults.
+    #[oai(nullable)]
     pub template_id: Option<i64>,
     /// The name proxdesk shows; absent: the guest's own name.
-    pub hostname: Option<String>,
+    #[oai(nullable)]
+    pub hostname: Option<Text>,
     /// Adopt even when the guest puts the owner over their quota (otherwise 409 `over-quota`).
-    #[oai(default)]
+    #[oai(nullable, default)]
     pub beyond_quota: bool,
 }

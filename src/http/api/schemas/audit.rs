@@ -5,6 +5,7 @@ use poem_openapi::Object;
 
 /// One audit log entry.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AuditEntry {
     pub id: i64,
     pub at: DateTime<Utc>,
@@ -30,6 +31,7 @@ impl From<entities::audit_entry::Model> for AuditEntry {
 }
 
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AuditPage {
     pub items: Vec<AuditEntry>,
     pub next_cursor: Option<i64>,

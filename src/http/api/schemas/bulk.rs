@@ -113,6 +113,7 @@ impl From<Reason> for BulkReason {
 
 /// Start a bulk run.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct NewBulkRun {
     pub action: BulkActionName,
     /// The machines, each once (duplicates are dropped); 1 to 500.
@@ -122,6 +123,7 @@ pub struct NewBulkRun {
 
 /// One machine of a run.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct BulkRunItem {
     pub machine_id: i64,
     /// The machine's name, when it is yours (or you are an admin).
@@ -133,6 +135,7 @@ pub struct BulkRunItem {
 
 /// A bulk run and where each of its machines stands.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct BulkRun {
     pub id: i64,
     pub action: BulkActionName,

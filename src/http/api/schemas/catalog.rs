@@ -2,6 +2,7 @@
 
 use poem_openapi::{Enum, Object};
 
+use super::Text;
 use crate::domain::guest::{MachineKind, split_list};
 
 /// How an entry makes machines.
@@ -38,8 +39,40 @@ impl From<MachineKind> for TemplateKind {
     }
 }
 
+/// How a new machine is finished (its login, password and key set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum FinishMode {
+    /// `pct exec` on the node (LXC only).
+    Node,
+    /// SSH to the machine.
+    Guest,
+    /// Not at all (cloud-init does it, or the installer).
+    None,
+}
+
+impl FinishMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FinishMode::Node => "node",
+            FinishMode::Guest => "guest",
+            FinishMode::None => "none",
+        }
+    }
+
+    /// From the stored word (one of `services::catalog::FINISH_MODES`).
+    pub fn from_stored(s: &str) -> Self {
+        match s {
+            "guest" => FinishMode::Guest,
+            "none" => FinishMode::None,
+            _ => FinishMode::Node,
+        }
+    }
+}
+
 /// A catalog entry.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Template {
     pub id: i64,
     pub name: String,
@@ -73,8 +106,7 @@ pub struct Template {
     pub enabled: bool,
     /// Containers' `net0` (LXC entries; empty otherwise).
     pub net0: String,
-    /// `node` (`pct exec` on the node, LXC only), `guest` (SSH to the machine) or `none`.
-    pub finish_mode: String,
+    pub finish_mode: FinishMode,
     /// Snapshots each machine may keep; `null`: the server's `snapshot_limit_default`.
     pub snapshot_limit: Option<i32>,
 }
@@ -104,7 +136,7 @@ impl From<entities::template::Model> for Template {
             full_clone: t.full_clone,
             enabled: t.enabled,
             net0: t.net0,
-            finish_mode: t.finish_mode,
+            finish_mode: FinishMode::from_stored(&t.finish_mode),
             snapshot_limit: t.snapshot_limit,
         }
     }
@@ -113,48 +145,75 @@ impl From<entities::template::Model> for Template {
 /// A catalog entry as an admin writes it. Every node, template, storage, bridge and ISO named must
 /// exist on the cluster (checked with PVE when saved; 503 when PVE does not answer).
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TemplateBody {
-    pub name: String,
-    #[oai(default)]
-    pub description: String,
+    /// Free text: not blank, no control characters but tab and newline.
+    #[oai(validator(
+        max_length = 100,
+        pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
+    ))]
+    pub name: Text,
+    /// No control characters but tab and newline.
+    #[oai(nullable, default, validator(max_length = 2000, pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"))]
+    pub description: Text,
     /// Default `lxc`.
+    #[oai(nullable)]
     pub kind: Option<TemplateKind>,
-    /// The template guest's node (LXC and cloud-init entries).
-    pub node: Option<String>,
+    /// The template guest's node (LXC and cloud-init entries): a host name, at most 63 of
+    /// `a-z A-Z 0-9 -`, not starting or ending with `-`.
+    #[oai(nullable, validator(max_length = 63, pattern = r"^([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)?$"))]
+    pub node: Option<Text>,
     /// The template guest's VMID (LXC and cloud-init entries).
+    #[oai(nullable, validator(minimum(value = "100"), maximum(value = "999999999")))]
     pub vmid: Option<i64>,
     /// ISO entries: at least one node.
-    #[oai(default)]
-    pub nodes: Vec<String>,
+    #[oai(nullable, default)]
+    pub nodes: Vec<Text>,
     /// Allowed storages (ISO entries: at least one).
-    #[oai(default)]
-    pub storages: Vec<String>,
+    #[oai(nullable, default)]
+    pub storages: Vec<Text>,
     /// Allowed bridges (ISO entries: at least one).
-    #[oai(default)]
-    pub bridges: Vec<String>,
+    #[oai(nullable, default)]
+    pub bridges: Vec<Text>,
     /// ISO entries: allowed installer images (`local:iso/…`), at least one.
-    #[oai(default)]
-    pub isos: Vec<String>,
+    #[oai(nullable, default)]
+    pub isos: Vec<Text>,
     /// ISO entries: default `l26`.
-    pub ostype: Option<String>,
+    #[oai(nullable)]
+    pub ostype: Option<Text>,
     /// Cloud-init entries: `first-last/prefix`; absent: DHCP.
-    pub ip_pool: Option<String>,
-    pub gateway: Option<String>,
+    #[oai(nullable)]
+    pub ip_pool: Option<Text>,
+    #[oai(nullable)]
+    pub gateway: Option<Text>,
+    /// At most `max_cores`.
+    #[oai(validator(minimum(value = "1")))]
     pub default_cores: i32,
+    #[oai(validator(minimum(value = "1")))]
     pub max_cores: i32,
+    /// At most `max_memory_mib`.
+    #[oai(validator(minimum(value = "1")))]
     pub default_memory_mib: i32,
+    #[oai(validator(minimum(value = "1")))]
     pub max_memory_mib: i32,
+    /// At most `max_disk_gib`.
+    #[oai(validator(minimum(value = "1")))]
     pub default_disk_gib: i32,
+    #[oai(validator(minimum(value = "1")))]
     pub max_disk_gib: i32,
-    #[oai(default = "default_true")]
+    #[oai(nullable, default = "default_true")]
     pub full_clone: bool,
-    #[oai(default = "default_true")]
+    #[oai(nullable, default = "default_true")]
     pub enabled: bool,
-    /// LXC entries; default `name=eth0,bridge=vmbr0,ip=dhcp`.
-    pub net0: Option<String>,
-    /// `node` (default for LXC), `guest` or `none` (default for QEMU).
-    pub finish_mode: Option<String>,
-    /// Snapshots each machine may keep (0–100); absent: the server's `snapshot_limit_default`.
+    /// LXC entries: a PVE `net0` property string on one line, naming the interface (`name=…`); default
+    /// `name=eth0,bridge=vmbr0,ip=dhcp`.
+    #[oai(nullable, validator(pattern = r"^([^\r\n]*name=[^\r\n]*)?$"))]
+    pub net0: Option<Text>,
+    /// Default `node` for LXC, `none` for QEMU.
+    #[oai(nullable)]
+    pub finish_mode: Option<FinishMode>,
+    /// Snapshots each machine may keep; absent: the server's `snapshot_limit_default`.
+    #[oai(nullable, validator(minimum(value = "0"), maximum(value = "100")))]
     pub snapshot_limit: Option<i32>,
 }
 

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use poem_openapi::{Enum, Object};
 
+use super::Text;
 use crate::domain::identity::IdentityProvider;
 
 /// Where an identity comes from.
@@ -29,11 +30,11 @@ impl From<IdentityProviderName> for IdentityProvider {
 
 /// An outside identity an account signs in with.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Identity {
     pub id: i64,
     pub user_id: i64,
-    /// `pve`, `ldap` or `oidc`.
-    pub provider: String,
+    pub provider: IdentityProviderName,
     /// The PVE realm, the directory's host, or the OpenID issuer URL.
     pub issuer: String,
     /// The identity's key at its issuer.
@@ -50,7 +51,11 @@ impl From<entities::identity::Model> for Identity {
         Identity {
             id: i.id,
             user_id: i.user_id,
-            provider: i.provider,
+            provider: match IdentityProvider::parse(&i.provider) {
+                Some(IdentityProvider::Ldap) => IdentityProviderName::Ldap,
+                Some(IdentityProvider::Oidc) => IdentityProviderName::Oidc,
+                _ => IdentityProviderName::Pve,
+            },
             issuer: i.issuer,
             subject: i.subject,
             email: i.email,
@@ -64,12 +69,13 @@ impl From<entities::identity::Model> for Identity {
 
 /// An identity to link to an account; one linked elsewhere moves to it.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct LinkIdentity {
     pub provider: IdentityProviderName,
     #[oai(validator(min_length = 1, max_length = 255))]
-    pub issuer: String,
+    pub issuer: Text,
     #[oai(validator(min_length = 1, max_length = 255))]
-    pub subject: String,
+    pub subject: Text,
 }
 
 /// Who may sign in with a proxdesk password.
@@ -84,9 +90,10 @@ pub enum PasswordSignInMode {
 
 /// The sign-in policy.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SignInPolicy {
     pub password_sign_in: PasswordSignInMode,
     /// An enabled local admin with a password (required with `break_glass_only`).
-    #[oai(validator(max_length = 64))]
-    pub break_glass_admin: Option<String>,
+    #[oai(nullable, validator(max_length = 64))]
+    pub break_glass_admin: Option<Text>,
 }

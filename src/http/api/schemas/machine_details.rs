@@ -37,9 +37,10 @@ impl From<MetricsRange> for MetricsRangeName {
 
 /// What Proxmox VE says of the guest now.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct MachineUsage {
-    /// `running` or `stopped`.
-    pub state: String,
+    /// As Proxmox VE reports it.
+    pub state: super::PowerStateName,
     /// A VM's run state when it says more than `running` (`paused`, `suspended`…).
     pub run_state: Option<String>,
     pub uptime_secs: u64,
@@ -63,7 +64,7 @@ pub struct MachineUsage {
 impl From<LiveUsage> for MachineUsage {
     fn from(u: LiveUsage) -> Self {
         MachineUsage {
-            state: u.state,
+            state: super::PowerStateName::from_pve(&u.state),
             run_state: u.run_state,
             uptime_secs: u.uptime_secs,
             cpu_percent: u.cpu_percent,
@@ -82,6 +83,7 @@ impl From<LiveUsage> for MachineUsage {
 
 /// A machine with what Proxmox VE says of it now.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct MachineDetailsView {
     pub machine: Machine,
     /// Absent when Proxmox VE could not be asked or did not answer in time (`machine_live_timeout_ms`),
@@ -98,6 +100,7 @@ impl From<MachineDetails> for MachineDetailsView {
 /// One point of history; a value is absent where nothing was recorded (the machine was off or did not
 /// exist yet).
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct MetricPointView {
     /// Epoch seconds.
     pub time: i64,
@@ -125,6 +128,7 @@ impl From<MetricPoint> for MetricPointView {
 
 /// A machine's usage history over one range, oldest first.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct MachineMetrics {
     pub range: MetricsRangeName,
     pub points: Vec<MetricPointView>,

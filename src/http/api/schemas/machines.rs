@@ -18,6 +18,7 @@ pub enum GuestKindName {
 
 /// A provisioned machine.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Machine {
     pub id: i64,
     pub request_id: i64,
@@ -49,6 +50,7 @@ pub enum LostReasonName {
 
 /// A lost machine: nothing is done to the guest at its VMID; an admin re-adopts or releases it.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct LostMachine {
     pub reason: LostReasonName,
     /// The explanation, naming the node and VMID.
@@ -96,6 +98,7 @@ impl From<entities::machine::Model> for Machine {
 }
 
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct MachinePage {
     pub items: Vec<MachineListed>,
     pub next_cursor: Option<i64>,
@@ -103,11 +106,12 @@ pub struct MachinePage {
 
 /// A machine in a list, with its live state, catalog entry and owner.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct MachineListed {
     #[oai(flatten)]
     pub machine: Machine,
-    /// As Proxmox VE reports it (`running`, `stopped`, …), or `unknown` when it cannot be asked.
-    pub state: String,
+    /// As Proxmox VE reports it, or `unknown` when it cannot be asked.
+    pub state: PowerStateName,
     pub template_id: Option<i64>,
     pub template_name: Option<String>,
     pub owner: String,
@@ -117,7 +121,7 @@ impl From<crate::services::machines::MachineRow> for MachineListed {
     fn from(r: crate::services::machines::MachineRow) -> Self {
         MachineListed {
             machine: r.machine.into(),
-            state: r.state,
+            state: PowerStateName::from_pve(&r.state),
             template_id: r.template_id,
             template_name: r.template_name,
             owner: r.owner,
@@ -135,6 +139,17 @@ pub enum PowerStateName {
     Unknown,
 }
 
+impl PowerStateName {
+    /// From Proxmox VE's `status` (`running` or `stopped`); anything else, or nothing, is `unknown`.
+    pub fn from_pve(status: &str) -> Self {
+        match status {
+            "running" => PowerStateName::Running,
+            "stopped" => PowerStateName::Stopped,
+            _ => PowerStateName::Unknown,
+        }
+    }
+}
+
 impl From<PowerStateName> for crate::services::machines::PowerState {
     fn from(s: PowerStateName) -> Self {
         use crate::services::machines::PowerState;
@@ -148,11 +163,12 @@ impl From<PowerStateName> for crate::services::machines::PowerState {
 
 /// A machine with what PVE says about it now, and (for its owner) its login.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct MachineDetail {
     #[oai(flatten)]
     pub machine: Machine,
-    /// `running`, `stopped`, or `unknown` when PVE cannot be asked (or the machine is lost).
-    pub state: String,
+    /// `unknown` when PVE cannot be asked (or the machine is lost).
+    pub state: PowerStateName,
     pub uptime_secs: Option<u64>,
     pub cpus: Option<f64>,
     pub max_memory_bytes: Option<u64>,

@@ -6,6 +6,7 @@ use super::{GuestKindName, PowerActionName};
 
 /// A guest of the cluster that the caller's Proxmox VE user may see (`VM.Audit`).
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct PveGuest {
     pub vmid: u64,
     pub name: String,
@@ -27,12 +28,14 @@ pub struct PveGuest {
 
 /// The caller's guests in Proxmox VE (empty without a Proxmox VE identity).
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct PveGuestList {
     pub items: Vec<PveGuest>,
 }
 
 /// A power action on a guest.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct PveGuestPower {
     /// `start`, `shutdown` or `reboot`.
     pub action: PowerActionName,

@@ -7,7 +7,7 @@ use crate::domain::request_origin::RequestOrigin;
 use crate::domain::request_status::RequestStatus;
 use crate::services::requests::RequestRow;
 
-use super::AuditEntry;
+use super::{AuditEntry, Text};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 #[oai(rename_all = "lowercase")]
@@ -25,6 +25,24 @@ pub enum Status {
     Lost,
     /// An admin took its machine out of proxdesk; the guest lives on in PVE, untouched.
     Released,
+}
+
+impl From<RequestStatus> for Status {
+    fn from(s: RequestStatus) -> Self {
+        match s {
+            RequestStatus::Pending => Status::Pending,
+            RequestStatus::Approved => Status::Approved,
+            RequestStatus::Provisioning => Status::Provisioning,
+            RequestStatus::Ready => Status::Ready,
+            RequestStatus::Failed => Status::Failed,
+            RequestStatus::Rejected => Status::Rejected,
+            RequestStatus::Cancelled => Status::Cancelled,
+            RequestStatus::Deleting => Status::Deleting,
+            RequestStatus::Deleted => Status::Deleted,
+            RequestStatus::Lost => Status::Lost,
+            RequestStatus::Released => Status::Released,
+        }
+    }
 }
 
 impl From<Status> for RequestStatus {
@@ -57,24 +75,44 @@ pub enum Origin {
 
 /// A new request.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CreateRequest {
     pub template_id: i64,
-    pub hostname: String,
+    /// An RFC 1123 label: 1–63 of `a-z A-Z 0-9 -`, not starting or ending with `-` (stored lower-case).
+    #[oai(validator(max_length = 63, pattern = r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"))]
+    pub hostname: Text,
+    /// At most the entry's `max_cores`, and within your quota.
+    #[oai(validator(minimum(value = "1")))]
     pub cores: i32,
+    /// At most the entry's `max_memory_mib`, and within your quota.
+    #[oai(validator(minimum(value = "1")))]
     pub memory_mib: i32,
+    /// At most the entry's `max_disk_gib`, and within your quota.
+    #[oai(validator(minimum(value = "1")))]
     pub disk_gib: i32,
-    pub purpose: String,
-    pub ssh_public_key: Option<String>,
+    /// Free text: not blank, no control characters but tab and newline.
+    #[oai(validator(
+        max_length = 1000,
+        pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
+    ))]
+    pub purpose: Text,
+    /// An OpenSSH public key line (`ssh-ed25519 AAAA… comment`); blank for none.
+    #[oai(nullable, validator(max_length = 16384))]
+    pub ssh_public_key: Option<Text>,
     /// One of the entry's `storages`; absent: the first of them.
-    pub storage: Option<String>,
+    #[oai(nullable)]
+    pub storage: Option<Text>,
     /// One of the entry's `bridges`; absent: the first of them.
-    pub bridge: Option<String>,
+    #[oai(nullable)]
+    pub bridge: Option<Text>,
     /// One of the entry's `isos` (ISO entries); absent: the first of them.
-    pub iso: Option<String>,
+    #[oai(nullable)]
+    pub iso: Option<Text>,
 }
 
 /// A request for a machine.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Request {
     pub id: i64,
     pub user_id: i64,
@@ -97,7 +135,7 @@ pub struct Request {
     pub bridge: Option<String>,
     /// The installer ISO chosen (ISO entries).
     pub iso: Option<String>,
-    pub status: String,
+    pub status: Status,
     /// Why it was rejected, why provisioning or deletion failed, or why its machine is lost.
     pub reason: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -126,7 +164,7 @@ impl From<RequestRow> for Request {
             storage: r.storage,
             bridge: r.bridge,
             iso: r.iso,
-            status: r.status,
+            status: RequestStatus::parse(&r.status).map_or(Status::Failed, Into::into),
             reason: r.reason,
             created_at: r.created_at,
             updated_at: r.updated_at,
@@ -136,6 +174,7 @@ impl From<RequestRow> for Request {
 
 /// A request with its timeline.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct RequestDetail {
     #[oai(flatten)]
     pub request: Request,
@@ -144,6 +183,7 @@ pub struct RequestDetail {
 
 /// One page of requests; pass `next_cursor` as `cursor` for the next.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct RequestPage {
     pub items: Vec<Request>,
     pub next_cursor: Option<i64>,
@@ -151,15 +191,25 @@ pub struct RequestPage {
 
 /// Resource changes an admin makes while approving (all optional).
 #[derive(Debug, Default, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ApproveBody {
+    #[oai(nullable, validator(minimum(value = "1")))]
     pub cores: Option<i32>,
+    #[oai(nullable, validator(minimum(value = "1")))]
     pub memory_mib: Option<i32>,
+    #[oai(nullable, validator(minimum(value = "1")))]
     pub disk_gib: Option<i32>,
 }
 
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct RejectBody {
-    pub reason: String,
+    /// Free text: not blank, no control characters but tab and newline.
+    #[oai(validator(
+        max_length = 1000,
+        pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
+    ))]
+    pub reason: Text,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
@@ -171,14 +221,17 @@ pub enum BulkAction {
 
 /// Approve or reject several pending requests at once.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct BulkBody {
     pub ids: Vec<i64>,
     pub action: BulkAction,
     /// Required when rejecting.
-    pub reason: Option<String>,
+    #[oai(nullable)]
+    pub reason: Option<Text>,
 }
 
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct BulkItem {
     pub id: i64,
     pub ok: bool,
@@ -188,6 +241,7 @@ pub struct BulkItem {
 }
 
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct BulkResult {
     pub results: Vec<BulkItem>,
 }

@@ -2,10 +2,12 @@
 
 use poem_openapi::{Enum, Object};
 
+use super::Text;
 use crate::services::snapshots::{Outcome, SnapshotNode, SnapshotTree};
 
 /// One snapshot, with the ones taken from it.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Snapshot {
     /// PVE's name: 2–40 of `a-z A-Z 0-9 _ -`, starting with a letter.
     pub name: String,
@@ -34,6 +36,7 @@ impl From<&SnapshotNode> for Snapshot {
 
 /// A machine's snapshots as a tree, and how many it may keep.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SnapshotList {
     /// The snapshots without a parent, each with its descendants.
     pub roots: Vec<Snapshot>,
@@ -60,16 +63,17 @@ impl From<SnapshotTree> for SnapshotList {
 
 /// A snapshot to take.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct NewSnapshotBody {
     /// 2–40 of `a-z A-Z 0-9 _ -`, starting with a letter; not `current` (nor `vzdump` for containers,
     /// `pending` for VMs).
     #[oai(validator(max_length = 100))]
-    pub name: String,
+    pub name: Text,
     /// At most 1000 characters.
-    #[oai(default, validator(max_length = 4000))]
-    pub description: String,
+    #[oai(nullable, default, validator(max_length = 4000))]
+    pub description: Text,
     /// VMs only, and only while running: save the memory too.
-    #[oai(default)]
+    #[oai(nullable, default)]
     pub with_ram: bool,
 }
 
@@ -85,6 +89,7 @@ pub enum SnapshotOutcome {
 
 /// The result of taking, rolling back or deleting a snapshot.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SnapshotResult {
     pub outcome: SnapshotOutcome,
     /// The Proxmox VE task, while it still runs.
