@@ -111,6 +111,13 @@ pub const KEYS: &[(&str, Option<&str>, &str)] = &[
     ("provision_poll_ms", Some("1000"), "polling interval of provisioning, in milliseconds"),
     ("provision_backoff_ms", Some("2000"), "first retry delay of provisioning (doubles, with jitter)"),
     ("job_lease_ms", Some("30000"), "a crashed worker's jobs are taken over after this many milliseconds"),
+    // Machine leases (services::leases).
+    ("lease_default_days", Some("30"), "lease of a new machine whose catalog entry sets none, in days (1-3650)"),
+    ("lease_max_days", Some("90"), "longest lease an owner may extend to when the entry sets none, in days from now"),
+    ("lease_first_warning_hours", Some("168"), "first warning this many hours before a machine expires"),
+    ("lease_second_warning_hours", Some("24"), "second warning this many hours before expiry (below the first)"),
+    ("lease_grace_hours", Some("168"), "an expired (stopped) machine is deleted this many hours after its expiry"),
+    ("lease_schedule", Some("0 */5 * * * *"), "cron schedule of the expiry sweep (6 fields, seconds first, UTC)"),
     // Proxmox VE realm sign-in (services::realm_sign_in).
     ("pve_realm_login", Some("false"), "offer Proxmox VE realms (pam, pve, LDAP/AD realms) on the sign-in page"),
     ("pve_realms", None, "realms offered, comma-separated; default: every password realm PVE lists"),

@@ -39,6 +39,8 @@ pub struct AppState {
     pub sign_in: Arc<crate::services::sign_in::Providers>,
     /// People's lists of the Proxmox VE guests they may use, kept briefly.
     pub pve_guests: Arc<crate::services::pve_guests::Cache>,
+    /// Lease lengths, warnings and grace period.
+    pub leases: Arc<crate::services::leases::LeaseSettings>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -95,10 +97,15 @@ impl App {
         let ssh = SshConfig::from_settings(&raw)?;
         let guac = guac_sync(&db, pve.as_ref(), &raw, &settings)?;
         let guac_ready = guac.is_some();
+        let leases = crate::services::leases::LeaseSettings::from_settings(&raw)?;
+        // Cron ticks enqueue jobs only where workers run them: the sweep's steps need a cluster.
         let mut scheduler = None;
-        if let (Some((_, cron)), true) = (&guac, worker_settings.enabled) {
+        if worker_settings.enabled && pve.is_some() {
             let s = jobs::Scheduler::new(db.clone()).await?;
-            workflows::guac_sync::schedule(&s, cron).await?;
+            if let Some((_, cron)) = &guac {
+                workflows::guac_sync::schedule(&s, cron).await?;
+            }
+            workflows::leases::schedule(&s, &leases.schedule).await?;
             s.start().await?;
             scheduler = Some(s);
         }
@@ -115,7 +122,8 @@ impl App {
             .map_err(StartupError::SignIn)?;
         let workers = match (&pve, worker_settings.enabled) {
             (Some(client), true) => {
-                Some(start_workers(&db, client.clone(), ssh, &settings, &worker_settings, guac.map(|(s, _)| s)))
+                let guac = guac.map(|(s, _)| s);
+                Some(start_workers(&db, client.clone(), ssh, &settings, &worker_settings, guac, leases.clone()))
             }
             (None, true) => {
                 tracing::warn!("PROXDESK_PVE_URL is not set: approved requests wait until a cluster is configured");
@@ -134,6 +142,7 @@ impl App {
             live: crate::services::live::Streams::new(LIVE_STREAMS_PER_USER),
             sign_in,
             pve_guests: Arc::default(),
+            leases: Arc::new(leases),
         };
         Ok(App { state, acceptor: TcpAcceptor::from_tokio(listener)?, port, workers, scheduler, metrics })
     }
@@ -245,13 +254,14 @@ fn start_workers(
     settings: &Settings,
     ws: &WorkerSettings,
     guac: Option<Arc<GuacSync>>,
+    leases: crate::services::leases::LeaseSettings,
 ) -> jobs::WorkerHandle {
     let limits = Limits {
         nodes: SharedSemaphores::new(db.clone(), "node", ws.per_node),
         templates: SharedSemaphores::new(db.clone(), "template", 1),
         clone_send: tokio::sync::Mutex::new(()),
     };
-    let deps = Deps { db: db.clone(), pve, ssh, key: settings.secret_key.clone(), limits, timing: ws.timing };
+    let deps = Deps { db: db.clone(), pve, ssh, key: settings.secret_key.clone(), limits, timing: ws.timing, leases };
     let mut registry = workflows::registry(Arc::new(deps), ws);
     if let Some(sync) = guac {
         workflows::guac_sync::register(&mut registry, sync);

@@ -26,6 +26,10 @@ pub struct Model {
     pub lost_at: Option<DateTimeUtc>,
     /// The installer ISO still in the VM's CD drive (ISO machines), until the owner detaches it.
     pub install_media: Option<String>,
+    /// When the lease ends: the machine is stopped then, and deleted after the grace period. `None`: no expiry.
+    pub expires_at: Option<DateTimeUtc>,
+    /// `domain::lease::LeaseStage`: how far the lease's steps went (`active`, `warned_first`, …).
+    pub lease_stage: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

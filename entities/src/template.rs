@@ -45,6 +45,10 @@ pub struct Model {
     pub finish_mode: String,
     /// How many snapshots each machine of this entry may keep; `None`: the `snapshot_limit_default` key.
     pub snapshot_limit: Option<i32>,
+    /// Lease of new machines in days; `None`: the `lease_default_days` config key.
+    pub lease_days: Option<i32>,
+    /// Longest lease an owner may extend to, in days from now; `None`: the `lease_max_days` config key.
+    pub lease_max_days: Option<i32>,
     pub created_at: DateTimeUtc,
 }
 

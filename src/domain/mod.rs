@@ -6,6 +6,7 @@ pub mod errors;
 pub mod guest;
 pub mod guest_marker;
 pub mod identity;
+pub mod lease;
 pub mod login_name;
 pub mod lost;
 pub mod proxies;

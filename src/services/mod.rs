@@ -12,6 +12,7 @@ pub mod guac_sync_runs;
 pub mod guest_agents;
 pub mod identities;
 pub mod install_media;
+pub mod leases;
 pub mod live;
 pub mod locks;
 pub mod lost_machines;

@@ -2,6 +2,7 @@
 
 mod bulk;
 mod destroy;
+pub mod leases;
 mod outcome;
 pub mod provision;
 mod timeline;
@@ -29,6 +30,8 @@ pub struct Deps {
     pub key: SecretKey,
     pub limits: Limits,
     pub timing: Timing,
+    /// Lease lengths, warnings and grace period.
+    pub leases: crate::services::leases::LeaseSettings,
 }
 
 /// Concurrency limits, held across every process on the database.
@@ -98,6 +101,7 @@ pub fn registry(deps: Arc<Deps>, settings: &WorkerSettings) -> Registry {
     registry.register_with(PROVISION_JOB, provision::Provision { deps: deps.clone() }, options.clone());
     registry.register_with(provision::CLEANUP_JOB, provision::Cleanup { deps: deps.clone() }, options.clone());
     registry.register_with(DESTROY_JOB, destroy::Destroy { deps: deps.clone() }, options.clone());
+    leases::register(&mut registry, deps.clone(), options.clone());
     registry.register_with(crate::services::bulk::ITEM_JOB, bulk::BulkItem { deps }, options);
     registry
 }

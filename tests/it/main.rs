@@ -37,6 +37,7 @@ mod hardening;
 mod helpers;
 mod identities;
 mod ldap_sign_in;
+mod leases;
 mod live;
 mod machine_details;
 mod machine_lists;

@@ -21,7 +21,7 @@ pub fn api_body(w: &World, pattern: &str) -> Value {
         "max_memory_mib": 1024, "default_disk_gib": 8, "max_disk_gib": 16,
         "max_machines": 99,
         "provider": "pve", "issuer": "pve", "subject": "bob@pve",
-        "machine_ids": [w.machine], "owner": "bob", "password": "matrix-password-123",
+        "machine_ids": [w.machine], "owner": "bob", "password": "matrix-password-123", "days": 7,
     })
 }
 

@@ -56,6 +56,8 @@ fn template_input(b: TemplateBody) -> TemplateInput {
         net0: Text::opt(b.net0).unwrap_or_else(|| crate::services::catalog::DEFAULT_NET0.into()),
         finish_mode: b.finish_mode.map_or(default_finish, FinishMode::as_str).into(),
         snapshot_limit: b.snapshot_limit,
+        lease_days: b.lease_days,
+        lease_max_days: b.lease_max_days,
     }
 }
 

@@ -48,6 +48,7 @@ fn table() -> Vec<(Method, &'static str, BoxEndpoint<'static>)> {
         (M::POST, "/requests/:id/cancel", ep(requests::cancel)),
         (M::POST, "/machines/:id/action", ep(requests::machine_power)),
         (M::GET, "/machines/:id", ep(machines::details::show)),
+        (M::POST, "/machines/:id/lease", ep(machines::lease::extend)),
         (M::POST, "/machines/bulk", ep(machines::bulk::start)),
         (M::GET, "/machines/bulk/:id", ep(machines::bulk::show)),
         (M::GET, "/machines/bulk/:id/live", ep(live::bulk)),

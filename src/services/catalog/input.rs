@@ -55,6 +55,10 @@ pub struct TemplateInput {
     pub finish_mode: String,
     /// Snapshots each machine may keep; `None`: the `snapshot_limit_default` config key.
     pub snapshot_limit: Option<i32>,
+    /// Lease of new machines in days; `None`: the `lease_default_days` config key.
+    pub lease_days: Option<i32>,
+    /// Longest lease an owner may extend to, in days; `None`: the `lease_max_days` config key.
+    pub lease_max_days: Option<i32>,
 }
 
 impl Default for TemplateInput {
@@ -83,6 +87,8 @@ impl Default for TemplateInput {
             net0: DEFAULT_NET0.into(),
             finish_mode: "node".into(),
             snapshot_limit: None,
+            lease_days: None,
+            lease_max_days: None,
         }
     }
 }
@@ -106,6 +112,8 @@ pub struct ValidTemplate {
     pub net0: String,
     pub finish_mode: String,
     pub snapshot_limit: Option<i32>,
+    pub lease_days: Option<i32>,
+    pub lease_max_days: Option<i32>,
 }
 
 impl ValidTemplate {
@@ -256,6 +264,18 @@ pub fn validate(input: &TemplateInput) -> Result<ValidTemplate, FieldErrors> {
         errors.push(FieldError::new("snapshot_limit", "error.snapshot_limit_range").with("max", SNAPSHOT_LIMIT_MAX));
     }
 
+    let lease_max = crate::domain::lease::LEASE_DAYS_LIMIT as i32;
+    for (field, days) in [("lease_days", input.lease_days), ("lease_max_days", input.lease_max_days)] {
+        if days.is_some_and(|n| !(1..=lease_max).contains(&n)) {
+            errors.push(FieldError::new(field, "error.lease_days").with("max", lease_max));
+        }
+    }
+    if let (Some(d), Some(m)) = (input.lease_days, input.lease_max_days)
+        && m < d
+    {
+        errors.push(FieldError::new("lease_max_days", "error.lease_max_below_default"));
+    }
+
     let raw_pool = input.ip_pool.as_deref().map(str::trim).filter(|p| !p.is_empty());
     let raw_gateway = input.gateway.as_deref().map(str::trim).filter(|g| !g.is_empty());
     let (mut ip_pool, mut gateway) = (None, None);
@@ -299,6 +319,8 @@ pub fn validate(input: &TemplateInput) -> Result<ValidTemplate, FieldErrors> {
         net0: if kind == MachineKind::Lxc { net0 } else { String::new() },
         finish_mode: input.finish_mode.clone(),
         snapshot_limit: input.snapshot_limit,
+        lease_days: input.lease_days,
+        lease_max_days: input.lease_max_days,
     })
 }
 

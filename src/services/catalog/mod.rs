@@ -104,6 +104,8 @@ fn write(row: &mut template::ActiveModel, v: ValidTemplate, input: &TemplateInpu
     row.net0 = Set(v.net0);
     row.finish_mode = Set(v.finish_mode);
     row.snapshot_limit = Set(v.snapshot_limit);
+    row.lease_days = Set(v.lease_days);
+    row.lease_max_days = Set(v.lease_max_days);
 }
 
 /// Adds a catalog entry. An admin's entry is checked against PVE (`pve`); `None` actor = seeding by

@@ -24,7 +24,7 @@ pub use details::{
     LIVE_TIMEOUT_DEFAULT, LiveUsage, MachineDetails, MetricPoint, Metrics, MetricsRange, details, live_timeout,
     split_tags,
 };
-pub use power::{PowerAction, power, power_task};
+pub use power::{PowerAction, power, power_machine, power_task};
 pub use search::{MachineFilter, MachineRow, PowerState, nodes, search};
 pub use status::{LiveStatus, live_status, power_states};
 
@@ -91,14 +91,26 @@ pub async fn delete(
     id: i64,
 ) -> Result<(), ServiceError> {
     let m = get(db, actor, id).await?;
-    if let Some(e) = lost_machines::lost_error(&m) {
+    delete_machine(db, pve, Some(actor), &m).await
+}
+
+/// [`delete`] of a machine already read and allowed; `actor` `None` is proxdesk itself (an expired
+/// lease's grace period ended), audited as the system.
+pub async fn delete_machine(
+    db: &DatabaseConnection,
+    pve: Option<&pve::Client>,
+    actor: Option<&Actor>,
+    m: &machine::Model,
+) -> Result<(), ServiceError> {
+    let id = m.id;
+    if let Some(e) = lost_machines::lost_error(m) {
         return Err(e);
     }
     if let Some(pve) = pve.filter(|_| m.vmid.is_some() && m.deleted_at.is_none()) {
-        match lost_machines::check(pve, &m).await {
+        match lost_machines::check(pve, m).await {
             Ok(GuestCheck::Replaced) => {
                 let reason = crate::domain::lost::LostReason::Replaced;
-                return Err(lost_machines::mark_lost(db, &m, reason, "delete").await?);
+                return Err(lost_machines::mark_lost(db, m, reason, "delete").await?);
             }
             // A container already gone is simply deleted: the destroy job finds nothing to remove.
             Ok(GuestCheck::Ours | GuestCheck::Gone) => {}
@@ -107,7 +119,7 @@ pub async fn delete(
     }
     // A reason left by an earlier failed deletion no longer applies.
     let extra = vec![(entities::request::Column::Reason, Option::<String>::None.into())];
-    requests::transition(db, Some(actor), m.request_id, RequestEvent::Delete, extra, json!({"machine": id})).await?;
+    requests::transition(db, actor, m.request_id, RequestEvent::Delete, extra, json!({"machine": id})).await?;
     Ok(())
 }
 

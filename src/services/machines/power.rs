@@ -93,6 +93,19 @@ pub async fn power_task(
     action: PowerAction,
 ) -> Result<Upid, ServiceError> {
     let m = get(db, actor, id).await?;
+    power_machine(db, pve, Some(actor), &m, action).await
+}
+
+/// [`power_task`] on a machine already read and allowed; `actor` `None` is proxdesk itself (the stop of
+/// an expired lease), audited as the system.
+pub async fn power_machine(
+    db: &DatabaseConnection,
+    pve: Option<&pve::Client>,
+    actor: Option<&Actor>,
+    m: &entities::machine::Model,
+    action: PowerAction,
+) -> Result<Upid, ServiceError> {
+    let id = m.id;
     if m.deleted_at.is_some() {
         return Err(ServiceError::Conflict("the machine was deleted".into()));
     }
@@ -105,7 +118,7 @@ pub async fn power_task(
     if action == PowerAction::Reset && ty != GuestType::Qemu {
         return Err(ServiceError::GuestRefused(GuestRefusal::VmOnly));
     }
-    lost_machines::verify(db, pve, &m, action.as_str()).await?;
+    lost_machines::verify(db, pve, m, action.as_str()).await?;
     let vmid = vmid as u64;
     let status = pve.guest_status(&m.node, ty, vmid).await.map_err(lost_machines::pve_error)?;
     // QEMU checks the lock only inside the task; a hibernated VM (`suspended`) resumes on start. `skiplock`
@@ -118,6 +131,6 @@ pub async fn power_task(
     }
     let upid = pve.guest_power(&m.node, ty, vmid, action.command()).await.map_err(lost_machines::pve_error)?;
     let action_name = format!("machine.{}", action.as_str());
-    audit::record(db, Some(actor), &action_name, "machine", id, json!({"vmid": vmid, "node": m.node})).await?;
+    audit::record(db, actor, &action_name, "machine", id, json!({"vmid": vmid, "node": m.node})).await?;
     Ok(upid)
 }

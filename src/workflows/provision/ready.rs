@@ -41,6 +41,9 @@ pub async fn mark_ready(deps: &Deps, s: &Subject, p: &Progress) -> Result<(), St
         install_media: Set(install_media),
         created_at: Set(chrono::Utc::now()),
         deleted_at: Set(None),
+        // Set once: a provision resumed after a crash keeps the lease it was given.
+        expires_at: Set(Some(deps.leases.initial_expiry(&s.template, chrono::Utc::now()))),
+        lease_stage: Set(crate::domain::lease::LeaseStage::Active.as_str().to_owned()),
         ..Default::default()
     };
     let update = [

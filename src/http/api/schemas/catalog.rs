@@ -109,6 +109,10 @@ pub struct Template {
     pub finish_mode: FinishMode,
     /// Snapshots each machine may keep; `null`: the server's `snapshot_limit_default`.
     pub snapshot_limit: Option<i32>,
+    /// Lease of new machines in days; `null`: the server's `lease_default_days`.
+    pub lease_days: Option<i32>,
+    /// Longest lease an owner may extend to, in days from now; `null`: the server's `lease_max_days`.
+    pub lease_max_days: Option<i32>,
 }
 
 impl From<entities::template::Model> for Template {
@@ -138,6 +142,8 @@ impl From<entities::template::Model> for Template {
             net0: t.net0,
             finish_mode: FinishMode::from_stored(&t.finish_mode),
             snapshot_limit: t.snapshot_limit,
+            lease_days: t.lease_days,
+            lease_max_days: t.lease_max_days,
         }
     }
 }
@@ -215,6 +221,11 @@ pub struct TemplateBody {
     /// Snapshots each machine may keep; absent: the server's `snapshot_limit_default`.
     #[oai(nullable, validator(minimum(value = "0"), maximum(value = "100")))]
     pub snapshot_limit: Option<i32>,
+    /// Lease of new machines in days (1–3650); absent: the server's `lease_default_days`.
+    pub lease_days: Option<i32>,
+    /// Longest lease an owner may extend to, in days from now (1–3650, not below `lease_days`); absent:
+    /// the server's `lease_max_days`. Admins may go beyond it.
+    pub lease_max_days: Option<i32>,
 }
 
 fn default_true() -> bool {

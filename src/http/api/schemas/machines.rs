@@ -36,6 +36,63 @@ pub struct Machine {
     pub created_at: DateTime<Utc>,
     /// Set while the machine is lost: the guest at its VMID no longer carries its marker, or is gone.
     pub lost: Option<LostMachine>,
+    /// When the machine expires and how far its lease went; absent: no expiry.
+    pub lease: Option<Lease>,
+}
+
+/// How far a lease went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum LeaseStageName {
+    /// Nothing done yet.
+    Active,
+    /// The first warning was given.
+    WarnedFirst,
+    /// The second warning was given.
+    WarnedSecond,
+    /// Expired: stopped; it can still be extended until the grace period ends.
+    Stopped,
+    /// The grace period ended: the machine is being deleted.
+    Reclaimed,
+}
+
+/// A machine's lease.
+#[derive(Debug, Object)]
+pub struct Lease {
+    /// When the machine is stopped; it is deleted after the grace period.
+    pub expires_at: DateTime<Utc>,
+    pub stage: LeaseStageName,
+    /// The owner was warned that the expiry is near (and it has not come yet).
+    pub warned: bool,
+    /// The expiry came: the machine was stopped.
+    pub expired: bool,
+}
+
+impl Lease {
+    fn of(m: &entities::machine::Model) -> Option<Lease> {
+        use crate::domain::lease::LeaseStage as S;
+        let stage = S::parse(&m.lease_stage).unwrap_or(S::Active);
+        Some(Lease {
+            expires_at: m.expires_at?,
+            stage: match stage {
+                S::Active => LeaseStageName::Active,
+                S::WarnedFirst => LeaseStageName::WarnedFirst,
+                S::WarnedSecond => LeaseStageName::WarnedSecond,
+                S::Stopped => LeaseStageName::Stopped,
+                S::Reclaimed => LeaseStageName::Reclaimed,
+            },
+            warned: stage.warned(),
+            expired: stage >= S::Stopped,
+        })
+    }
+}
+
+/// A new lease: `days` from now, or `no_expiry` (admins).
+#[derive(Debug, Object)]
+pub struct LeaseBody {
+    #[oai(validator(minimum(value = "1"), maximum(value = "3650")))]
+    pub days: Option<u32>,
+    pub no_expiry: Option<bool>,
 }
 
 /// Why a machine is lost.
@@ -75,6 +132,7 @@ impl LostMachine {
 impl From<entities::machine::Model> for Machine {
     fn from(m: entities::machine::Model) -> Self {
         let lost = LostMachine::of(&m);
+        let lease = Lease::of(&m);
         // The column only ever holds `lxc` or `qemu`; an unknown text is read as the older default.
         let kind = match GuestType::parse(&m.kind) {
             Some(GuestType::Qemu) => GuestKindName::Qemu,
@@ -93,6 +151,7 @@ impl From<entities::machine::Model> for Machine {
             install_media: m.install_media,
             created_at: m.created_at,
             lost,
+            lease,
         }
     }
 }

@@ -74,6 +74,7 @@ async fn page(ctx: &Ctx, id: i64, p: &Params) -> PageResult {
         _ => false,
     };
     let snapshots = if ready { super::snapshots::section(ctx, m).await } else { Value::UNDEFINED };
+    let lease = if ready { super::lease::section(ctx, m).await } else { Value::UNDEFINED };
     let timeline =
         services::audit::request_timeline(db, m.request_id, Some(m.id)).await.map_err(|e| ctx.service_error(&e))?;
     let password = services::machines::password_for(user, m, &ctx.state.settings.secret_key)
@@ -95,6 +96,7 @@ async fn page(ctx: &Ctx, id: i64, p: &Params) -> PageResult {
             gone => gone,
             block => live_block(ctx, &d, range),
             snapshots => snapshots,
+            lease => lease,
             timeline => timeline.iter().cloned().map(|e| context! { at => e.at.to_rfc3339(), actor => e.actor_id.map(|_| e.actor_name), action => e.action }).collect::<Vec<_>>(),
         },
     ))

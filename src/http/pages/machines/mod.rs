@@ -5,5 +5,6 @@ pub mod bulk;
 pub mod charts;
 pub mod details;
 mod details_view;
+pub mod lease;
 pub mod list;
 pub mod snapshots;

@@ -82,6 +82,8 @@ impl Typed {
             ("gateway", t.gateway.clone().unwrap_or_default()),
             ("finish_mode", t.finish_mode.clone()),
             ("snapshot_limit", t.snapshot_limit.map(|n| n.to_string()).unwrap_or_default()),
+            ("lease_days", t.lease_days.map(|n| n.to_string()).unwrap_or_default()),
+            ("lease_max_days", t.lease_max_days.map(|n| n.to_string()).unwrap_or_default()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -146,6 +148,8 @@ pub fn input(form: &Form, typed: &Typed, errors: &mut FieldErrors) -> TemplateIn
         bridges: typed.list("bridges"),
         finish_mode: typed.get("finish_mode").to_owned(),
         snapshot_limit: optional_number(errors, "snapshot_limit", form.get("snapshot_limit")),
+        lease_days: optional_number(errors, "lease_days", form.get("lease_days")),
+        lease_max_days: optional_number(errors, "lease_max_days", form.get("lease_max_days")),
         net0: String::new(),
         ..TemplateInput::default()
     };
