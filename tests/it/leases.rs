@@ -139,13 +139,13 @@ async fn extending_resets_the_warnings_even_for_a_machine_stopped_at_expiry() {
     assert_eq!(machine(&app, &token, id).await["state"], "stopped");
 
     // Within the grace period the owner extends it: the lease starts again.
-    let r = put_lease(&app, &token, id, json!({"days": 10})).await;
+    let r = put_lease(&app, &token, id, json!({"days": 60})).await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     let m = machine(&app, &token, id).await;
     let new_exp = expiry(&m);
     assert_eq!(m["lease"]["stage"], "active");
     assert_eq!(m["lease"]["expired"], false);
-    assert!((new_exp - Utc::now() - days(10)).num_minutes().abs() < 2, "{new_exp}");
+    assert!((new_exp - Utc::now() - days(60)).num_minutes().abs() < 2, "{new_exp}");
     assert_eq!(m["state"], "stopped", "it stays stopped until its owner starts it");
 
     // The old expiry's grace period ends: nothing happens.
@@ -163,9 +163,13 @@ async fn extending_resets_the_warnings_even_for_a_machine_stopped_at_expiry() {
 
 #[tokio::test]
 async fn owners_extend_within_the_entrys_policy_and_admins_beyond_it_or_to_no_expiry() {
-    let (app, _sim) = app_on(SimConfig::for_tests(), |raw, _| raw.set("lease_max_days", "20")).await;
+    let (app, _sim) = app_on(SimConfig::for_tests(), |raw, _| {
+        raw.set("lease_default_days", "10");
+        raw.set("lease_max_days", "20");
+    })
+    .await;
     let (id, token, _) = ready_machine(&app).await;
-    let (admin, _) = app.user("chief", Role::Admin).await;
+    let (admin, _) = app.user("boss", Role::Admin).await;
     let admin = app.token(&admin).await;
     let (bob, _) = app.user("bob", Role::User).await;
     let bob = app.token(&bob).await;
