@@ -36,6 +36,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("machines/_actions.html", include_str!("../../../templates/machines/_actions.html")),
     ("machines/_snapshots.html", include_str!("../../../templates/machines/_snapshots.html")),
     ("machines/_snapshot_take.html", include_str!("../../../templates/machines/_snapshot_take.html")),
+    ("machines/_lease.html", include_str!("../../../templates/machines/_lease.html")),
     ("machines/snapshot_form.html", include_str!("../../../templates/machines/snapshot_form.html")),
     ("machines/details.html", include_str!("../../../templates/machines/details.html")),
     ("machines/_live.html", include_str!("../../../templates/machines/_live.html")),
