@@ -72,7 +72,7 @@ impl Handler for LeaseStepJob {
         let Some(step) = LeaseStep::parse(&step) else { return Ok(Outcome::failed(format!("unknown step {step:?}"))) };
         let deps = &self.deps;
         let m = match leases::run_step(&deps.db, machine_id, step, expires_at).await? {
-            StepOutcome::Due(m) => m,
+            StepOutcome::Due(m) => *m,
             StepOutcome::Moot => return Ok(Outcome::Done),
         };
         match step {

@@ -127,7 +127,7 @@ async fn advance(
 /// same expiry (an extension since then cancels the step).
 #[derive(Debug)]
 pub enum StepOutcome {
-    Due(machine::Model),
+    Due(Box<machine::Model>),
     /// Extended, deleted or lost meanwhile: nothing to do.
     Moot,
 }
@@ -148,5 +148,5 @@ pub async fn run_step(
     {
         return Ok(StepOutcome::Moot);
     }
-    Ok(StepOutcome::Due(m))
+    Ok(StepOutcome::Due(Box::new(m)))
 }

@@ -112,7 +112,7 @@ pub async fn power_machine(
     let (Some(pve), Some(vmid)) = (pve, m.vmid) else {
         return Err(ServiceError::Conflict("no Proxmox VE cluster is configured".into()));
     };
-    let ty = guest_type(&m)?;
+    let ty = guest_type(m)?;
     // PVE has no `status/reset` for containers (pve-api.md: LXC status calls are start, stop, shutdown,
     // reboot, suspend, resume); refuse before asking rather than pass on a 501.
     if action == PowerAction::Reset && ty != GuestType::Qemu {
