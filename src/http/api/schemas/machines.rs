@@ -87,11 +87,13 @@ impl Lease {
     }
 }
 
-/// A new lease: `days` from now, or `no_expiry` (admins).
+/// A new lease: `days` from now, or `no_expiry` (admins). One of the two is required (422 without).
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct LeaseBody {
-    #[oai(validator(minimum(value = "1"), maximum(value = "3650")))]
+    #[oai(nullable, validator(minimum(value = "1"), maximum(value = "3650")))]
     pub days: Option<u32>,
+    #[oai(nullable)]
     pub no_expiry: Option<bool>,
 }
 
