@@ -4,6 +4,8 @@
 
 pub mod address_lease;
 pub mod api_token;
+pub mod approval_rule;
+pub mod approval_rule_subject;
 pub mod audit_entry;
 pub mod bulk_item;
 pub mod bulk_run;

@@ -28,6 +28,8 @@ pub struct Model {
     pub decided_by: Option<i64>,
     /// `domain::request_origin::RequestOrigin`: `requested` or `adopted`.
     pub origin: String,
+    /// The automatic approval rule that approved it; `None`: a person did (`decided_by`), or nobody yet.
+    pub approved_by_rule: Option<i64>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -7,8 +7,39 @@ use entities::audit_entry;
 
 use super::{Actor, Page, ServiceError, into_page, page_limit};
 
+/// Who made a change: a person, proxdesk itself (jobs, sweeps), or an automatic approval rule.
+#[derive(Debug, Clone, Copy)]
+pub enum By<'a> {
+    Person(&'a Actor),
+    System,
+    Policy,
+}
+
+impl<'a> From<Option<&'a Actor>> for By<'a> {
+    fn from(actor: Option<&'a Actor>) -> Self {
+        actor.map_or(By::System, By::Person)
+    }
+}
+
+impl By<'_> {
+    fn actor_id(self) -> Option<i64> {
+        match self {
+            By::Person(a) => Some(a.id),
+            By::System | By::Policy => None,
+        }
+    }
+
+    /// The name the log shows.
+    fn name(self) -> String {
+        match self {
+            By::Person(a) => a.username.clone(),
+            By::System => "system".into(),
+            By::Policy => "policy".into(),
+        }
+    }
+}
+
 /// Appends one entry; `actor` is `None` for the system. Call inside the transaction of the change.
-/// Every state change passes here, so it also tells live pages to look again.
 pub async fn record<C: ConnectionTrait>(
     conn: &C,
     actor: Option<&Actor>,
@@ -17,10 +48,23 @@ pub async fn record<C: ConnectionTrait>(
     subject_id: i64,
     details: serde_json::Value,
 ) -> Result<i64, ServiceError> {
+    record_by(conn, actor.into(), action, subject_type, subject_id, details).await
+}
+
+/// [`record`] naming who made the change. Every state change passes here, so it also tells live pages
+/// to look again.
+pub async fn record_by<C: ConnectionTrait>(
+    conn: &C,
+    by: By<'_>,
+    action: &str,
+    subject_type: &str,
+    subject_id: i64,
+    details: serde_json::Value,
+) -> Result<i64, ServiceError> {
     let row = audit_entry::ActiveModel {
         at: Set(Utc::now()),
-        actor_id: Set(actor.map(|a| a.id)),
-        actor_name: Set(actor.map(|a| a.username.clone()).unwrap_or_else(|| "system".into())),
+        actor_id: Set(by.actor_id()),
+        actor_name: Set(by.name()),
         action: Set(action.to_owned()),
         subject_type: Set(subject_type.to_owned()),
         subject_id: Set(subject_id),
@@ -32,7 +76,7 @@ pub async fn record<C: ConnectionTrait>(
     super::live::publish(super::live::Change {
         subject_type: subject_type.to_owned(),
         subject_id,
-        actor_id: actor.map(|a| a.id),
+        actor_id: by.actor_id(),
     });
     Ok(id)
 }
@@ -64,14 +108,14 @@ pub async fn list<C: ConnectionTrait>(
     actor.require_admin()?;
     let limit = page_limit(f.limit);
     let mut q = audit_entry::Entity::find().order_by_desc(audit_entry::Column::Id);
-    if let Some(a) = f.actor.filter(|s| !s.is_empty()) {
-        q = q.filter(audit_entry::Column::ActorName.eq(a));
+    if let Some(a) = f.actor.as_deref().filter(|s| !s.is_empty()) {
+        q = q.filter(audit_entry::Column::ActorName.eq(super::search_term(a)));
     }
-    if let Some(a) = f.action.filter(|s| !s.is_empty()) {
-        q = q.filter(audit_entry::Column::Action.starts_with(a));
+    if let Some(a) = f.action.as_deref().filter(|s| !s.is_empty()) {
+        q = q.filter(audit_entry::Column::Action.starts_with(super::search_term(a)));
     }
-    if let Some(t) = f.subject_type.filter(|s| !s.is_empty()) {
-        q = q.filter(audit_entry::Column::SubjectType.eq(t));
+    if let Some(t) = f.subject_type.as_deref().filter(|s| !s.is_empty()) {
+        q = q.filter(audit_entry::Column::SubjectType.eq(super::search_term(t)));
     }
     if let Some(id) = f.subject_id {
         q = q.filter(audit_entry::Column::SubjectId.eq(id));
@@ -99,13 +143,13 @@ pub async fn browse<C: ConnectionTrait>(conn: &C, actor: &Actor, f: AuditFilter)
     let limit = page_limit(f.limit);
     let mut q = audit_entry::Entity::find();
     if let Some(a) = f.actor.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        q = q.filter(audit_entry::Column::ActorName.eq(a));
+        q = q.filter(audit_entry::Column::ActorName.eq(super::search_term(a)));
     }
     if let Some(a) = f.action.as_deref().filter(|s| !s.is_empty()) {
-        q = q.filter(audit_entry::Column::Action.starts_with(a));
+        q = q.filter(audit_entry::Column::Action.starts_with(super::search_term(a)));
     }
     if let Some(t) = f.subject_type.as_deref().filter(|s| !s.is_empty()) {
-        q = q.filter(audit_entry::Column::SubjectType.eq(t));
+        q = q.filter(audit_entry::Column::SubjectType.eq(super::search_term(t)));
     }
     if let Some(id) = f.subject_id {
         q = q.filter(audit_entry::Column::SubjectId.eq(id));
@@ -213,6 +257,13 @@ pub const ACTIONS: &[&str] = &[
     "pve_guest.stop",
     "pve_guest.reset",
     "pve_guest.console",
+    "lease.warned",
+    "lease.expired",
+    "lease.reclaimed",
+    "lease.extended",
+    "approval_rule.created",
+    "approval_rule.updated",
+    "approval_rule.deleted",
 ];
 
 /// The timeline of one subject, oldest first (no permission check: callers check the subject).

@@ -2,6 +2,7 @@
 
 pub mod addresses;
 pub mod adoption;
+pub mod approval_rules;
 pub mod audit;
 pub mod auth;
 pub mod bulk;
@@ -153,6 +154,12 @@ pub struct Page<T> {
 /// Page size bounds: big pages cost more than they help (see the README's figures).
 pub const DEFAULT_PAGE: u64 = 50;
 pub const MAX_PAGE: u64 = 100;
+
+/// A search term as the database may compare it: PostgreSQL's text cannot hold NUL (it refuses the whole
+/// query), and no stored text has one, so a term with NUL becomes one that matches nothing.
+pub fn search_term(term: &str) -> String {
+    term.replace('\0', "\u{FFFD}")
+}
 
 pub fn page_limit(limit: Option<u64>) -> u64 {
     limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE)

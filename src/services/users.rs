@@ -89,7 +89,7 @@ pub async fn list(
     let limit = page_limit(limit);
     let mut q = user::Entity::find().order_by_asc(user::Column::Id);
     if let Some(s) = search.filter(|s| !s.is_empty()) {
-        q = q.filter(user::Column::Username.contains(s));
+        q = q.filter(user::Column::Username.contains(super::search_term(s)));
     }
     if let Some(c) = cursor {
         q = q.filter(user::Column::Id.gt(c));

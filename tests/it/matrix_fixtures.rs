@@ -27,6 +27,8 @@ pub struct World {
     /// The snapshot alice took of her machine.
     pub snapshot: &'static str,
     pub bob_machine: i64,
+    /// An automatic approval rule (disabled, so it approves nothing the matrices submit).
+    pub rule: i64,
 }
 
 pub async fn world() -> World {
@@ -59,7 +61,11 @@ pub async fn world() -> World {
     let m: Value = app.get(token, &format!("/api/v1/machines/{machine}")).await.json().await.unwrap();
     let vmid = m["vmid"].as_u64().unwrap_or_else(|| panic!("alice's machine has a vmid: {m}"));
     quiet(&desk.sim).await;
-    World { desk, bob, request, machine, vmid, pending, failed, bulk_run, token_id, snapshot, bob_machine }
+    let body = json!({"name": "matrix rule", "enabled": false, "max_cores": 1});
+    let r = app.post(&desk.admin.token, "/api/v1/admin/approval-rules", body).await;
+    assert_eq!(r.status(), 200, "rule: {}", r.text().await.unwrap());
+    let rule = r.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    World { desk, bob, request, machine, vmid, pending, failed, bulk_run, token_id, snapshot, bob_machine, rule }
 }
 
 impl World {
@@ -80,6 +86,8 @@ impl World {
             vec![self.token_id]
         } else if path.contains("/users/:id") {
             vec![self.desk.alice.id]
+        } else if path.contains("/approval-rules/:id") {
+            vec![self.rule]
         } else if path.contains("/templates/:id") || path.contains("/catalog/:id") {
             vec![self.desk.template]
         } else {

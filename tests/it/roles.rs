@@ -54,6 +54,7 @@ fn body_for(method: &str, path: &str) -> Value {
         ("post", "/requests/{id}/reject") => json!({"reason": "no"}),
         ("post", "/requests/bulk") => json!({"ids": [1], "action": "approve"}),
         ("post", "/users/{id}/identities") => json!({"provider": "pve", "issuer": "pve", "subject": "mallory@pve"}),
+        ("post", "/admin/approval-rules") | ("put", "/admin/approval-rules/{id}") => json!({"name": "r"}),
         ("put", "/admin/sign-in-policy") => json!({"password_sign_in": "everyone"}),
         ("post", "/admin/machines/adopt") => json!({"node": "pve1", "vmid": 100, "kind": "qemu", "owner": "alice"}),
         _ => json!({}),

@@ -37,6 +37,8 @@ impl RequestsApi {
         status: Query<Option<Status>>,
         user_id: Query<Option<i64>>,
         template_id: Query<Option<i64>>,
+        /// Only the requests this automatic approval rule approved.
+        approved_by_rule: Query<Option<i64>>,
         q: Query<Option<String>>,
         #[oai(default)] oldest_first: Query<bool>,
         cursor: Query<Option<i64>>,
@@ -48,6 +50,7 @@ impl RequestsApi {
             status: status.0.map(Into::into),
             user_id: user_id.0,
             template_id: template_id.0,
+            approved_by_rule: approved_by_rule.0,
             search: q.0,
             oldest_first: oldest_first.0,
             cursor: cursor.0,

@@ -150,7 +150,7 @@ fn narrowed(actor: &Actor, filter: &MachineFilter) -> sea_orm::Select<machine::E
     }
     if let Some(name) = filter.name.as_deref().filter(|n| !n.is_empty()) {
         let lowered = Expr::expr(Func::lower(Expr::col((machine::Entity, machine::Column::Hostname))));
-        q = q.filter(lowered.like(format!("%{}%", name.to_lowercase())));
+        q = q.filter(lowered.like(format!("%{}%", crate::services::search_term(&name.to_lowercase()))));
     }
     if let Some(v) = filter.vmid {
         q = q.filter(machine::Column::Vmid.eq(v));

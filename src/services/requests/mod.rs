@@ -7,14 +7,14 @@ use sea_orm::{
 };
 use serde_json::json;
 
-use entities::{request, template, user};
+use entities::{approval_rule, request, template, user};
 
 mod check;
 
 pub use check::check;
 use check::{CheckedRequest, check_new};
 
-use super::{Actor, Page, ServiceError, audit, into_page, page_limit, quotas};
+use super::{Actor, Page, ServiceError, approval_rules, audit, into_page, page_limit, quotas};
 use crate::domain::quota::{Resources, TemplateLimits, check_quota, check_template_limits};
 use crate::domain::request_origin::RequestOrigin;
 use crate::domain::request_status::{RequestEvent, RequestStatus};
@@ -90,7 +90,11 @@ pub async fn create(db: &DatabaseConnection, actor: &Actor, input: NewRequest) -
         }
     }
     audit::record(&txn, Some(actor), "request.created", "request", row.id, details).await?;
+    let row = approval_rules::apply_to_new(&txn, actor, row).await?;
     txn.commit().await?;
+    if row.approved_by_rule.is_some() {
+        jobs::wake();
+    }
     Ok(row)
 }
 
@@ -119,6 +123,8 @@ pub struct RequestFilter {
     pub status: Option<RequestStatus>,
     pub user_id: Option<i64>,
     pub template_id: Option<i64>,
+    /// Only the requests this automatic approval rule approved.
+    pub approved_by_rule: Option<i64>,
     /// Matches hostname or purpose.
     pub search: Option<String>,
     /// Oldest first (the admin queue) instead of newest first.
@@ -133,6 +139,8 @@ pub struct RequestRow {
     pub request: request::Model,
     pub username: String,
     pub template_name: String,
+    /// The name of the rule that approved it, if one did.
+    pub rule_name: Option<String>,
 }
 
 pub async fn list(db: &DatabaseConnection, actor: &Actor, f: RequestFilter) -> Result<Page<RequestRow>, ServiceError> {
@@ -148,7 +156,12 @@ pub async fn list(db: &DatabaseConnection, actor: &Actor, f: RequestFilter) -> R
     if let Some(t) = f.template_id {
         q = q.filter(request::Column::TemplateId.eq(t));
     }
+    if let Some(rule) = f.approved_by_rule {
+        q = q.filter(request::Column::ApprovedByRule.eq(rule));
+    }
     if let Some(s) = f.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        let s = super::search_term(s);
+        let s = s.as_str();
         q = q.filter(
             Condition::any().add(request::Column::Hostname.contains(s)).add(request::Column::Purpose.contains(s)),
         );
@@ -167,6 +180,10 @@ pub async fn list(db: &DatabaseConnection, actor: &Actor, f: RequestFilter) -> R
             Expr::cust("(SELECT name FROM templates WHERE templates.id = requests.template_id)"),
             "template_name",
         )
+        .column_as(
+            Expr::cust("(SELECT name FROM approval_rules WHERE approval_rules.id = requests.approved_by_rule)"),
+            "rule_name",
+        )
         .limit(limit + 1)
         .into_model()
         .all(db)
@@ -183,6 +200,7 @@ impl FromQueryResult for RequestRow {
             request: request::Model::from_query_result(res, pre)?,
             username: name("username")?,
             template_name: name("template_name")?,
+            rule_name: res.try_get::<Option<String>>(pre, "rule_name")?,
         })
     }
 }
@@ -209,6 +227,15 @@ pub async fn with_names(db: &DatabaseConnection, rows: Vec<request::Model>) -> R
         .into_tuple()
         .all(db)
         .await?;
+    let mut rule_ids: Vec<i64> = rows.iter().filter_map(|r| r.approved_by_rule).collect();
+    rule_ids.dedup();
+    let rules: Vec<(i64, String)> = approval_rule::Entity::find()
+        .select_only()
+        .columns([approval_rule::Column::Id, approval_rule::Column::Name])
+        .filter(approval_rule::Column::Id.is_in(rule_ids))
+        .into_tuple()
+        .all(db)
+        .await?;
     let name =
         |list: &[(i64, String)], id| list.iter().find(|(i, _)| *i == id).map(|(_, n)| n.clone()).unwrap_or_default();
     Ok(rows
@@ -216,6 +243,7 @@ pub async fn with_names(db: &DatabaseConnection, rows: Vec<request::Model>) -> R
         .map(|r| RequestRow {
             username: name(&users, r.user_id),
             template_name: r.template_id.map(|t| name(&templates, t)).unwrap_or_default(),
+            rule_name: r.approved_by_rule.map(|id| name(&rules, id)),
             request: r,
         })
         .collect())
@@ -322,6 +350,18 @@ pub async fn transition_in<C: ConnectionTrait>(
     extra: Vec<(request::Column, sea_orm::Value)>,
     details: serde_json::Value,
 ) -> Result<request::Model, ServiceError> {
+    transition_in_by(txn, actor.into(), id, event, extra, details).await
+}
+
+/// [`transition_in`] naming who decided (an automatic approval rule decides as policy).
+pub async fn transition_in_by<C: ConnectionTrait>(
+    txn: &C,
+    by: audit::By<'_>,
+    id: i64,
+    event: RequestEvent,
+    extra: Vec<(request::Column, sea_orm::Value)>,
+    details: serde_json::Value,
+) -> Result<request::Model, ServiceError> {
     let current = request::Entity::find_by_id(id).one(txn).await?.ok_or(ServiceError::NotFound)?;
     let from = RequestStatus::parse(&current.status)
         .ok_or_else(|| ServiceError::Internal(format!("request {id} has unknown status")))?;
@@ -340,7 +380,7 @@ pub async fn transition_in<C: ConnectionTrait>(
     let mut details = details;
     details["from"] = json!(from.as_str());
     details["to"] = json!(to.as_str());
-    let audit_id = audit::record(txn, actor, event.audit_action(), "request", id, details).await?;
+    let audit_id = audit::record_by(txn, by, event.audit_action(), "request", id, details).await?;
     let job = match to {
         RequestStatus::Approved => Some(PROVISION_JOB),
         RequestStatus::Deleting => Some(DESTROY_JOB),

@@ -2,6 +2,7 @@
 
 mod accounts;
 mod adoption;
+mod approval_rules;
 mod audit;
 mod bulk;
 mod catalog;
@@ -16,6 +17,7 @@ mod text;
 
 pub use accounts::*;
 pub use adoption::*;
+pub use approval_rules::*;
 pub use audit::*;
 pub use bulk::*;
 pub use catalog::*;

@@ -138,8 +138,17 @@ pub struct Request {
     pub status: Status,
     /// Why it was rejected, why provisioning or deletion failed, or why its machine is lost.
     pub reason: Option<String>,
+    /// The automatic approval rule that approved it; absent when a person decided (or nobody yet).
+    pub approved_by_rule: Option<RuleRef>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// An automatic approval rule, by id and name.
+#[derive(Debug, Object)]
+pub struct RuleRef {
+    pub id: i64,
+    pub name: String,
 }
 
 impl From<RequestRow> for Request {
@@ -166,6 +175,7 @@ impl From<RequestRow> for Request {
             iso: r.iso,
             status: RequestStatus::parse(&r.status).map_or(Status::Failed, Into::into),
             reason: r.reason,
+            approved_by_rule: r.approved_by_rule.map(|id| RuleRef { id, name: row.rule_name.unwrap_or_default() }),
             created_at: r.created_at,
             updated_at: r.updated_at,
         }

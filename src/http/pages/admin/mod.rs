@@ -1,6 +1,7 @@
 //! The admin workspace: home, request queue, users, catalog, quotas, audit log and Guacamole sync.
 
 pub mod adopt;
+pub mod approval_rules;
 pub mod audit;
 pub mod catalog;
 pub mod guacamole;

@@ -30,6 +30,9 @@ pub struct QueueQuery {
     #[serde(default, deserialize_with = "super::empty_as_none")]
     template_id: Option<i64>,
     q: Option<String>,
+    /// Only the requests this automatic approval rule approved.
+    #[serde(default, deserialize_with = "super::empty_as_none")]
+    rule: Option<i64>,
     cursor: Option<i64>,
     done: Option<String>,
     /// With `done=bulk_*`: how many were decided, of how many ticked.
@@ -41,11 +44,12 @@ impl QueueQuery {
     /// The filters as a query string, for paging links and for coming back after a decision.
     fn filters(&self) -> String {
         format!(
-            "status={}&user={}&template_id={}&q={}",
+            "status={}&user={}&template_id={}&q={}&rule={}",
             urlencode(self.status.as_deref().unwrap_or("pending")),
             urlencode(self.user.as_deref().unwrap_or("")),
             self.template_id.map(|t| t.to_string()).unwrap_or_default(),
             urlencode(self.q.as_deref().unwrap_or("")),
+            self.rule.map(|r| r.to_string()).unwrap_or_default(),
         )
     }
 
@@ -94,6 +98,7 @@ async fn queue_page(ctx: &Ctx, q: QueueQuery, problem: Problem) -> PageResult {
         status,
         user_id,
         template_id: q.template_id,
+        approved_by_rule: q.rule,
         search: q.q.clone(),
         oldest_first: true,
         cursor: q.cursor,
@@ -137,7 +142,7 @@ async fn queue_page(ctx: &Ctx, q: QueueQuery, problem: Problem) -> PageResult {
             return_to => here,
             statuses => RequestStatus::ALL.iter().map(|s| context! { value => s.as_str(), text => ctx.t(&format!("status.{}", s.as_str())) }).collect::<Vec<_>>(),
             templates => templates.iter().map(|t| context! { id => t.id, name => t.name.clone() }).collect::<Vec<_>>(),
-            filter => context! { status => status_name, user => q.user, template_id => q.template_id, q => q.q },
+            filter => context! { status => status_name, user => q.user, template_id => q.template_id, q => q.q, rule => q.rule },
         },
     ))
 }
@@ -165,7 +170,7 @@ fn row(
     let form = values.cloned().unwrap_or_else(|| typed_resources(q.cores, q.memory_mib, q.disk_gib));
     context! {
         id => q.id, hostname => q.hostname.clone(), status => q.status.clone(), username => r.username.clone(),
-        template => r.template_name.clone(),
+        template => r.template_name.clone(), rule => r.rule_name.clone(),
         kind => template.map_or(crate::domain::guest::MachineKind::Lxc, services::catalog::kind_of).as_str(),
         purpose => clip(&q.purpose, 60), purpose_full => q.purpose.clone(),
         cores => q.cores, memory_mib => q.memory_mib, disk_gib => q.disk_gib,
