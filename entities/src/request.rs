@@ -28,6 +28,8 @@ pub struct Model {
     pub decided_by: Option<i64>,
     /// `domain::request_origin::RequestOrigin`: `requested` or `adopted`.
     pub origin: String,
+    /// The approval stage it waits at (0-based) when its entry has stages; 0 otherwise.
+    pub stage: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

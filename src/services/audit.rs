@@ -158,6 +158,7 @@ pub const ACTIONS: &[&str] = &[
     "request.lost",
     "request.readopted",
     "request.released",
+    "request.stage_approved",
     "provision.cloned",
     "provision.configured",
     "provision.started",
@@ -213,6 +214,11 @@ pub const ACTIONS: &[&str] = &[
     "pve_guest.stop",
     "pve_guest.reset",
     "pve_guest.console",
+    "group.created",
+    "group.updated",
+    "group.deleted",
+    "group.member_added",
+    "group.member_removed",
 ];
 
 /// The timeline of one subject, oldest first (no permission check: callers check the subject).

@@ -7,7 +7,7 @@ use crate::domain::request_origin::RequestOrigin;
 use crate::domain::request_status::RequestStatus;
 use crate::services::requests::RequestRow;
 
-use super::{AuditEntry, Text};
+use super::{ApprovalProgress, AuditEntry, Text};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 #[oai(rename_all = "lowercase")]
@@ -138,6 +138,9 @@ pub struct Request {
     pub status: Status,
     /// Why it was rejected, why provisioning or deletion failed, or why its machine is lost.
     pub reason: Option<String>,
+    /// Its entry's approval stages: the stage, their count, the group waiting and the approvals given;
+    /// absent for entries without stages.
+    pub approval: Option<ApprovalProgress>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -164,6 +167,7 @@ impl From<RequestRow> for Request {
             storage: r.storage,
             bridge: r.bridge,
             iso: r.iso,
+            approval: row.approval.map(|p| ApprovalProgress::new(p, &r.status)),
             status: RequestStatus::parse(&r.status).map_or(Status::Failed, Into::into),
             reason: r.reason,
             created_at: r.created_at,

@@ -3,6 +3,7 @@
 pub mod adopt;
 pub mod audit;
 pub mod catalog;
+pub mod groups;
 pub mod guacamole;
 pub mod home;
 pub mod identities;

@@ -174,6 +174,7 @@ fn row(
         form => form,
         errors => errors.map(|e| ctx.field_errors(e)).unwrap_or_default(),
         open => values.is_some(),
+        stage => crate::http::pages::approvals::stage_view(ctx, r),
     }
 }
 
