@@ -99,6 +99,16 @@ async fn checked<C: ConnectionTrait>(
     Ok(GroupInput { name: name.unwrap_or_default(), description: description.unwrap_or_default() })
 }
 
+/// Two admins naming a group alike at once: the unique index decides, and the loser hears why.
+fn name_taken(e: sea_orm::DbErr, name: &str) -> ServiceError {
+    match e.sql_err() {
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
+            FieldError::new("name", "error.group_name_taken").with("name", name).into()
+        }
+        _ => e.into(),
+    }
+}
+
 /// Adds a group (admin).
 #[tracing::instrument(skip(db, input), fields(actor = actor.id))]
 pub async fn create(db: &DatabaseConnection, actor: &Actor, input: GroupInput) -> Result<group::Model, ServiceError> {
@@ -106,13 +116,14 @@ pub async fn create(db: &DatabaseConnection, actor: &Actor, input: GroupInput) -
     let txn = crate::db::begin_write(db).await?;
     let v = checked(&txn, &input, None).await?;
     let row = group::ActiveModel {
-        name: Set(v.name),
+        name: Set(v.name.clone()),
         description: Set(v.description),
         created_at: Set(Utc::now()),
         ..Default::default()
     }
     .insert(&txn)
-    .await?;
+    .await
+    .map_err(|e| name_taken(e, &v.name))?;
     audit::record(&txn, Some(actor), "group.created", "group", row.id, json!({"name": row.name})).await?;
     txn.commit().await?;
     Ok(row)
@@ -132,9 +143,9 @@ pub async fn update(
     let v = checked(&txn, &input, Some(id)).await?;
     let before = existing.name.clone();
     let mut row: group::ActiveModel = existing.into();
-    row.name = Set(v.name);
+    row.name = Set(v.name.clone());
     row.description = Set(v.description);
-    let row = row.update(&txn).await?;
+    let row = row.update(&txn).await.map_err(|e| name_taken(e, &v.name))?;
     audit::record(&txn, Some(actor), "group.updated", "group", id, json!({"name": row.name, "was": before})).await?;
     txn.commit().await?;
     Ok(row)

@@ -96,6 +96,9 @@ pub async fn stages_of<C: ConnectionTrait>(conn: &C, template_id: Option<i64>) -
     Ok(stages_of_templates(conn, &[t]).await?.remove(&t).unwrap_or_default())
 }
 
+/// An approval as read: request, stage, approver's id, when, approver's name.
+type GivenRow = (i64, i32, i64, DateTime<Utc>, Option<String>);
+
 /// The progress of each request of `rows` whose entry has stages: two queries for the whole page, the
 /// second only when some entry has stages.
 pub async fn progress_for<C: ConnectionTrait>(
@@ -111,7 +114,7 @@ pub async fn progress_for<C: ConnectionTrait>(
     }
     let staged: Vec<&request::Model> =
         rows.iter().copied().filter(|r| r.template_id.is_some_and(|t| stages.contains_key(&t))).collect();
-    let given: Vec<(i64, i32, i64, DateTime<Utc>, Option<String>)> = request_approval::Entity::find()
+    let given: Vec<GivenRow> = request_approval::Entity::find()
         .select_only()
         .column(request_approval::Column::RequestId)
         .column(request_approval::Column::Stage)

@@ -232,7 +232,7 @@ pub struct TemplateBody {
     /// Names of existing groups whose approvals a request needs, in order, each once (at most 5); `[]`:
     /// admins decide alone; absent: unchanged (none for a new entry). Not changeable while the entry has
     /// pending requests.
-    #[oai(validator(max_items = 5))]
+    #[oai(nullable, validator(max_items = 5))]
     pub approval_stages: Option<Vec<Text>>,
 }
 
