@@ -225,9 +225,11 @@ pub struct TemplateBody {
     #[oai(nullable, validator(minimum(value = "0"), maximum(value = "100")))]
     pub snapshot_limit: Option<i32>,
     /// Lease of new machines in days (1–3650); absent: the server's `lease_default_days`.
+    #[oai(nullable)]
     pub lease_days: Option<i32>,
     /// Longest lease an owner may extend to, in days from now (1–3650, not below `lease_days`); absent:
     /// the server's `lease_max_days`. Admins may go beyond it.
+    #[oai(nullable)]
     pub lease_max_days: Option<i32>,
     /// Names of existing groups whose approvals a request needs, in order, each once (at most 5); `[]`:
     /// admins decide alone; absent: unchanged (none for a new entry). Not changeable while the entry has

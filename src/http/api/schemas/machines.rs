@@ -90,8 +90,9 @@ impl Lease {
 /// A new lease: `days` from now, or `no_expiry` (admins).
 #[derive(Debug, Object)]
 pub struct LeaseBody {
-    #[oai(validator(minimum(value = "1"), maximum(value = "3650")))]
+    #[oai(nullable, validator(minimum(value = "1"), maximum(value = "3650")))]
     pub days: Option<u32>,
+    #[oai(nullable)]
     pub no_expiry: Option<bool>,
 }
 
