@@ -6,12 +6,12 @@ use poem_openapi::OpenApi;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 
+use super::body_error::BodyApiError;
 use super::schemas::*;
 use super::{ApiTags, state};
 use crate::domain::FieldError;
 use crate::domain::lease::LeaseChange;
 use crate::http::auth::ApiAuth;
-use crate::http::errors::ApiError;
 use crate::services::{self, ServiceError};
 
 pub struct LeasesApi;
@@ -30,7 +30,7 @@ impl LeasesApi {
         auth: ApiAuth,
         id: Path<i64>,
         body: Json<LeaseBody>,
-    ) -> Result<Json<Machine>, ApiError> {
+    ) -> Result<Json<Machine>, BodyApiError> {
         let st = state(req);
         let change = match (body.0.no_expiry, body.0.days) {
             (Some(true), _) => LeaseChange::NoExpiry,
