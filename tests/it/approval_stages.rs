@@ -309,3 +309,68 @@ async fn a_teacher_decides_from_the_approvals_page() {
     let page = b.get("/approvals?done=stage_approved").await.text().await.unwrap();
     assert!(!page.contains("course6"), "nothing left for tina");
 }
+
+/// 10,000 waiting requests, half at each stage: an approver's list and the admin's list (with each row's
+/// stage and approvals) stay page-sized reads. Prints the figures; fails only when a page takes over 2 s.
+#[tokio::test]
+async fn the_approvals_list_over_ten_thousand_waiting_requests_prints_its_figures() {
+    use sea_orm::{ActiveValue::Set, EntityTrait};
+    use std::time::Instant;
+    let app = crate::helpers::spawn_app().await;
+    let (admin, _) = app.user("chief", Role::Admin).await;
+    let (alice, _) = app.user("alice", Role::User).await;
+    let (tina, _) = app.user("tina", Role::User).await;
+    let (ivan, _) = app.user("ivan", Role::User).await;
+    app.group("teachers", &[tina.id]).await;
+    app.group("it", &[ivan.id]).await;
+    let entry = app.staged_template("Course VM", &["teachers", "it"]).await;
+    let now = chrono::Utc::now();
+    let rows = (0..10_000).map(|n| entities::request::ActiveModel {
+        user_id: Set(alice.id),
+        template_id: Set(Some(entry)),
+        hostname: Set(format!("h{n}")),
+        cores: Set(1),
+        memory_mib: Set(512),
+        disk_gib: Set(8),
+        purpose: Set("load".into()),
+        status: Set("pending".into()),
+        origin: Set("requested".into()),
+        stage: Set(n % 2),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    });
+    let rows: Vec<_> = rows.collect();
+    for chunk in rows.chunks(500) {
+        entities::request::Entity::insert_many(chunk.to_vec()).exec(&app.db).await.unwrap();
+    }
+    let (tina_t, ivan_t, admin_t) = (app.token(&tina).await, app.token(&ivan).await, app.token(&admin).await);
+    let mut figures = vec![];
+    for (who, token, path) in [
+        ("tina (stage 1)", &tina_t, "/api/v1/approvals?limit=50"),
+        ("ivan (stage 2)", &ivan_t, "/api/v1/approvals?limit=50"),
+        ("chief, all requests", &admin_t, "/api/v1/requests?limit=50"),
+    ] {
+        let mut times = vec![];
+        let mut page = Value::Null;
+        for _ in 0..10 {
+            let t = Instant::now();
+            page = app.get(token, path).await.json().await.unwrap();
+            times.push(t.elapsed());
+        }
+        times.sort();
+        let items = page["items"].as_array().unwrap();
+        assert_eq!(items.len(), 50, "{who}: a full page");
+        figures.push(format!(
+            "{who}: median {:.1} ms, max {:.1} ms",
+            times[5].as_secs_f64() * 1e3,
+            times[9].as_secs_f64() * 1e3
+        ));
+        assert!(times[5].as_secs() < 2, "{who}: {times:?}");
+        if path.starts_with("/api/v1/approvals") {
+            let wanted = if who.starts_with("tina") { 1 } else { 2 };
+            assert!(items.iter().all(|r| r["approval"]["stage"] == wanted), "{who} sees only its stage");
+        }
+    }
+    println!("approvals over 10,000 waiting requests ({:?}): {}", crate::helpers::test_backend(), figures.join("; "));
+}
