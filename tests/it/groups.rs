@@ -102,6 +102,16 @@ async fn the_group_pages_create_a_group_and_add_members_by_name() {
     let html = b.get(&page).await.text().await.unwrap();
     assert!(html.contains(">alice</a>"), "alice is listed");
     assert!(b.get("/admin/groups").await.text().await.unwrap().contains("1 member"));
+    let alice = app.get(&app.token(&admin_actor(&app, "chief").await).await, "/api/v1/users?q=alice").await;
+    let alice_id = alice.json::<Value>().await.unwrap()["items"][0]["id"].as_i64().unwrap();
+    let user_page = b.get(&format!("/admin/users/{alice_id}")).await.text().await.unwrap().replace("&#x2f;", "/");
+    assert!(user_page.contains(&format!("href=\"{page}\">teachers</a>")), "alice's page names her group");
+}
+
+/// The account named `name`, as an actor.
+async fn admin_actor(app: &crate::helpers::TestApp, name: &str) -> proxdesk::services::Actor {
+    let u = proxdesk::services::users::find_by_name(&app.db, name).await.unwrap().unwrap();
+    proxdesk::services::Actor::try_from(u).unwrap()
 }
 
 #[tokio::test]
