@@ -18,12 +18,16 @@ pub mod machine;
 pub mod named_lock;
 pub mod pending_sign_in;
 pub mod request;
+pub mod request_approval;
 pub mod role_quota;
 pub mod session;
 pub mod setting;
 pub mod silent_guest_agent;
 pub mod template;
+pub mod template_approval_stage;
 pub mod user;
+pub mod user_group;
+pub mod user_group_member;
 pub mod user_quota;
 
 pub mod prelude {
@@ -41,11 +45,15 @@ pub mod prelude {
     pub use super::named_lock::Entity as NamedLock;
     pub use super::pending_sign_in::Entity as PendingSignIn;
     pub use super::request::Entity as Request;
+    pub use super::request_approval::Entity as RequestApproval;
     pub use super::role_quota::Entity as RoleQuota;
     pub use super::session::Entity as Session;
     pub use super::setting::Entity as Setting;
     pub use super::silent_guest_agent::Entity as SilentGuestAgent;
     pub use super::template::Entity as Template;
+    pub use super::template_approval_stage::Entity as TemplateApprovalStage;
     pub use super::user::Entity as User;
+    pub use super::user_group::Entity as UserGroup;
+    pub use super::user_group_member::Entity as UserGroupMember;
     pub use super::user_quota::Entity as UserQuota;
 }

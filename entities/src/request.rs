@@ -30,6 +30,8 @@ pub struct Model {
     pub origin: String,
     /// The automatic approval rule that approved it; `None`: a person did (`decided_by`), or nobody yet.
     pub approved_by_rule: Option<i64>,
+    /// The approval stage it waits at (0-based) when its entry has stages; 0 otherwise.
+    pub stage: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -22,6 +22,8 @@ mod m20261204_190000_replace_login_failures;
 mod m20261204_190100_create_console_sessions;
 mod m20261205_140000_add_job_req_id;
 mod m20261206_001000_add_machine_leases;
+mod m20261206_130000_create_user_groups;
+mod m20261206_130100_create_approval_stages;
 mod m20261206_200000_create_approval_rules;
 
 pub struct Migrator;
@@ -49,6 +51,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_190100_create_console_sessions::Migration),
             Box::new(m20261205_140000_add_job_req_id::Migration),
             Box::new(m20261206_001000_add_machine_leases::Migration),
+            Box::new(m20261206_130000_create_user_groups::Migration),
+            Box::new(m20261206_130100_create_approval_stages::Migration),
             Box::new(m20261206_200000_create_approval_rules::Migration),
         ]
     }

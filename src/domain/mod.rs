@@ -1,6 +1,7 @@
 //! Pure rules of proxdesk: no HTTP, no storage. Raw input becomes these types at the edges.
 
 pub mod approval_rule;
+pub mod approval_stages;
 pub mod bulk;
 pub mod console_caps;
 pub mod errors;

@@ -202,6 +202,7 @@ pub const ACTIONS: &[&str] = &[
     "request.lost",
     "request.readopted",
     "request.released",
+    "request.stage_approved",
     "provision.cloned",
     "provision.configured",
     "provision.started",
@@ -264,6 +265,11 @@ pub const ACTIONS: &[&str] = &[
     "approval_rule.created",
     "approval_rule.updated",
     "approval_rule.deleted",
+    "group.created",
+    "group.updated",
+    "group.deleted",
+    "group.member_added",
+    "group.member_removed",
 ];
 
 /// The timeline of one subject, oldest first (no permission check: callers check the subject).

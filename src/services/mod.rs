@@ -9,6 +9,7 @@ pub mod bulk;
 pub mod catalog;
 pub mod console_sessions;
 pub mod consoles;
+pub mod groups;
 pub mod guac_sync_runs;
 pub mod guest_agents;
 pub mod identities;

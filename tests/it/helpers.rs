@@ -157,6 +157,45 @@ impl TestApp {
         services::catalog::create(&self.db, None, None, t).await.unwrap().id
     }
 
+    /// A group named `name` with the accounts `members`; returns its id.
+    pub async fn group(&self, name: &str, members: &[i64]) -> i64 {
+        let admin = proxdesk::services::Actor { id: 0, username: "setup".into(), role: Role::Admin, language: None };
+        let input = services::groups::GroupInput { name: name.into(), description: String::new() };
+        let g = services::groups::create(&self.db, &admin, input).await.unwrap();
+        for m in members {
+            services::groups::add_member(&self.db, &admin, g.id, *m).await.unwrap();
+        }
+        g.id
+    }
+
+    /// A catalog entry like [`TestApp::template_at`] (finish mode `none`) whose requests need approvals
+    /// from `stages`, groups named in order.
+    pub async fn staged_template(&self, name: &str, stages: &[&str]) -> i64 {
+        let t = TemplateInput {
+            name: name.into(),
+            description: "needs approvals".into(),
+            node: "pve1".into(),
+            vmid: 9000,
+            default_cores: 1,
+            max_cores: 4,
+            default_memory_mib: 1024,
+            max_memory_mib: 4096,
+            default_disk_gib: 8,
+            max_disk_gib: 32,
+            full_clone: true,
+            enabled: true,
+            net0: proxdesk::services::catalog::DEFAULT_NET0.into(),
+            finish_mode: "none".into(),
+            approval_stages: Some(stages.iter().map(|s| s.to_string()).collect()),
+            ..Default::default()
+        };
+        services::catalog::create(&self.db, None, None, t).await.unwrap().id
+    }
+
+    pub async fn put(&self, token: &str, path: &str, body: Value) -> Response {
+        self.api.put(self.url(path)).bearer_auth(token).json(&body).send().await.unwrap()
+    }
+
     pub async fn get(&self, token: &str, path: &str) -> Response {
         self.api.get(self.url(path)).bearer_auth(token).send().await.unwrap()
     }

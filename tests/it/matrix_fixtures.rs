@@ -29,6 +29,9 @@ pub struct World {
     pub bob_machine: i64,
     /// An automatic approval rule (disabled, so it approves nothing the matrices submit).
     pub rule: i64,
+    /// A group bob is in, the approval stage of an entry none of alice's requests is of: being an
+    /// approver somewhere opens nothing of alice's.
+    pub group: i64,
 }
 
 pub async fn world() -> World {
@@ -60,12 +63,14 @@ pub async fn world() -> World {
     let token_id = tokens[0]["id"].as_i64().unwrap();
     let m: Value = app.get(token, &format!("/api/v1/machines/{machine}")).await.json().await.unwrap();
     let vmid = m["vmid"].as_u64().unwrap_or_else(|| panic!("alice's machine has a vmid: {m}"));
+    let group = app.group("reviewers", &[bob.id]).await;
+    app.staged_template("Reviewed", &["reviewers"]).await;
     quiet(&desk.sim).await;
     let body = json!({"name": "matrix rule", "enabled": false, "max_cores": 1});
     let r = app.post(&desk.admin.token, "/api/v1/admin/approval-rules", body).await;
     assert_eq!(r.status(), 200, "rule: {}", r.text().await.unwrap());
     let rule = r.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
-    World { desk, bob, request, machine, vmid, pending, failed, bulk_run, token_id, snapshot, bob_machine, rule }
+    World { desk, bob, request, machine, vmid, pending, failed, bulk_run, token_id, snapshot, bob_machine, rule, group }
 }
 
 impl World {
@@ -76,7 +81,7 @@ impl World {
         let path = pattern.replace('{', ":").replace('}', "");
         let ids = if !path.contains(":id") {
             vec![0]
-        } else if path.contains("/requests/:id") {
+        } else if path.contains("/requests/:id") || path.contains("/approvals/:id") {
             vec![self.request, self.pending, self.failed]
         } else if path.contains("/machines/bulk/:id") {
             vec![self.bulk_run]
@@ -90,6 +95,8 @@ impl World {
             vec![self.rule]
         } else if path.contains("/templates/:id") || path.contains("/catalog/:id") {
             vec![self.desk.template]
+        } else if path.contains("/groups/:id") {
+            vec![self.group]
         } else {
             panic!("{pattern}: the matrix does not know what its :id names")
         };
@@ -104,6 +111,7 @@ impl World {
                         ":action" => "stop".to_owned(),
                         ":role" => "user".to_owned(),
                         ":identity" => "1".to_owned(),
+                        ":user_id" => self.desk.alice.id.to_string(),
                         p if p.starts_with(':') => panic!("{pattern}: the matrix does not know the parameter {p}"),
                         s => s.to_owned(),
                     })

@@ -11,6 +11,8 @@ use crate::helpers::spawn_app;
 const USER_API: &[(&str, &str)] = &[
     ("get", "/requests"),
     ("post", "/requests"),
+    // The requests waiting for the caller's groups (none for a user in no group).
+    ("get", "/approvals"),
     ("get", "/requests/{id}"),
     ("post", "/requests/{id}/cancel"),
     ("get", "/templates"),
@@ -56,6 +58,7 @@ fn body_for(method: &str, path: &str) -> Value {
         ("post", "/users/{id}/identities") => json!({"provider": "pve", "issuer": "pve", "subject": "mallory@pve"}),
         ("post", "/admin/approval-rules") | ("put", "/admin/approval-rules/{id}") => json!({"name": "r"}),
         ("put", "/admin/sign-in-policy") => json!({"password_sign_in": "everyone"}),
+        ("post", "/admin/groups") | ("put", "/admin/groups/{id}") => json!({"name": "mallories"}),
         ("post", "/admin/machines/adopt") => json!({"node": "pve1", "vmid": 100, "kind": "qemu", "owner": "alice"}),
         _ => json!({}),
     }
@@ -75,7 +78,11 @@ async fn every_admin_api_route_refuses_a_user_with_403() {
             if USER_API.contains(&(method.as_str(), path.as_str())) {
                 continue;
             }
-            let url = path.replace("{id}", &id.to_string()).replace("{role}", "user").replace("{identity}", "1");
+            let url = path
+                .replace("{id}", &id.to_string())
+                .replace("{role}", "user")
+                .replace("{identity}", "1")
+                .replace("{user_id}", &alice.id.to_string());
             let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let r = app
                 .api
@@ -110,6 +117,10 @@ const USER_PAGES: &[&str] = &[
     "/requests/:id/live",
     "/live/dashboard",
     "/requests/:id/cancel",
+    // Approvers' pages: their groups' waiting requests; the service refuses anyone else (404/403).
+    "/approvals",
+    "/approvals/:id/approve",
+    "/approvals/:id/reject",
     "/machines/:id/action",
     "/machines/:id",
     "/machines/bulk",
@@ -138,7 +149,12 @@ async fn every_page_route_is_classified_and_admin_pages_refuse_a_user() {
     // Walk the route table itself, so a new page cannot be left out of the matrix.
     let admin_paths: Vec<String> = proxdesk::http::pages::ADMIN_PAGES
         .iter()
-        .map(|(_, p)| p.replace("/1", "/:id").replace("/2/", "/:identity/").replace("/quotas/user", "/quotas/:role"))
+        .map(|(_, p)| {
+            p.replace("/1", "/:id")
+                .replace("/2/", "/:identity/")
+                .replace("/members/3/", "/members/:user_id/")
+                .replace("/quotas/user", "/quotas/:role")
+        })
         .collect();
     for (_, path) in proxdesk::http::pages::page_routes() {
         assert!(

@@ -58,7 +58,24 @@ fn template_input(b: TemplateBody) -> TemplateInput {
         snapshot_limit: b.snapshot_limit,
         lease_days: b.lease_days,
         lease_max_days: b.lease_max_days,
+        approval_stages: b.approval_stages.map(Text::all),
     }
+}
+
+/// Catalog entries as the API shows them, with their approval stages (one query for all).
+pub(super) async fn templates_out(
+    db: &sea_orm::DatabaseConnection,
+    list: Vec<entities::template::Model>,
+) -> Result<Vec<Template>, services::ServiceError> {
+    let ids: Vec<i64> = list.iter().map(|t| t.id).collect();
+    let mut stages = services::requests::stages::stages_of_templates(db, &ids).await?;
+    Ok(list
+        .into_iter()
+        .map(|t| {
+            let names = stages.remove(&t.id).map(|s| services::requests::stages::names(&s)).unwrap_or_default();
+            Template { approval_stages: names, ..t.into() }
+        })
+        .collect())
 }
 
 fn quota_out(q: quota::Quota) -> Quota {
@@ -168,8 +185,9 @@ impl AdminApi {
     #[oai(path = "/admin/templates", method = "get")]
     async fn all_templates(&self, req: &HttpRequest, auth: ApiAuth) -> R<Vec<Template>> {
         auth.actor().require_admin()?;
-        let list = services::catalog::list(&state(req).db, auth.actor(), true).await?;
-        Ok(Json(list.into_iter().map(Into::into).collect()))
+        let db = &state(req).db;
+        let list = services::catalog::list(db, auth.actor(), true).await?;
+        Ok(Json(templates_out(db, list).await?))
     }
 
     /// Add an entry to the catalog; every choice is checked with PVE (503 when it does not answer).
@@ -177,7 +195,7 @@ impl AdminApi {
     async fn create_template(&self, req: &HttpRequest, auth: ApiAuth, body: Json<TemplateBody>) -> B<Template> {
         let st = state(req);
         let t = services::catalog::create(&st.db, st.pve.as_ref(), Some(auth.actor()), template_input(body.0)).await?;
-        Ok(Json(t.into()))
+        Ok(Json(templates_out(&st.db, vec![t]).await?.remove(0)))
     }
 
     /// Change a template.
@@ -191,7 +209,7 @@ impl AdminApi {
     ) -> B<Template> {
         let st = state(req);
         let t = services::catalog::update(&st.db, st.pve.as_ref(), auth.actor(), id.0, template_input(body.0)).await?;
-        Ok(Json(t.into()))
+        Ok(Json(templates_out(&st.db, vec![t]).await?.remove(0)))
     }
 
     /// Each role's quota.

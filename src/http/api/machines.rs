@@ -21,8 +21,9 @@ impl MachinesApi {
     /// The catalog: templates you may request.
     #[oai(path = "/templates", method = "get")]
     async fn templates(&self, req: &HttpRequest, auth: ApiAuth) -> R<Vec<Template>> {
-        let list = services::catalog::list(&state(req).db, auth.actor(), false).await?;
-        Ok(Json(list.into_iter().map(Into::into).collect()))
+        let db = &state(req).db;
+        let list = services::catalog::list(db, auth.actor(), false).await?;
+        Ok(Json(super::admin::templates_out(db, list).await?))
     }
 
     /// Your machines (admins: everyone's, or one user's with `user_id`), newest first, narrowed by

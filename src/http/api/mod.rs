@@ -6,6 +6,7 @@ mod approval_rules;
 mod body_error;
 mod bulk;
 mod console;
+mod groups;
 mod identities;
 mod leases;
 mod machine_details;
@@ -46,11 +47,12 @@ pub type Apis = (
     machine_details::MachineDetailsApi,
     leases::LeasesApi,
     approval_rules::ApprovalRulesApi,
+    groups::GroupsApi,
 );
 
 /// The OpenAPI service. `public_url` becomes the spec's server entry.
 pub fn service(public_url: &str) -> OpenApiService<Apis, ()> {
-    OpenApiService::new((requests::RequestsApi, machines::MachinesApi, console::ConsoleApi, account::AccountApi, admin::AdminApi, identities::IdentitiesApi, pve_guests::PveGuestsApi, snapshots::SnapshotsApi, bulk::BulkApi, machine_details::MachineDetailsApi, leases::LeasesApi, approval_rules::ApprovalRulesApi), "proxdesk", env!("CARGO_PKG_VERSION"))
+    OpenApiService::new((requests::RequestsApi, machines::MachinesApi, console::ConsoleApi, account::AccountApi, admin::AdminApi, identities::IdentitiesApi, pve_guests::PveGuestsApi, snapshots::SnapshotsApi, bulk::BulkApi, machine_details::MachineDetailsApi, leases::LeasesApi, approval_rules::ApprovalRulesApi, groups::GroupsApi), "proxdesk", env!("CARGO_PKG_VERSION"))
         .description("Self-service desk for Proxmox VE. Authenticate with `Authorization: Bearer <token>` (create tokens in your profile).")
         .server(format!("{public_url}/api/v1"))
 }

@@ -18,8 +18,19 @@ type R<T> = Result<Json<T>, ApiError>;
 type B<T> = Result<Json<T>, BodyApiError>;
 
 async fn detail(req: &HttpRequest, auth: &ApiAuth, id: i64) -> Result<RequestDetail, ServiceError> {
+    let r = services::requests::get(&state(req).db, auth.actor(), id).await?;
+    decided(req, auth, r).await
+}
+
+/// The detail of a request the caller just decided: an approver's stage may have passed with their
+/// decision, and with it their reading of the request, but the answer still shows what they did.
+async fn decided(
+    req: &HttpRequest,
+    auth: &ApiAuth,
+    r: entities::request::Model,
+) -> Result<RequestDetail, ServiceError> {
     let db = &state(req).db;
-    let r = services::requests::get(db, auth.actor(), id).await?;
+    let id = r.id;
     let row = services::requests::with_names(db, vec![r]).await?.pop().expect("one row in, one out");
     let timeline = services::audit::timeline_for(db, auth.actor(), "request", id).await?;
     Ok(RequestDetail { request: row.into(), timeline: timeline.into_iter().map(Into::into).collect() })
@@ -93,7 +104,10 @@ impl RequestsApi {
         Ok(Json(detail(req, &auth, id.0).await?))
     }
 
-    /// Approve a pending request (admin), optionally adjusting its resources; provisioning starts.
+    /// Approve a pending request (admin), optionally adjusting its resources; provisioning starts. For an
+    /// entry with approval stages, members of the current stage's group approve too (no adjustments): before
+    /// the last stage the request moves on to the next and stays pending; 409 when someone decided first or
+    /// you approved an earlier stage.
     #[oai(path = "/requests/:id/approve", method = "post")]
     async fn approve(
         &self,
@@ -104,11 +118,12 @@ impl RequestsApi {
     ) -> B<RequestDetail> {
         let b = body.0.into_option().unwrap_or_default();
         let adj = services::requests::Adjustments { cores: b.cores, memory_mib: b.memory_mib, disk_gib: b.disk_gib };
-        services::requests::approve(&state(req).db, auth.actor(), id.0, adj).await?;
-        Ok(Json(detail(req, &auth, id.0).await?))
+        let r = services::requests::approve(&state(req).db, auth.actor(), id.0, adj).await?;
+        Ok(Json(decided(req, &auth, r).await?))
     }
 
-    /// Reject a pending request (admin) with a reason the requester sees.
+    /// Reject a pending request (admin, or a member of the current approval stage's group) with a reason the
+    /// requester sees; it ends the request at any stage.
     #[oai(path = "/requests/:id/reject", method = "post")]
     async fn reject(
         &self,
@@ -117,8 +132,8 @@ impl RequestsApi {
         id: Path<i64>,
         body: Json<RejectBody>,
     ) -> B<RequestDetail> {
-        services::requests::reject(&state(req).db, auth.actor(), id.0, &body.0.reason).await?;
-        Ok(Json(detail(req, &auth, id.0).await?))
+        let r = services::requests::reject(&state(req).db, auth.actor(), id.0, &body.0.reason).await?;
+        Ok(Json(decided(req, &auth, r).await?))
     }
 
     /// Send a failed request back to provisioning (admin).

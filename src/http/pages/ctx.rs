@@ -24,6 +24,8 @@ pub struct Ctx {
     pub jar: CookieJar,
     /// For admins: how many requests wait for a decision (the queue's badge in the navigation).
     pub pending: Option<u64>,
+    /// The visitor is in a group that some catalog entry's approval stage names ("Approvals" in the nav).
+    pub approver: bool,
 }
 
 impl<'a> FromRequest<'a> for Ctx {
@@ -44,6 +46,13 @@ impl<'a> FromRequest<'a> for Ctx {
             }
             _ => None,
         };
+        let approver = match &actor {
+            Some(a) => services::groups::is_stage_approver(&state.db, a.id).await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "approver lookup failed");
+                false
+            }),
+            None => false,
+        };
         let secure = auth::secure_request(req, &state);
         let lang = i18n::negotiate(actor.as_ref().and_then(|a| a.language.as_deref()), req.header("Accept-Language"));
         let anchor = auth::csrf_anchor(&jar, secure);
@@ -58,6 +67,7 @@ impl<'a> FromRequest<'a> for Ctx {
             client_addr: auth::client_addr(req),
             jar,
             pending,
+            approver,
         })
     }
 }
@@ -95,7 +105,7 @@ impl Ctx {
         let user = self
             .actor
             .as_ref()
-            .map(|a| context! { id => a.id, username => a.username.clone(), is_admin => a.is_admin(), pending => self.pending });
+            .map(|a| context! { id => a.id, username => a.username.clone(), is_admin => a.is_admin(), pending => self.pending, approver => self.approver });
         let base = context! { lang => self.lang, csrf => self.csrf.clone(), user => user, path => self.path.clone() };
         match self.state.pages.render(template, context! { ..extra, ..base }) {
             Ok(html) => Response::builder().status(status).content_type("text/html; charset=utf-8").body(html),

@@ -5,6 +5,7 @@
 #![allow(clippy::result_large_err)]
 
 mod admin;
+mod approvals;
 mod auth;
 mod console;
 mod ctx;
@@ -62,6 +63,16 @@ fn table() -> Vec<(Method, &'static str, BoxEndpoint<'static>)> {
         (M::POST, "/admin/guacamole/sync", ep(admin::guacamole::sync_now)),
         (M::GET, "/machines/:id/console", ep(console::console)),
         (M::GET, "/machines/:id/terminal", ep(console::terminal)),
+        (M::GET, "/approvals", ep(approvals::list)),
+        (M::POST, "/approvals/:id/approve", ep(approvals::approve)),
+        (M::POST, "/approvals/:id/reject", ep(approvals::reject)),
+        (M::GET, "/admin/groups", ep(admin::groups::list)),
+        (M::POST, "/admin/groups", ep(admin::groups::create)),
+        (M::GET, "/admin/groups/:id", ep(admin::groups::show)),
+        (M::POST, "/admin/groups/:id", ep(admin::groups::update)),
+        (M::POST, "/admin/groups/:id/delete", ep(admin::groups::delete)),
+        (M::POST, "/admin/groups/:id/members", ep(admin::groups::add_member)),
+        (M::POST, "/admin/groups/:id/members/:user_id/remove", ep(admin::groups::remove_member)),
         (M::GET, "/admin/requests", ep(admin::queue::queue)),
         (M::POST, "/admin/requests/bulk", ep(admin::queue::bulk)),
         (M::POST, "/admin/requests/:id/approve", ep(admin::queue::approve)),
@@ -167,6 +178,13 @@ pub const ADMIN_PAGES: &[(&str, &str)] = &[
     ("POST", "/admin/approval-rules/1/delete"),
     ("POST", "/admin/quotas/user"),
     ("GET", "/admin/audit"),
+    ("GET", "/admin/groups"),
+    ("POST", "/admin/groups"),
+    ("GET", "/admin/groups/1"),
+    ("POST", "/admin/groups/1"),
+    ("POST", "/admin/groups/1/delete"),
+    ("POST", "/admin/groups/1/members"),
+    ("POST", "/admin/groups/1/members/3/remove"),
     ("GET", "/admin/guacamole"),
     ("GET", "/admin/live"),
     ("POST", "/admin/guacamole/sync"),

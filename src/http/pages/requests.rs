@@ -216,6 +216,9 @@ pub async fn detail_page_with(ctx: &Ctx, id: i64, q: &Flash, extra: Detail) -> P
         None => (StatusCode::OK, None),
     };
     let state = row.request.status.as_str();
+    let stage = super::approvals::stage_view(ctx, &row);
+    // Someone who reads a request neither theirs nor as an admin reads it as an approver of its stage.
+    let approver = stage.is_some() && !user.is_admin() && row.request.user_id != user.id;
     Ok(ctx.render_status(
         status,
         "requests/detail.html",
@@ -229,6 +232,8 @@ pub async fn detail_page_with(ctx: &Ctx, id: i64, q: &Flash, extra: Detail) -> P
             lost => lost,
             limits => limits,
             decision => context! { form => form, errors => ctx.field_errors(&errors) },
+            stage => stage,
+            approver => approver,
             timeline => timeline.iter().cloned().map(|e| context! { at => e.at.to_rfc3339(), actor => e.actor_id.map(|_| e.actor_name), action => e.action }).collect::<Vec<_>>(),
         },
     ))

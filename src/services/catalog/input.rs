@@ -59,6 +59,9 @@ pub struct TemplateInput {
     pub lease_days: Option<i32>,
     /// Longest lease an owner may extend to, in days; `None`: the `lease_max_days` config key.
     pub lease_max_days: Option<i32>,
+    /// Names of the groups whose approvals a request needs, in order (empty: admins decide alone);
+    /// `None` keeps the entry's stages as they are.
+    pub approval_stages: Option<Vec<String>>,
 }
 
 impl Default for TemplateInput {
@@ -89,6 +92,7 @@ impl Default for TemplateInput {
             snapshot_limit: None,
             lease_days: None,
             lease_max_days: None,
+            approval_stages: None,
         }
     }
 }

@@ -17,10 +17,12 @@ use crate::integrations::pve;
 
 pub mod discovery;
 mod input;
+mod stages;
 mod verify;
 
 pub use discovery::{ChoiceFacts, Discovery, NodeOffer, choice_facts, discover, discover_cluster};
 pub use input::{DEFAULT_NET0, FINISH_MODES, OSTYPES, SNAPSHOT_LIMIT_MAX, TemplateInput, ValidTemplate, validate};
+pub use stages::MAX_STAGES;
 pub use verify::verify;
 
 /// The kind of an entry as stored (an unknown text reads as a container entry, the column's default).
@@ -121,8 +123,12 @@ pub async fn create(
     let mut row = template::ActiveModel { created_at: Set(Utc::now()), ..Default::default() };
     write(&mut row, valid, &input);
     let row = row.insert(&txn).await?;
-    audit::record(&txn, actor, "template.created", "template", row.id, json!({"name": row.name, "kind": row.kind}))
-        .await?;
+    let stages = stages::replace(&txn, row.id, input.approval_stages.as_deref()).await?;
+    let mut details = json!({"name": row.name, "kind": row.kind});
+    if let Some(names) = stages {
+        details["approval_stages"] = json!(names);
+    }
+    audit::record(&txn, actor, "template.created", "template", row.id, details).await?;
     txn.commit().await?;
     Ok(row)
 }
@@ -143,15 +149,12 @@ pub async fn update(
     let mut row: template::ActiveModel = existing.into();
     write(&mut row, valid, &input);
     let row = row.update(&txn).await?;
-    audit::record(
-        &txn,
-        Some(actor),
-        "template.updated",
-        "template",
-        id,
-        json!({"name": row.name, "kind": row.kind, "enabled": row.enabled}),
-    )
-    .await?;
+    let stages = stages::replace(&txn, id, input.approval_stages.as_deref()).await?;
+    let mut details = json!({"name": row.name, "kind": row.kind, "enabled": row.enabled});
+    if let Some(names) = stages {
+        details["approval_stages"] = json!(names);
+    }
+    audit::record(&txn, Some(actor), "template.updated", "template", id, details).await?;
     txn.commit().await?;
     Ok(row)
 }

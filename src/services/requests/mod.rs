@@ -10,6 +10,7 @@ use serde_json::json;
 use entities::{approval_rule, request, template, user};
 
 mod check;
+pub mod stages;
 
 pub use check::check;
 use check::{CheckedRequest, check_new};
@@ -108,8 +109,30 @@ pub(super) async fn lock_user<C: ConnectionTrait>(conn: &C, user_id: i64) -> Res
     Ok(())
 }
 
-/// One request, if the actor owns it or is an admin (otherwise: not found, so ids reveal nothing).
+/// One request, if the actor owns it, is an admin, or is a member of the group of the approval stage it
+/// waits at (otherwise: not found, so ids reveal nothing).
 pub async fn get<C: ConnectionTrait>(conn: &C, actor: &Actor, id: i64) -> Result<request::Model, ServiceError> {
+    let r = request::Entity::find_by_id(id).one(conn).await?.ok_or(ServiceError::NotFound)?;
+    if r.user_id == actor.id || actor.is_admin() || stages::may_review(conn, actor, &r).await? {
+        Ok(r)
+    } else {
+        Err(ServiceError::NotFound)
+    }
+}
+
+/// One request to decide: one the actor may read, or one of an entry whose stage groups they are in (the
+/// stage rules then say whether they may decide it now: 403 for a later stage, 409 for a passed one).
+async fn get_to_decide<C: ConnectionTrait>(conn: &C, actor: &Actor, id: i64) -> Result<request::Model, ServiceError> {
+    let r = request::Entity::find_by_id(id).one(conn).await?.ok_or(ServiceError::NotFound)?;
+    if r.user_id == actor.id || actor.is_admin() || stages::is_stage_member(conn, actor, &r).await? {
+        Ok(r)
+    } else {
+        Err(ServiceError::NotFound)
+    }
+}
+
+/// One request, if the actor owns it or is an admin: what changes a request beyond deciding it.
+pub async fn get_own<C: ConnectionTrait>(conn: &C, actor: &Actor, id: i64) -> Result<request::Model, ServiceError> {
     request::Entity::find_by_id(id)
         .one(conn)
         .await?
@@ -141,6 +164,8 @@ pub struct RequestRow {
     pub template_name: String,
     /// The name of the rule that approved it, if one did.
     pub rule_name: Option<String>,
+    /// Where it stands in its entry's approval stages; `None` for entries without stages.
+    pub approval: Option<stages::Progress>,
 }
 
 pub async fn list(db: &DatabaseConnection, actor: &Actor, f: RequestFilter) -> Result<Page<RequestRow>, ServiceError> {
@@ -174,7 +199,7 @@ pub async fn list(db: &DatabaseConnection, actor: &Actor, f: RequestFilter) -> R
     };
     // One query: the names come from scalar subqueries, evaluated only for the rows returned, so the
     // page still walks the primary key and stops at the LIMIT (a join made SQLite sort the whole table).
-    let rows: Vec<RequestRow> = q
+    let mut rows: Vec<RequestRow> = q
         .column_as(Expr::cust("(SELECT username FROM users WHERE users.id = requests.user_id)"), "username")
         .column_as(
             Expr::cust("(SELECT name FROM templates WHERE templates.id = requests.template_id)"),
@@ -188,6 +213,7 @@ pub async fn list(db: &DatabaseConnection, actor: &Actor, f: RequestFilter) -> R
         .into_model()
         .all(db)
         .await?;
+    stages::with_progress(db, &mut rows).await?;
     Ok(into_page(rows, limit, |r| r.request.id))
 }
 
@@ -201,6 +227,7 @@ impl FromQueryResult for RequestRow {
             username: name("username")?,
             template_name: name("template_name")?,
             rule_name: res.try_get::<Option<String>>(pre, "rule_name")?,
+            approval: None,
         })
     }
 }
@@ -238,15 +265,18 @@ pub async fn with_names(db: &DatabaseConnection, rows: Vec<request::Model>) -> R
         .await?;
     let name =
         |list: &[(i64, String)], id| list.iter().find(|(i, _)| *i == id).map(|(_, n)| n.clone()).unwrap_or_default();
-    Ok(rows
+    let mut rows: Vec<RequestRow> = rows
         .into_iter()
         .map(|r| RequestRow {
             username: name(&users, r.user_id),
             template_name: r.template_id.map(|t| name(&templates, t)).unwrap_or_default(),
             rule_name: r.approved_by_rule.map(|id| name(&rules, id)),
             request: r,
+            approval: None,
         })
-        .collect())
+        .collect();
+    stages::with_progress(db, &mut rows).await?;
+    Ok(rows)
 }
 
 /// Resource changes an admin may make while approving.
@@ -258,7 +288,9 @@ pub struct Adjustments {
 }
 
 /// Approves a pending request (optionally adjusting resources within the template's bounds) and
-/// enqueues its provisioning job in the same transaction.
+/// enqueues its provisioning job in the same transaction. A request of an entry with approval stages is
+/// approved at its current stage by a member of that stage's group or an admin (see [`stages`]); only
+/// admins adjust resources.
 #[tracing::instrument(skip(db), fields(actor = actor.id))]
 pub async fn approve(
     db: &DatabaseConnection,
@@ -266,8 +298,12 @@ pub async fn approve(
     id: i64,
     adj: Adjustments,
 ) -> Result<request::Model, ServiceError> {
-    actor.require_admin()?;
-    let current = get(db, actor, id).await?;
+    let current = get_to_decide(db, actor, id).await?;
+    let stages = stages::stages_of(db, current.template_id).await?;
+    let adjusting = adj.cores.is_some() || adj.memory_mib.is_some() || adj.disk_gib.is_some();
+    if stages.is_empty() || adjusting {
+        actor.require_admin()?;
+    }
     let wanted = Resources {
         cores: adj.cores.unwrap_or(current.cores),
         memory_mib: adj.memory_mib.unwrap_or(current.memory_mib),
@@ -286,36 +322,46 @@ pub async fn approve(
         (request::Column::DecidedBy, Some(actor.id).into()),
     ];
     let details = json!({"cores": wanted.cores, "memory_mib": wanted.memory_mib, "disk_gib": wanted.disk_gib});
+    if !stages.is_empty() {
+        return stages::approve(db, actor, current, stages, extra, details).await;
+    }
     transition(db, Some(actor), id, RequestEvent::Approve, extra, details).await
 }
 
-/// Rejects a pending request with a reason the requester sees.
+/// Rejects a pending request with a reason the requester sees; at any approval stage, a rejection by
+/// that stage's group (or an admin) ends the request.
 pub async fn reject(
     db: &DatabaseConnection,
     actor: &Actor,
     id: i64,
     reason: &str,
 ) -> Result<request::Model, ServiceError> {
-    actor.require_admin()?;
+    let current = get_to_decide(db, actor, id).await?;
+    let stages = stages::stages_of(db, current.template_id).await?;
+    if stages.is_empty() {
+        actor.require_admin()?;
+    }
     let reason = bounded_text("reason", reason, 1, 1000)?;
-    get(db, actor, id).await?;
     let extra = vec![
         (request::Column::Reason, Some(reason.clone()).into()),
         (request::Column::DecidedBy, Some(actor.id).into()),
     ];
+    if !stages.is_empty() {
+        return stages::reject(db, actor, current, stages, extra, json!({"reason": reason})).await;
+    }
     transition(db, Some(actor), id, RequestEvent::Reject, extra, json!({"reason": reason})).await
 }
 
 /// Withdraws a pending request (its owner, or an admin).
 pub async fn cancel(db: &DatabaseConnection, actor: &Actor, id: i64) -> Result<request::Model, ServiceError> {
-    get(db, actor, id).await?;
+    get_own(db, actor, id).await?;
     transition(db, Some(actor), id, RequestEvent::Cancel, vec![], json!({})).await
 }
 
 /// Sends a failed request back to provisioning (admin).
 pub async fn retry(db: &DatabaseConnection, actor: &Actor, id: i64) -> Result<request::Model, ServiceError> {
     actor.require_admin()?;
-    get(db, actor, id).await?;
+    get_own(db, actor, id).await?;
     let extra = vec![(request::Column::Reason, Option::<String>::None.into())];
     transition(db, Some(actor), id, RequestEvent::Retry, extra, json!({})).await
 }

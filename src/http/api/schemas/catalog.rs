@@ -113,6 +113,8 @@ pub struct Template {
     pub lease_days: Option<i32>,
     /// Longest lease an owner may extend to, in days from now; `null`: the server's `lease_max_days`.
     pub lease_max_days: Option<i32>,
+    /// The groups whose approvals a request needs, in order; empty: admins decide alone.
+    pub approval_stages: Vec<String>,
 }
 
 impl From<entities::template::Model> for Template {
@@ -144,6 +146,7 @@ impl From<entities::template::Model> for Template {
             snapshot_limit: t.snapshot_limit,
             lease_days: t.lease_days,
             lease_max_days: t.lease_max_days,
+            approval_stages: vec![],
         }
     }
 }
@@ -228,6 +231,11 @@ pub struct TemplateBody {
     /// the server's `lease_max_days`. Admins may go beyond it.
     #[oai(nullable, validator(minimum(value = "1"), maximum(value = "3650")))]
     pub lease_max_days: Option<i32>,
+    /// Names of existing groups whose approvals a request needs, in order, each once (at most 5); `[]`:
+    /// admins decide alone; absent: unchanged (none for a new entry). Not changeable while the entry has
+    /// pending requests.
+    #[oai(nullable, validator(max_items = 5))]
+    pub approval_stages: Option<Vec<Text>>,
 }
 
 fn default_true() -> bool {

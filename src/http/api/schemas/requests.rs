@@ -7,7 +7,7 @@ use crate::domain::request_origin::RequestOrigin;
 use crate::domain::request_status::RequestStatus;
 use crate::services::requests::RequestRow;
 
-use super::{AuditEntry, Text};
+use super::{ApprovalProgress, AuditEntry, Text};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 #[oai(rename_all = "lowercase")]
@@ -140,6 +140,9 @@ pub struct Request {
     pub reason: Option<String>,
     /// The automatic approval rule that approved it; absent when a person decided (or nobody yet).
     pub approved_by_rule: Option<RuleRef>,
+    /// Its entry's approval stages: the stage, their count, the group waiting and the approvals given;
+    /// absent for entries without stages.
+    pub approval: Option<ApprovalProgress>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -173,6 +176,7 @@ impl From<RequestRow> for Request {
             storage: r.storage,
             bridge: r.bridge,
             iso: r.iso,
+            approval: row.approval.map(|p| ApprovalProgress::new(p, &r.status)),
             status: RequestStatus::parse(&r.status).map_or(Status::Failed, Into::into),
             reason: r.reason,
             approved_by_rule: r.approved_by_rule.map(|id| RuleRef { id, name: row.rule_name.unwrap_or_default() }),

@@ -4,6 +4,7 @@ pub mod adopt;
 pub mod approval_rules;
 pub mod audit;
 pub mod catalog;
+pub mod groups;
 pub mod guacamole;
 pub mod home;
 pub mod identities;

@@ -179,6 +179,7 @@ fn row(
         form => form,
         errors => errors.map(|e| ctx.field_errors(e)).unwrap_or_default(),
         open => values.is_some(),
+        stage => crate::http::pages::approvals::stage_view(ctx, r),
     }
 }
 
@@ -253,6 +254,10 @@ pub async fn approve(ctx: Ctx, Path(id): Path<i64>, form: Form) -> Response {
                 return decision_refused(&ctx, id, &form, errors.into()).await;
             }
             match services::requests::approve(&ctx.state.db, admin, id, adj).await {
+                // An entry with approval stages: the request moved on to its next stage.
+                Ok(r) if RequestStatus::parse(&r.status) == Some(RequestStatus::Pending) => {
+                    Ok(after_decision(&form, id, "stage_approved"))
+                }
                 Ok(_) => Ok(after_decision(&form, id, "approved")),
                 Err(e) => decision_refused(&ctx, id, &form, e).await,
             }

@@ -151,6 +151,13 @@ pub(super) async fn user_page(
         ])
     });
     let identities = services::identities::list_for_user(db, admin, id).await.map_err(err)?;
+    let groups: Vec<Value> = services::groups::list(db, admin)
+        .await
+        .map_err(err)?
+        .into_iter()
+        .filter(|g| g.members.iter().any(|(m, _)| *m == id))
+        .map(|g| context! { id => g.group.id, name => g.group.name })
+        .collect();
     let refused = !errors.is_empty() || !link_errors.is_empty();
     let status = if refused { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     Ok(ctx.render_status(
@@ -164,6 +171,7 @@ pub(super) async fn user_page(
                 email => u.email, display_name => u.display_name,
             },
             identities => super::identities::views(&identities),
+            groups => groups,
             providers => super::identities::provider_options(ctx),
             link_form => link_form,
             link_errors => ctx.field_errors(&link_errors),

@@ -151,6 +151,16 @@ pub fn input(form: &Form, typed: &Typed, errors: &mut FieldErrors) -> TemplateIn
         lease_days: optional_number(errors, "lease_days", form.get("lease_days")),
         lease_max_days: optional_number(errors, "lease_max_days", form.get("lease_max_days")),
         net0: String::new(),
+        // The form always carries the field: an emptied one removes the stages.
+        approval_stages: Some(
+            typed
+                .get("approval_stages")
+                .split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        ),
         ..TemplateInput::default()
     };
     if kind.is_cloned() {

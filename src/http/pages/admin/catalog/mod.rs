@@ -127,8 +127,13 @@ pub async fn edit_template(ctx: Ctx, Path(id): Path<i64>) -> Response {
     respond(
         async {
             let admin = ctx.admin()?;
-            let t = services::catalog::get(&ctx.state.db, admin, id).await.map_err(|e| ctx.service_error(&e))?;
-            edit_page(&ctx, id, &Typed::of(&t), Refusal::None).await
+            let db = &ctx.state.db;
+            let t = services::catalog::get(db, admin, id).await.map_err(|e| ctx.service_error(&e))?;
+            let stages =
+                services::requests::stages::stages_of(db, Some(id)).await.map_err(|e| ctx.service_error(&e))?;
+            let mut typed = Typed::of(&t);
+            typed.values.insert("approval_stages".into(), services::requests::stages::names(&stages).join(", "));
+            edit_page(&ctx, id, &typed, Refusal::None).await
         }
         .await,
     )
