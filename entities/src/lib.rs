@@ -14,6 +14,7 @@ pub mod identity;
 pub mod login_throttle;
 pub mod machine;
 pub mod named_lock;
+pub mod notification_opt_out;
 pub mod pending_sign_in;
 pub mod request;
 pub mod role_quota;
@@ -23,6 +24,7 @@ pub mod silent_guest_agent;
 pub mod template;
 pub mod user;
 pub mod user_quota;
+pub mod webhook;
 
 pub mod prelude {
     pub use super::address_lease::Entity as AddressLease;
@@ -37,6 +39,7 @@ pub mod prelude {
     pub use super::login_throttle::Entity as LoginThrottle;
     pub use super::machine::Entity as Machine;
     pub use super::named_lock::Entity as NamedLock;
+    pub use super::notification_opt_out::Entity as NotificationOptOut;
     pub use super::pending_sign_in::Entity as PendingSignIn;
     pub use super::request::Entity as Request;
     pub use super::role_quota::Entity as RoleQuota;
@@ -46,4 +49,5 @@ pub mod prelude {
     pub use super::template::Entity as Template;
     pub use super::user::Entity as User;
     pub use super::user_quota::Entity as UserQuota;
+    pub use super::webhook::Entity as Webhook;
 }

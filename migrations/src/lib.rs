@@ -22,6 +22,7 @@ mod m20261204_190000_replace_login_failures;
 mod m20261204_190100_create_console_sessions;
 mod m20261205_140000_add_job_req_id;
 mod m20261206_001000_add_machine_leases;
+mod m20261206_150000_create_notifications;
 
 pub struct Migrator;
 
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_190100_create_console_sessions::Migration),
             Box::new(m20261205_140000_add_job_req_id::Migration),
             Box::new(m20261206_001000_add_machine_leases::Migration),
+            Box::new(m20261206_150000_create_notifications::Migration),
         ]
     }
 }

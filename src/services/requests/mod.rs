@@ -14,7 +14,8 @@ mod check;
 pub use check::check;
 use check::{CheckedRequest, check_new};
 
-use super::{Actor, Page, ServiceError, audit, into_page, page_limit, quotas};
+use super::{Actor, Page, ServiceError, audit, into_page, notifications, page_limit, quotas};
+use crate::domain::notification::EventKind;
 use crate::domain::quota::{Resources, TemplateLimits, check_quota, check_template_limits};
 use crate::domain::request_origin::RequestOrigin;
 use crate::domain::request_status::{RequestEvent, RequestStatus};
@@ -90,6 +91,8 @@ pub async fn create(db: &DatabaseConnection, actor: &Actor, input: NewRequest) -
         }
     }
     audit::record(&txn, Some(actor), "request.created", "request", row.id, details).await?;
+    let key = format!("request:{}:received", row.id);
+    notifications::record(&txn, EventKind::RequestReceived, &key, row.id, None, None, None).await?;
     txn.commit().await?;
     Ok(row)
 }
@@ -350,7 +353,10 @@ pub async fn transition_in<C: ConnectionTrait>(
         let job = jobs::NewJob::new(kind, json!({"request_id": id})).idempotency_key(format!("{kind}:{id}:{audit_id}"));
         jobs::enqueue(txn, job).await?;
     }
-    request::Entity::find_by_id(id).one(txn).await?.ok_or(ServiceError::NotFound)
+    let updated = request::Entity::find_by_id(id).one(txn).await?.ok_or(ServiceError::NotFound)?;
+    // Told in the same commit as the change: a rolled-back change tells nobody.
+    notifications::record_transition(txn, &updated, from, to, audit_id).await?;
+    Ok(updated)
 }
 
 /// How many requests are in `status` now (the queue's badge, the admin home).
