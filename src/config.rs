@@ -140,6 +140,11 @@ pub const KEYS: &[(&str, Option<&str>, &str)] = &[
         "From address of notification mails, e.g. `proxdesk <desk@example.org>`; required with smtp_host",
     ),
     ("webhook_timeout_secs", Some("10"), "bound of one webhook delivery, in seconds (1-120)"),
+    (
+        "webhook_hosts",
+        None,
+        "hosts webhooks may be sent to, comma-separated (`*.example.org` for names under it); unset: any host",
+    ),
     ("notify_attempts", Some("8"), "attempts of each mail and webhook delivery before it is given up (1-50)"),
     (
         "notify_backoff_ms",

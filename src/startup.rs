@@ -43,6 +43,8 @@ pub struct AppState {
     pub leases: Arc<crate::services::leases::LeaseSettings>,
     /// Whether notification mail is configured (`smtp_host`).
     pub mail: bool,
+    /// The hosts webhooks may be sent to (`webhook_hosts`; empty: any).
+    pub webhook_hosts: Arc<Vec<String>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -130,6 +132,7 @@ impl App {
                 .map(|deps| (Arc::new(deps), notify))
                 .map_err(StartupError::Notify)?;
         let mail = notify.1.mail.is_some();
+        let webhook_hosts = Arc::new(notify.1.webhook_hosts.clone());
         let workers = match (&pve, worker_settings.enabled) {
             (Some(client), true) => {
                 let guac = guac.map(|(s, _)| s);
@@ -155,6 +158,7 @@ impl App {
             pve_guests: Arc::default(),
             leases: Arc::new(leases),
             mail,
+            webhook_hosts,
         };
         Ok(App { state, acceptor: TcpAcceptor::from_tokio(listener)?, port, workers, scheduler, metrics })
     }

@@ -28,6 +28,8 @@ pub struct NotifySettings {
     /// Attempts of each mail and delivery before it is given up.
     pub attempts: i32,
     pub backoff: Backoff,
+    /// The hosts webhooks may be sent to; empty: any.
+    pub webhook_hosts: Vec<String>,
 }
 
 impl NotifySettings {
@@ -53,6 +55,7 @@ impl NotifySettings {
             webhook_timeout: Duration::from_secs(timeout),
             attempts,
             backoff: Backoff { base: Duration::from_millis(backoff_ms), max: Duration::from_secs(3600) },
+            webhook_hosts: crate::domain::guest::split_list(raw.get("webhook_hosts").unwrap_or_default()),
         })
     }
 }
@@ -64,6 +67,7 @@ pub struct NotifyDeps {
     pub public_url: String,
     pub mailer: Option<Mailer>,
     pub webhooks: WebhookClient,
+    pub webhook_hosts: Vec<String>,
 }
 
 impl NotifyDeps {
@@ -79,7 +83,8 @@ impl NotifyDeps {
             None => None,
         };
         let webhooks = WebhookClient::new(settings.webhook_timeout)?;
-        Ok(NotifyDeps { db, key, public_url: public_url.to_owned(), mailer, webhooks })
+        let webhook_hosts = settings.webhook_hosts.clone();
+        Ok(NotifyDeps { db, key, public_url: public_url.to_owned(), mailer, webhooks, webhook_hosts })
     }
 }
 
@@ -150,6 +155,12 @@ pub fn register(registry: &mut Registry, deps: Arc<NotifyDeps>, settings: &Notif
                 // Deleted since: nobody to deliver to.
                 return Ok(Outcome::Done);
             };
+            if !notifications::webhooks::host_allowed(&hook.url, &d.webhook_hosts) {
+                let why = "the webhook's host is not among webhook_hosts";
+                notifications::webhooks::record_attempt(&d.db, hook.id, DeliveryStatus::Failed, None, Some(why.into()))
+                    .await?;
+                return Ok(Outcome::failed(why));
+            }
             let now = chrono::Utc::now().timestamp();
             match d.webhooks.deliver(&hook.url, &secret, &p.event_id, &p.body, now).await {
                 Ok(code) => {

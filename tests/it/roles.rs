@@ -57,6 +57,7 @@ fn body_for(method: &str, path: &str) -> Value {
         ("post", "/requests/bulk") => json!({"ids": [1], "action": "approve"}),
         ("post", "/users/{id}/identities") => json!({"provider": "pve", "issuer": "pve", "subject": "mallory@pve"}),
         ("put", "/admin/sign-in-policy") => json!({"password_sign_in": "everyone"}),
+        ("post", "/admin/webhooks") => json!({"url": "https://hooks.example/desk"}),
         ("post", "/admin/machines/adopt") => json!({"node": "pve1", "vmid": 100, "kind": "qemu", "owner": "alice"}),
         _ => json!({}),
     }

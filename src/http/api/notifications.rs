@@ -57,7 +57,8 @@ impl NotificationsApi {
     }
 
     /// Add a webhook. Its signing secret is in this answer only; events are POSTed to `url` signed with
-    /// it (see the README for the headers). 422 for a URL that is not http(s).
+    /// it (see the README for the headers). 422 for a URL that is not http(s), or whose host is not among
+    /// the configured `webhook_hosts`.
     #[oai(path = "/admin/webhooks", method = "post", tag = "ApiTags::Admin")]
     async fn create_webhook(
         &self,
@@ -66,13 +67,14 @@ impl NotificationsApi {
         body: Json<CreateWebhook>,
     ) -> Result<Json<NewWebhook>, BodyApiError> {
         let st = state(req);
-        let events: Vec<EventKind> = body.0.events.into_iter().map(Into::into).collect();
+        let events: Vec<EventKind> = body.0.events.unwrap_or_default().into_iter().map(Into::into).collect();
         let (row, secret) = services::notifications::webhooks::create(
             &st.db,
             &st.settings.secret_key,
             auth.actor(),
             &body.0.url,
             &events,
+            &st.webhook_hosts,
         )
         .await?;
         Ok(Json(NewWebhook { secret: secret.expose().clone(), webhook: row.into() }))

@@ -54,6 +54,22 @@ pub fn wants(w: &webhook::Model, kind: EventKind) -> bool {
     w.events.trim().is_empty() || kinds(w).contains(&kind)
 }
 
+/// Whether `url`'s host may receive webhooks under `allowed` (`webhook_hosts`: host names or addresses,
+/// `*.example.org` for any name under it; empty: any host).
+pub fn host_allowed(url: &str, allowed: &[String]) -> bool {
+    if allowed.is_empty() {
+        return true;
+    }
+    let Some(host) = url::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_ascii_lowercase)) else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    allowed.iter().map(|a| a.trim().to_ascii_lowercase()).any(|a| match a.strip_prefix("*.") {
+        Some(suffix) => host.len() > suffix.len() && host.ends_with(&format!(".{suffix}")),
+        None => host == a.trim_start_matches('[').trim_end_matches(']'),
+    })
+}
+
 /// Adds a webhook; answers it with its signing secret, which is not shown again.
 #[tracing::instrument(skip(db, key, actor), fields(actor = actor.id))]
 pub async fn create(
@@ -62,12 +78,16 @@ pub async fn create(
     actor: &Actor,
     url: &str,
     events: &[EventKind],
+    allowed_hosts: &[String],
 ) -> Result<(webhook::Model, Secret<String>), ServiceError> {
     actor.require_admin()?;
     let url = url.trim();
     let parsed = url::Url::parse(url).ok().filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
     if parsed.is_none() || url.len() > 2000 {
         return Err(FieldError::new("url", "error.url_invalid").into());
+    }
+    if !host_allowed(url, allowed_hosts) {
+        return Err(FieldError::new("url", "error.webhook_host").into());
     }
     let mut events = events.to_vec();
     events.sort();
@@ -141,4 +161,23 @@ pub async fn record_attempt(
         .exec(db)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_allowed;
+
+    #[test]
+    fn only_listed_hosts_and_names_under_a_wildcard_are_allowed() {
+        let allowed = vec!["hooks.example.org".to_owned(), "*.corp.example".to_owned(), "127.0.0.1".to_owned()];
+        assert!(host_allowed("https://hooks.example.org/x", &allowed));
+        assert!(host_allowed("https://HOOKS.example.org:8443/x", &allowed));
+        assert!(host_allowed("https://ci.corp.example/hook", &allowed));
+        assert!(host_allowed("http://127.0.0.1:9000/", &allowed));
+        assert!(!host_allowed("https://corp.example/hook", &allowed), "the wildcard is for names under it");
+        assert!(!host_allowed("https://evilcorp.example/hook", &allowed));
+        assert!(!host_allowed("https://hooks.example.org.evil.example/", &allowed));
+        assert!(!host_allowed("http://10.0.0.1/", &allowed));
+        assert!(host_allowed("http://10.0.0.1/", &[]), "no list: any host");
+    }
 }

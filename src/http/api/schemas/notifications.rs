@@ -141,9 +141,9 @@ pub struct CreateWebhook {
     /// An http:// or https:// URL.
     #[oai(validator(max_length = 2000, pattern = r"^[hH][tT][tT][pP][sS]?://\S+$"))]
     pub url: Text,
-    /// The kinds it receives; left out or empty: every kind.
-    #[oai(default, validator(max_items = 32))]
-    pub events: Vec<NotificationKind>,
+    /// The kinds it receives; left out, null or empty: every kind.
+    #[oai(nullable, validator(max_items = 32))]
+    pub events: Option<Vec<NotificationKind>>,
 }
 
 /// A new webhook; `secret` (its signing key) is shown this once only.

@@ -62,7 +62,9 @@ pub async fn create(ctx: Ctx, form: Form) -> Response {
             let ticked = form.all("kind");
             let kinds: Vec<EventKind> = EventKind::ALL.into_iter().filter(|k| ticked.contains(&k.as_str())).collect();
             let st = &ctx.state;
-            match webhooks::create(&st.db, &st.settings.secret_key, admin, form.get("url"), &kinds).await {
+            match webhooks::create(&st.db, &st.settings.secret_key, admin, form.get("url"), &kinds, &st.webhook_hosts)
+                .await
+            {
                 Ok((row, secret)) => {
                     let shown = context! { url => row.url, secret => secret.expose().clone() };
                     page(&ctx, Some(ctx.t("flash.webhook_created")), None, Some(shown)).await
