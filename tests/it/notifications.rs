@@ -217,3 +217,47 @@ async fn a_mail_that_cannot_be_sent_ends_dead_after_its_attempts_and_nothing_els
         assert_eq!(job.state, JobState::Succeeded.as_str(), "every fan-out itself succeeded: {job:?}");
     }
 }
+
+/// Runs the expiry sweep as of `at` as its cron tick would, and waits for what it led to.
+async fn sweep_at(app: &TestApp, at: chrono::DateTime<chrono::Utc>) {
+    let key = format!("cron:lease_sweep:{}", at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    let job = jobs::NewJob::new("lease_sweep", json!({ "at": at })).idempotency_key(key);
+    jobs::enqueue(&app.db, job).await.unwrap();
+    settle_jobs(app).await;
+}
+
+#[tokio::test]
+async fn lease_warnings_the_stop_and_the_deletion_each_mail_the_owner_once() {
+    let Some(smtp) = Smtp::start(None) else { return };
+    let desk = desk_mailing(&smtp, |_| {}).await;
+    let app = &desk.app;
+    let (_, chief) = person(app, "chief", Role::Admin, None, None).await;
+    let (_, alice) = person(app, "alice", Role::User, Some("alice@example.org"), None).await;
+    let id = submit(app, &alice, "leased-1").await;
+    app.post(&chief, &format!("/api/v1/requests/{id}/approve"), json!({})).await;
+    assert_eq!(settle(app, &alice, id).await["status"], "ready");
+    let m = machine_of(app, id).await;
+    let expires = m.expires_at.expect("a lease");
+    let shown = expires.format("%Y-%m-%d %H:%M UTC").to_string();
+    let link = format!("{}/machines/{}", app.address, m.id);
+
+    // Each warning once, however many ticks fall inside it.
+    for at in [expires - chrono::Duration::days(6), expires - chrono::Duration::days(5)] {
+        sweep_at(app, at).await;
+    }
+    let warned = smtp.wait_for("alice@example.org", &format!("Your machine leased-1 expires on {shown}")).await;
+    assert!(warned.body.contains(&link) && warned.body.contains("Extend the lease"), "{}", warned.body);
+    sweep_at(app, expires - chrono::Duration::hours(12)).await;
+    sweep_at(app, expires - chrono::Duration::hours(11)).await;
+    sweep_at(app, expires + chrono::Duration::seconds(1)).await;
+    let stopped = smtp.wait_for("alice@example.org", "Your machine leased-1 expired and was stopped").await;
+    assert!(stopped.body.contains(&shown), "{}", stopped.body);
+    sweep_at(app, expires + chrono::Duration::hours(169)).await;
+    assert_eq!(settle(app, &alice, id).await["status"], "deleted");
+    smtp.wait_for("alice@example.org", "Your machine leased-1 was deleted").await;
+    settle_jobs(app).await;
+    let subjects: Vec<String> = smtp.mails_to("alice@example.org").into_iter().map(|m| m.subject).collect();
+    let count = |s: &str| subjects.iter().filter(|x| x.contains(s)).count();
+    assert_eq!(count("expires on"), 2, "two warnings: {subjects:#?}");
+    assert_eq!((count("expired and was stopped"), count("was deleted")), (1, 1), "{subjects:#?}");
+}
