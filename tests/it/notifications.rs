@@ -261,3 +261,43 @@ async fn lease_warnings_the_stop_and_the_deletion_each_mail_the_owner_once() {
     assert_eq!(count("expires on"), 2, "two warnings: {subjects:#?}");
     assert_eq!((count("expired and was stopped"), count("was deleted")), (1, 1), "{subjects:#?}");
 }
+
+/// Runs `proxdesk check` (the real binary) against a simulated cluster with `env` added.
+async fn check(env: &[(&str, String)]) -> (bool, String) {
+    let sim = crate::pve_client::sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_proxdesk"));
+    cmd.arg("check")
+        .env("PROXDESK_DATA_DIR", dir.path())
+        .env("PROXDESK_LOG", "warn")
+        .env("PROXDESK_PVE_URL", sim.url())
+        .env("PROXDESK_PVE_TOKEN", format!("{}={}", crate::pve_client::TOKEN_ID, crate::pve_client::TOKEN_SECRET))
+        .env_remove("PROXDESK_DATABASE_URL")
+        .current_dir(dir.path());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().await.unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[tokio::test]
+async fn check_says_whether_mail_is_off_reaches_the_server_or_fails() {
+    let (ok, out) = check(&[]).await;
+    assert!(ok && out.contains("mail: off (PROXDESK_SMTP_HOST is not set"), "{out}");
+    let Some(smtp) = Smtp::start(None) else { return };
+    let relay = |tls: &str| {
+        vec![
+            ("PROXDESK_SMTP_HOST", "127.0.0.1".to_owned()),
+            ("PROXDESK_SMTP_PORT", smtp.port.to_string()),
+            ("PROXDESK_SMTP_TLS", tls.to_owned()),
+            ("PROXDESK_MAIL_FROM", "desk@example.org".to_owned()),
+        ]
+    };
+    let (ok, out) = check(&relay("none")).await;
+    assert!(ok && out.contains(&format!("mail: ok, 127.0.0.1:{} (none)", smtp.port)), "{out}");
+    // STARTTLS is required: a server that does not offer it fails the check rather than being used in clear.
+    let (ok, out) = check(&relay("starttls")).await;
+    assert!(!ok && out.contains("mail: FAILED"), "{out}");
+    assert!(smtp.mails().is_empty(), "the check sends no mail");
+}
