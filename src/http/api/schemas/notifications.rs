@@ -61,6 +61,7 @@ impl From<EventKind> for NotificationKind {
 #[derive(Debug, Object)]
 pub struct NotificationChoices {
     /// Where mails go; null: your account has no address, so none is sent.
+    #[oai(nullable)]
     pub email: Option<String>,
     /// Whether this desk sends mail at all.
     pub mail_configured: bool,
