@@ -94,6 +94,8 @@ pub async fn create(db: &DatabaseConnection, actor: &Actor, input: NewRequest) -
     let key = format!("request:{}:received", row.id);
     notifications::record(&txn, EventKind::RequestReceived, &key, row.id, None, None, None).await?;
     txn.commit().await?;
+    // The approvers hear of it now rather than at the workers' next poll.
+    jobs::wake();
     Ok(row)
 }
 
