@@ -26,6 +26,7 @@ pub enum TlsMode {
 }
 
 impl TlsMode {
+    /// The mode named by `smtp_tls`.
     pub fn parse(s: &str) -> Option<TlsMode> {
         match s {
             "starttls" => Some(TlsMode::StartTls),
@@ -35,6 +36,7 @@ impl TlsMode {
         }
     }
 
+    /// The setting's value for this mode.
     pub fn as_str(self) -> &'static str {
         match self {
             TlsMode::StartTls => "starttls",
@@ -55,10 +57,15 @@ impl TlsMode {
 /// The SMTP settings (`PROXDESK_SMTP_*`, `PROXDESK_MAIL_FROM`).
 #[derive(Clone)]
 pub struct MailSettings {
+    /// The SMTP server's name or address (also the name its certificate must carry).
     pub host: String,
+    /// Default by mode: 587 (starttls), 465 (tls), 25 (none).
     pub port: u16,
+    /// How the connection is protected.
     pub tls: TlsMode,
+    /// The login, with `password`; `None`: no login.
     pub user: Option<String>,
+    /// Printed as `***`.
     pub password: Option<Secret<String>>,
     /// The From address, e.g. `proxdesk <desk@example.org>`.
     pub from: String,

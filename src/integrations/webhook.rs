@@ -52,6 +52,8 @@ pub struct WebhookClient {
 }
 
 impl WebhookClient {
+    /// A client whose deliveries each end within `timeout` (connecting included); redirects are not
+    /// followed.
     pub fn new(timeout: Duration) -> Result<WebhookClient, String> {
         crate::integrations::install_tls_provider();
         let http = reqwest::Client::builder()
