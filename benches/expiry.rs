@@ -143,6 +143,6 @@ fn main() {
             .count(&db)
             .await
             .unwrap();
-        println!("{reclaimed} machines handed to their deletion (2 writes per warning, 3 per stop or deletion)");
+        println!("{reclaimed} machines handed to their deletion (3 writes per warning, 4 per stop, 3 per deletion)");
     });
 }

@@ -118,6 +118,39 @@ pub const KEYS: &[(&str, Option<&str>, &str)] = &[
     ("lease_second_warning_hours", Some("24"), "second warning this many hours before expiry (below the first)"),
     ("lease_grace_hours", Some("168"), "an expired (stopped) machine is deleted this many hours after its expiry"),
     ("lease_schedule", Some("0 */5 * * * *"), "cron schedule of the expiry sweep (6 fields, seconds first, UTC)"),
+    // Notifications (integrations::mail, workflows::notify).
+    ("smtp_host", None, "SMTP server notification mails are sent through; unset: no mail"),
+    ("smtp_port", None, "its port; default: 587 for starttls, 465 for tls, 25 for none"),
+    (
+        "smtp_tls",
+        Some("starttls"),
+        "starttls (required), tls (SMTPS from the first byte), or none (loopback relay only)",
+    ),
+    ("smtp_user", None, "SMTP login, with smtp_password; unset: no login"),
+    ("smtp_password", None, "password of smtp_user"),
+    (
+        "smtp_ca_file",
+        None,
+        "PEM CA certificate(s) the SMTP server's certificate must chain to (pinned); default: system roots",
+    ),
+    ("smtp_timeout_secs", Some("30"), "bound of connecting to the SMTP server and of each command, in seconds (1-300)"),
+    (
+        "mail_from",
+        None,
+        "From address of notification mails, e.g. `proxdesk <desk@example.org>`; required with smtp_host",
+    ),
+    ("webhook_timeout_secs", Some("10"), "bound of one webhook delivery, in seconds (1-120)"),
+    (
+        "webhook_hosts",
+        None,
+        "hosts webhooks may be sent to, comma-separated (`*.example.org` for names under it); unset: any host",
+    ),
+    ("notify_attempts", Some("8"), "attempts of each mail and webhook delivery before it is given up (1-50)"),
+    (
+        "notify_backoff_ms",
+        Some("10000"),
+        "first retry delay of a mail or delivery, in milliseconds (doubles with jitter, at most 1 h)",
+    ),
     // Proxmox VE realm sign-in (services::realm_sign_in).
     ("pve_realm_login", Some("false"), "offer Proxmox VE realms (pam, pve, LDAP/AD realms) on the sign-in page"),
     ("pve_realms", None, "realms offered, comma-separated; default: every password realm PVE lists"),

@@ -41,6 +41,10 @@ pub struct AppState {
     pub pve_guests: Arc<crate::services::pve_guests::Cache>,
     /// Lease lengths, warnings and grace period.
     pub leases: Arc<crate::services::leases::LeaseSettings>,
+    /// Whether notification mail is configured (`smtp_host`).
+    pub mail: bool,
+    /// The hosts webhooks may be sent to (`webhook_hosts`; empty: any).
+    pub webhook_hosts: Arc<Vec<String>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +61,8 @@ pub enum StartupError {
     Guac(String),
     #[error("sign-in settings: {0}")]
     SignIn(String),
+    #[error("notification settings: {0}")]
+    Notify(String),
     #[error("schedule: {0}")]
     Schedule(#[from] jobs::JobError),
     #[error(
@@ -120,10 +126,18 @@ impl App {
         };
         let sign_in = crate::services::sign_in::Providers::from_settings(&raw, &settings.public_url, pve.as_ref())
             .map_err(StartupError::SignIn)?;
+        let notify = workflows::notify::NotifySettings::from_settings(&raw)?;
+        let notify =
+            workflows::notify::NotifyDeps::new(db.clone(), settings.secret_key.clone(), &settings.public_url, &notify)
+                .map(|deps| (Arc::new(deps), notify))
+                .map_err(StartupError::Notify)?;
+        let mail = notify.1.mail.is_some();
+        let webhook_hosts = Arc::new(notify.1.webhook_hosts.clone());
         let workers = match (&pve, worker_settings.enabled) {
             (Some(client), true) => {
                 let guac = guac.map(|(s, _)| s);
-                Some(start_workers(&db, client.clone(), ssh, &settings, &worker_settings, guac, leases.clone()))
+                let deps = WorkerDeps { ssh, guac, leases: leases.clone(), notify };
+                Some(start_workers(&db, client.clone(), &settings, &worker_settings, deps))
             }
             (None, true) => {
                 tracing::warn!("PROXDESK_PVE_URL is not set: approved requests wait until a cluster is configured");
@@ -143,6 +157,8 @@ impl App {
             sign_in,
             pve_guests: Arc::default(),
             leases: Arc::new(leases),
+            mail,
+            webhook_hosts,
         };
         Ok(App { state, acceptor: TcpAcceptor::from_tokio(listener)?, port, workers, scheduler, metrics })
     }
@@ -247,15 +263,22 @@ pub fn guac_sync(
     Ok(Some((Arc::new(sync), guac.schedule.clone())))
 }
 
+/// What the workers run with besides the cluster.
+struct WorkerDeps {
+    ssh: Option<SshConfig>,
+    guac: Option<Arc<GuacSync>>,
+    leases: crate::services::leases::LeaseSettings,
+    notify: (Arc<workflows::notify::NotifyDeps>, workflows::notify::NotifySettings),
+}
+
 fn start_workers(
     db: &DatabaseConnection,
     pve: pve::Client,
-    ssh: Option<SshConfig>,
     settings: &Settings,
     ws: &WorkerSettings,
-    guac: Option<Arc<GuacSync>>,
-    leases: crate::services::leases::LeaseSettings,
+    wd: WorkerDeps,
 ) -> jobs::WorkerHandle {
+    let WorkerDeps { ssh, guac, leases, notify } = wd;
     let limits = Limits {
         nodes: SharedSemaphores::new(db.clone(), "node", ws.per_node),
         templates: SharedSemaphores::new(db.clone(), "template", 1),
@@ -266,6 +289,7 @@ fn start_workers(
     if let Some(sync) = guac {
         workflows::guac_sync::register(&mut registry, sync);
     }
+    workflows::notify::register(&mut registry, notify.0, &notify.1);
     let config = jobs::WorkerConfig {
         worker_id: format!("{}-{}", hostname(), std::process::id()),
         concurrency: ws.concurrency,

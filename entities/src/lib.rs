@@ -16,6 +16,7 @@ pub mod identity;
 pub mod login_throttle;
 pub mod machine;
 pub mod named_lock;
+pub mod notification_opt_out;
 pub mod pending_sign_in;
 pub mod request;
 pub mod request_approval;
@@ -29,6 +30,7 @@ pub mod user;
 pub mod user_group;
 pub mod user_group_member;
 pub mod user_quota;
+pub mod webhook;
 
 pub mod prelude {
     pub use super::address_lease::Entity as AddressLease;
@@ -43,6 +45,7 @@ pub mod prelude {
     pub use super::login_throttle::Entity as LoginThrottle;
     pub use super::machine::Entity as Machine;
     pub use super::named_lock::Entity as NamedLock;
+    pub use super::notification_opt_out::Entity as NotificationOptOut;
     pub use super::pending_sign_in::Entity as PendingSignIn;
     pub use super::request::Entity as Request;
     pub use super::request_approval::Entity as RequestApproval;
@@ -56,4 +59,5 @@ pub mod prelude {
     pub use super::user_group::Entity as UserGroup;
     pub use super::user_group_member::Entity as UserGroupMember;
     pub use super::user_quota::Entity as UserQuota;
+    pub use super::webhook::Entity as Webhook;
 }

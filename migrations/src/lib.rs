@@ -24,6 +24,7 @@ mod m20261205_140000_add_job_req_id;
 mod m20261206_001000_add_machine_leases;
 mod m20261206_130000_create_user_groups;
 mod m20261206_130100_create_approval_stages;
+mod m20261206_150000_create_notifications;
 mod m20261206_200000_create_approval_rules;
 
 pub struct Migrator;
@@ -53,6 +54,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_001000_add_machine_leases::Migration),
             Box::new(m20261206_130000_create_user_groups::Migration),
             Box::new(m20261206_130100_create_approval_stages::Migration),
+            Box::new(m20261206_150000_create_notifications::Migration),
             Box::new(m20261206_200000_create_approval_rules::Migration),
         ]
     }

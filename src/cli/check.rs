@@ -1,5 +1,5 @@
 //! `proxdesk check`: the Proxmox VE cluster (version, nodes, catalog templates, privileges), then, where
-//! they are configured, SSH to each online node and the Guacamole sync account. Exits non-zero when any
+//! they are configured, SSH to each online node, the Guacamole sync account and the SMTP server. Exits non-zero when any
 //! part fails, so it can gate a deployment.
 
 use sea_orm::EntityTrait;
@@ -8,6 +8,7 @@ use super::{CliError, load_settings};
 use crate::config::RawSettings;
 use crate::domain::guest::{MachineKind, split_list};
 use crate::integrations::guacamole::{self, GuacSettings};
+use crate::integrations::mail::{MailSettings, Mailer};
 use crate::integrations::pve::{self, check::CatalogTemplate};
 use crate::integrations::ssh::{self, SshConfig};
 
@@ -49,5 +50,35 @@ pub(super) async fn run() -> Result<(), CliError> {
         print!("{guac_report}");
         ok &= guac_report.all_ok();
     }
+    ok &= check_mail(&raw, &settings.public_url).await?;
     if ok { Ok(()) } else { Err(CliError::Usage("some checks failed (see above)".into())) }
+}
+
+/// Connects to the SMTP server as notification mails would (TLS, login) and sends nothing; without
+/// `smtp_host`, says mail is off.
+async fn check_mail(raw: &RawSettings, public_url: &str) -> Result<bool, CliError> {
+    let Some(mail) = MailSettings::from_settings(raw)? else {
+        println!("mail: off (PROXDESK_SMTP_HOST is not set; no notification mail is sent)");
+        return Ok(true);
+    };
+    let target = format!("{}:{} ({})", mail.host, mail.port, mail.tls.as_str());
+    let host = url::Url::parse(public_url).ok().and_then(|u| u.host_str().map(str::to_owned));
+    let outcome = match Mailer::new(&mail, host.as_deref().unwrap_or("localhost")) {
+        Ok(mailer) => mailer.test_connection().await,
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok(true) => {
+            println!("mail: ok, {target} greets us as sender {}", mail.from);
+            Ok(true)
+        }
+        Ok(false) => {
+            println!("mail: FAILED, {target} did not answer NOOP");
+            Ok(false)
+        }
+        Err(e) => {
+            println!("mail: FAILED, {target}: {e}");
+            Ok(false)
+        }
+    }
 }

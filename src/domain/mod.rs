@@ -11,6 +11,7 @@ pub mod identity;
 pub mod lease;
 pub mod login_name;
 pub mod lost;
+pub mod notification;
 pub mod proxies;
 pub mod quota;
 pub mod request_origin;

@@ -2,9 +2,11 @@
 
 pub mod guacamole;
 pub mod ldap;
+pub mod mail;
 pub mod oidc;
 pub mod pve;
 pub mod ssh;
+pub mod webhook;
 
 /// Makes ring the process's TLS provider: reqwest is built without one (`rustls-no-provider`), and every
 /// `reqwest::Client` panics at build time without it. Idempotent; call before building any client.

@@ -19,6 +19,7 @@ pub mod live;
 pub mod locks;
 pub mod lost_machines;
 pub mod machines;
+pub mod notifications;
 pub mod overview;
 pub mod pending_sign_ins;
 pub mod pve_guests;

@@ -3,6 +3,7 @@
 mod bulk;
 mod destroy;
 pub mod leases;
+pub mod notify;
 mod outcome;
 pub mod provision;
 mod timeline;

@@ -12,6 +12,7 @@ mod leases;
 mod machine_details;
 mod machines;
 mod methods;
+mod notifications;
 mod pve_guests;
 mod requests;
 pub mod schemas;
@@ -48,11 +49,12 @@ pub type Apis = (
     leases::LeasesApi,
     approval_rules::ApprovalRulesApi,
     groups::GroupsApi,
+    notifications::NotificationsApi,
 );
 
 /// The OpenAPI service. `public_url` becomes the spec's server entry.
 pub fn service(public_url: &str) -> OpenApiService<Apis, ()> {
-    OpenApiService::new((requests::RequestsApi, machines::MachinesApi, console::ConsoleApi, account::AccountApi, admin::AdminApi, identities::IdentitiesApi, pve_guests::PveGuestsApi, snapshots::SnapshotsApi, bulk::BulkApi, machine_details::MachineDetailsApi, leases::LeasesApi, approval_rules::ApprovalRulesApi, groups::GroupsApi), "proxdesk", env!("CARGO_PKG_VERSION"))
+    OpenApiService::new((requests::RequestsApi, machines::MachinesApi, console::ConsoleApi, account::AccountApi, admin::AdminApi, identities::IdentitiesApi, pve_guests::PveGuestsApi, snapshots::SnapshotsApi, bulk::BulkApi, machine_details::MachineDetailsApi, leases::LeasesApi, approval_rules::ApprovalRulesApi, groups::GroupsApi, notifications::NotificationsApi), "proxdesk", env!("CARGO_PKG_VERSION"))
         .description("Self-service desk for Proxmox VE. Authenticate with `Authorization: Bearer <token>` (create tokens in your profile).")
         .server(format!("{public_url}/api/v1"))
 }

@@ -1,4 +1,4 @@
-//! The profile: password, language, API tokens.
+//! The profile: password, language, notification mails, API tokens.
 
 use minijinja::{Value, context};
 use poem::web::{Path, Query};
@@ -6,6 +6,7 @@ use poem::{Response, handler, http::StatusCode};
 
 use super::ctx::{Ctx, Form, PageResult, redirect, respond};
 use super::requests::{Flash, flash};
+use crate::domain::notification::EventKind;
 use crate::domain::{FieldError, FieldErrors};
 use crate::secrets::Secret;
 use crate::services::{self, ServiceError};
@@ -23,6 +24,11 @@ async fn page(ctx: &Ctx, notice: Option<String>, new_token: Option<Value>, error
     let tokens = services::tokens::list(db, user).await.map_err(err)?;
     let account = services::users::get(db, user, user.id).await.map_err(err)?;
     let identities = services::identities::list_for_user(db, user, user.id).await.map_err(err)?;
+    let off = services::notifications::prefs::opt_outs(db, user).await.map_err(err)?;
+    let kinds: Vec<Value> = EventKind::ALL
+        .into_iter()
+        .map(|k| context! { kind => k.as_str(), label => ctx.t(&k.label_key()), on => off.wants(k) })
+        .collect();
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     Ok(ctx.render_status(
         status,
@@ -35,6 +41,9 @@ async fn page(ctx: &Ctx, notice: Option<String>, new_token: Option<Value>, error
             tokens => tokens.iter().cloned().map(|t| context! { id => t.id, name => t.name, prefix => t.prefix, created_at => t.created_at.to_rfc3339(), last_used_at => t.last_used_at.map(|d| d.to_rfc3339()) }).collect::<Vec<_>>(),
             errors => ctx.field_errors(&errors),
             has_password => !account.password_hash.is_empty(),
+            notify_kinds => kinds,
+            email => account.email.clone().filter(|e| !e.trim().is_empty()),
+            mail_configured => ctx.state.mail,
             identities => identities.iter().map(|i| context! {
                 provider => &i.provider, subject => &i.subject, issuer => &i.issuer,
                 last_sign_in_at => i.last_sign_in_at.map(|t| t.to_rfc3339()),
@@ -110,6 +119,23 @@ pub async fn revoke_token(ctx: Ctx, Path(id): Path<i64>, form: Form) -> Response
             }
             match services::tokens::revoke(&ctx.state.db, user, id).await {
                 Ok(()) => Ok(redirect("/profile?done=token_revoked")),
+                Err(e) => Err(ctx.service_error(&e)),
+            }
+        }
+        .await,
+    )
+}
+
+/// Saves which kinds of notification mail the user gets: a ticked box is on, every other kind off.
+#[handler]
+pub async fn set_notifications(ctx: Ctx, form: Form) -> Response {
+    respond(
+        async {
+            let user = ctx.user()?;
+            let on = form.all("kind");
+            let off: Vec<EventKind> = EventKind::ALL.into_iter().filter(|k| !on.contains(&k.as_str())).collect();
+            match services::notifications::prefs::set_opt_outs(&ctx.state.db, user, &off).await {
+                Ok(_) => Ok(redirect("/profile?done=notifications_saved")),
                 Err(e) => Err(ctx.service_error(&e)),
             }
         }

@@ -26,6 +26,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("admin/template_form.html", include_str!("../../../templates/admin/template_form.html")),
     ("admin/_template_fields.html", include_str!("../../../templates/admin/_template_fields.html")),
     ("admin/quotas.html", include_str!("../../../templates/admin/quotas.html")),
+    ("admin/webhooks.html", include_str!("../../../templates/admin/webhooks.html")),
     ("admin/adopt.html", include_str!("../../../templates/admin/adopt.html")),
     ("admin/audit.html", include_str!("../../../templates/admin/audit.html")),
     ("admin/home.html", include_str!("../../../templates/admin/home.html")),

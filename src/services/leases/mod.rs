@@ -1,7 +1,7 @@
 //! Machine leases: the expiry a new machine gets, its extension by the owner (within the catalog entry's
 //! policy) or an admin (beyond it, or no expiry), and the sweep that warns, stops and deletes
-//! (`sweep`). Every lease change is audited and emitted as a [`LeaseEvent`] through [`emit`], the one
-//! place a later notification step hooks into.
+//! (`sweep`). Every lease change is audited and emitted as a [`LeaseEvent`] through [`emit`], which also
+//! records the owner's notifications (warnings and the stop).
 
 mod sweep;
 
@@ -15,6 +15,7 @@ use super::{Actor, ServiceError, audit};
 use crate::config::{ConfigError, RawSettings};
 use crate::domain::FieldError;
 use crate::domain::lease::{LeaseChange, LeasePolicy, LeaseRefusal, LeaseStage, LeaseStep, LeaseTiming, new_expiry};
+use crate::domain::notification::EventKind;
 use crate::domain::request_status::RequestStatus;
 
 pub use sweep::{STEP_JOB, StepOutcome, SweepReport, run_step, sweep};
@@ -110,8 +111,8 @@ impl LeaseEventKind {
 }
 
 /// Records `event` in the caller's transaction: its audit entry, and for a stop or deletion the job
-/// that carries it out (one per machine, step and expiry, however often it is emitted). Notifications
-/// belong here too. Answers the rows it wrote.
+/// that carries it out (one per machine, step and expiry, however often it is emitted), and for a
+/// warning or a stop the owner's notification. Answers the rows it wrote.
 pub async fn emit<C: ConnectionTrait>(txn: &C, actor: Option<&Actor>, event: &LeaseEvent) -> Result<u64, ServiceError> {
     let details = match event.kind {
         LeaseEventKind::Step { step, expires_at } => {
@@ -125,6 +126,20 @@ pub async fn emit<C: ConnectionTrait>(txn: &C, actor: Option<&Actor>, event: &Le
         let key = format!("lease:{}:{}:{}", event.machine_id, step.as_str(), expires_at.timestamp());
         let payload = json!({"machine_id": event.machine_id, "step": step.as_str(), "expires_at": expires_at});
         jobs::enqueue(txn, jobs::NewJob::new(STEP_JOB, payload).idempotency_key(key)).await?;
+        writes += 1;
+    }
+    // The owner hears of warnings and of the stop; the deletion is told when the machine is deleted.
+    let told = match event.kind {
+        LeaseEventKind::Step { step: LeaseStep::WarnFirst | LeaseStep::WarnSecond, expires_at } => {
+            Some((EventKind::LeaseWarning, expires_at))
+        }
+        LeaseEventKind::Step { step: LeaseStep::Stop, expires_at } => Some((EventKind::LeaseExpired, expires_at)),
+        _ => None,
+    };
+    if let (Some((kind, expires_at)), LeaseEventKind::Step { step, .. }) = (told, event.kind) {
+        let key = format!("lease:{}:{}:{}", event.machine_id, step.as_str(), expires_at.timestamp());
+        let machine = Some(event.machine_id);
+        super::notifications::record(txn, kind, &key, event.request_id, machine, None, Some(expires_at)).await?;
         writes += 1;
     }
     Ok(writes)

@@ -15,7 +15,8 @@ pub mod stages;
 pub use check::check;
 use check::{CheckedRequest, check_new};
 
-use super::{Actor, Page, ServiceError, approval_rules, audit, into_page, page_limit, quotas};
+use super::{Actor, Page, ServiceError, approval_rules, audit, into_page, notifications, page_limit, quotas};
+use crate::domain::notification::EventKind;
 use crate::domain::quota::{Resources, TemplateLimits, check_quota, check_template_limits};
 use crate::domain::request_origin::RequestOrigin;
 use crate::domain::request_status::{RequestEvent, RequestStatus};
@@ -91,11 +92,16 @@ pub async fn create(db: &DatabaseConnection, actor: &Actor, input: NewRequest) -
         }
     }
     audit::record(&txn, Some(actor), "request.created", "request", row.id, details).await?;
+    // A request a rule approves at once is told as approved (from the transition); only one that waits
+    // is told as received, to its owner and to the approvers.
     let row = approval_rules::apply_to_new(&txn, actor, row).await?;
-    txn.commit().await?;
-    if row.approved_by_rule.is_some() {
-        jobs::wake();
+    if row.approved_by_rule.is_none() {
+        let key = format!("request:{}:received", row.id);
+        notifications::record(&txn, EventKind::RequestReceived, &key, row.id, None, None, None).await?;
     }
+    txn.commit().await?;
+    // The approvers hear of it, or its provisioning starts, now rather than at the workers' next poll.
+    jobs::wake();
     Ok(row)
 }
 
@@ -436,7 +442,10 @@ pub async fn transition_in_by<C: ConnectionTrait>(
         let job = jobs::NewJob::new(kind, json!({"request_id": id})).idempotency_key(format!("{kind}:{id}:{audit_id}"));
         jobs::enqueue(txn, job).await?;
     }
-    request::Entity::find_by_id(id).one(txn).await?.ok_or(ServiceError::NotFound)
+    let updated = request::Entity::find_by_id(id).one(txn).await?.ok_or(ServiceError::NotFound)?;
+    // Told in the same commit as the change: a rolled-back change tells nobody.
+    notifications::record_transition(txn, &updated, from, to, audit_id).await?;
+    Ok(updated)
 }
 
 /// How many requests are in `status` now (the queue's badge, the admin home).

@@ -1,4 +1,5 @@
-//! The admin workspace: home, request queue, users, catalog, quotas, audit log and Guacamole sync.
+//! The admin workspace: home, request queue, users, catalog, quotas, audit log, Guacamole sync and
+//! webhooks.
 
 pub mod adopt;
 pub mod approval_rules;
@@ -12,6 +13,7 @@ pub mod queue;
 pub mod quotas;
 pub mod sign_in;
 pub mod users;
+pub mod webhooks;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer};
