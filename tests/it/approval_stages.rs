@@ -175,8 +175,17 @@ async fn someone_outside_the_stage_group_is_refused_and_nothing_changes() {
 async fn a_person_in_both_groups_cannot_approve_both_stages() {
     let s = staged().await;
     let id = s.submit("course3").await;
+    let names = |users: Option<Vec<entities::user::Model>>| -> Vec<String> {
+        users.unwrap().into_iter().map(|u| u.username).collect()
+    };
+    let row = s.row(id).await;
+    let approvers = proxdesk::services::requests::stages::current_approvers(&s.desk.app.db, &row).await;
+    assert_eq!(names(approvers.unwrap()), ["dana", "tina", "tom"]);
     assert_eq!(s.approve(&s.dana, id).await.status(), StatusCode::OK);
     assert_eq!(s.row(id).await.stage, 1);
+    let row = s.row(id).await;
+    let approvers = proxdesk::services::requests::stages::current_approvers(&s.desk.app.db, &row).await;
+    assert_eq!(names(approvers.unwrap()), ["iris", "ivan"], "dana acted already");
     assert!(s.waiting_for(&s.dana).await.is_empty(), "dana's part is done");
     let r = s.approve(&s.dana, id).await;
     assert_eq!(r.status(), StatusCode::CONFLICT, "{}", r.text().await.unwrap());

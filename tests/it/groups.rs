@@ -106,6 +106,10 @@ async fn the_group_pages_create_a_group_and_add_members_by_name() {
     let alice_id = alice.json::<Value>().await.unwrap()["items"][0]["id"].as_i64().unwrap();
     let user_page = b.get(&format!("/admin/users/{alice_id}")).await.text().await.unwrap().replace("&#x2f;", "/");
     assert!(user_page.contains(&format!("href=\"{page}\">teachers</a>")), "alice's page names her group");
+    let audit = b.get("/admin/audit?subject_type=group").await;
+    assert_eq!(audit.status(), StatusCode::OK);
+    let audit = audit.text().await.unwrap().replace("&#x2f;", "/");
+    assert!(audit.contains(&format!("href=\"{page}\">Group #")), "the audit log links the group");
 }
 
 /// The account named `name`, as an actor.

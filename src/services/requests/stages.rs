@@ -366,6 +366,29 @@ pub async fn awaiting(
     Ok(into_page(rows, limit, |r| r.request.id))
 }
 
+/// Who may approve `r` at its current stage besides admins: the active members of that stage's group,
+/// but its owner and anyone who approved an earlier stage. `None` for a request whose entry has no stages
+/// (admins alone decide it) or that is no longer pending. For telling approvers a request waits for them.
+pub async fn current_approvers<C: ConnectionTrait>(
+    conn: &C,
+    r: &request::Model,
+) -> Result<Option<Vec<entities::user::Model>>, ServiceError> {
+    if RequestStatus::parse(&r.status) != Some(RequestStatus::Pending) {
+        return Ok(None);
+    }
+    let stages = stages_of(conn, r.template_id).await?;
+    let Some(current) = stages.get(r.stage.max(0) as usize).or(stages.last()) else { return Ok(None) };
+    let acted: Vec<i64> = request_approval::Entity::find()
+        .select_only()
+        .column(request_approval::Column::UserId)
+        .filter(request_approval::Column::RequestId.eq(r.id))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    let members = groups::members(conn, current.group_id).await?;
+    Ok(Some(members.into_iter().filter(|u| !u.disabled && u.id != r.user_id && !acted.contains(&u.id)).collect()))
+}
+
 /// The group names of stages, in order, for forms and the API.
 pub fn names(stages: &[Stage]) -> Vec<String> {
     stages.iter().map(|s| s.group_name.clone()).collect()

@@ -12,7 +12,7 @@ use crate::http::pages::ctx::{Ctx, respond, urlencode};
 use crate::services::{self, audit::AuditFilter};
 
 /// The subjects the log names, for the filter.
-const SUBJECT_TYPES: &[&str] = &["request", "machine", "user", "template", "token", "quota", "job"];
+const SUBJECT_TYPES: &[&str] = &["request", "machine", "user", "template", "token", "quota", "job", "group"];
 
 #[derive(Deserialize, Default)]
 pub struct AuditQuery {
@@ -78,6 +78,7 @@ pub async fn audit(ctx: Ctx, Query(q): Query<AuditQuery>) -> Response {
                         "request" => Some(format!("/requests/{}", e.subject_id)),
                         "user" => Some(format!("/admin/users/{}", e.subject_id)),
                         "template" => Some(format!("/admin/catalog/{}", e.subject_id)),
+                        "group" => Some(format!("/admin/groups/{}", e.subject_id)),
                         "machine" => requests.get(&e.subject_id).map(|r| format!("/requests/{r}")),
                         _ => None,
                     };
