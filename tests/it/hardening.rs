@@ -127,6 +127,7 @@ async fn a_new_password_closes_the_doors_the_old_one_opened() {
             .unwrap();
         assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     }
+    let fifth_failed = std::time::Instant::now();
     let r = app
         .api
         .put(app.url("/api/v1/me/password"))
@@ -135,7 +136,12 @@ async fn a_new_password_closes_the_doors_the_old_one_opened() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    // The delay after the fifth failure is 1 s: within it even the right password waits. A loaded machine
+    // may take longer than that between the two calls; then the delay is over and the change goes through.
+    if r.status() != StatusCode::TOO_MANY_REQUESTS {
+        assert!(fifth_failed.elapsed() >= std::time::Duration::from_secs(1), "{} within the delay", r.status());
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    }
 
     // An admin's reset: every session and every API token of hers ends.
     let r = app.post(&admin_t, &format!("/api/v1/users/{}/reset-password", alice.id), serde_json::json!({})).await;
