@@ -9,6 +9,9 @@ use std::fmt;
 pub enum EventKind {
     /// A request was submitted: its approvers are asked, its owner gets a receipt.
     RequestReceived,
+    /// A request of an entry with approval stages moved on to its next stage: that stage's approvers are
+    /// asked.
+    RequestAwaiting,
     RequestApproved,
     /// With the reason the approver gave.
     RequestRejected,
@@ -25,8 +28,9 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 8] = [
+    pub const ALL: [EventKind; 9] = [
         EventKind::RequestReceived,
+        EventKind::RequestAwaiting,
         EventKind::RequestApproved,
         EventKind::RequestRejected,
         EventKind::RequestReady,
@@ -40,6 +44,7 @@ impl EventKind {
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::RequestReceived => "request.received",
+            EventKind::RequestAwaiting => "request.awaiting",
             EventKind::RequestApproved => "request.approved",
             EventKind::RequestRejected => "request.rejected",
             EventKind::RequestReady => "request.ready",
@@ -58,6 +63,7 @@ impl EventKind {
     fn key(self) -> &'static str {
         match self {
             EventKind::RequestReceived => "mail.request_received",
+            EventKind::RequestAwaiting => "mail.request_awaiting",
             EventKind::RequestApproved => "mail.request_approved",
             EventKind::RequestRejected => "mail.request_rejected",
             EventKind::RequestReady => "mail.request_ready",
@@ -77,6 +83,7 @@ impl EventKind {
     pub fn audiences(self) -> &'static [Audience] {
         match self {
             EventKind::RequestReceived => &[Audience::Approvers, Audience::Owner],
+            EventKind::RequestAwaiting => &[Audience::Approvers],
             _ => &[Audience::Owner],
         }
     }
@@ -200,10 +207,12 @@ mod tests {
     }
 
     #[test]
-    fn approvers_hear_only_of_new_requests_and_owners_of_everything() {
+    fn approvers_hear_only_of_requests_waiting_for_them_and_owners_of_everything_else() {
         for kind in EventKind::ALL {
-            assert!(kind.audiences().contains(&Audience::Owner), "{kind}");
-            assert_eq!(kind.audiences().contains(&Audience::Approvers), kind == EventKind::RequestReceived, "{kind}");
+            let waits = matches!(kind, EventKind::RequestReceived | EventKind::RequestAwaiting);
+            assert_eq!(kind.audiences().contains(&Audience::Approvers), waits, "{kind}");
+            // The owner hears of everything but a stage passed on the way (the decision comes later).
+            assert_eq!(kind.audiences().contains(&Audience::Owner), kind != EventKind::RequestAwaiting, "{kind}");
         }
     }
 

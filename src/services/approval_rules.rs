@@ -9,7 +9,7 @@ use sea_orm::{
 };
 use serde_json::json;
 
-use entities::{approval_rule, approval_rule_subject, request, template, user};
+use entities::{approval_rule, approval_rule_subject, request, template, user, user_group};
 
 use super::{Actor, ServiceError, audit, requests};
 use crate::domain::FieldError;
@@ -30,6 +30,7 @@ pub struct RuleInput {
     pub max_disk_gib: Option<i32>,
     pub max_machines: Option<i32>,
     pub user_ids: Vec<i64>,
+    pub group_ids: Vec<i64>,
 }
 
 /// A rule with what people need beside it.
@@ -38,6 +39,7 @@ pub struct RuleView {
     pub rule: ApprovalRule,
     pub template_name: Option<String>,
     pub usernames: Vec<String>,
+    pub group_names: Vec<String>,
     /// Requests it approved so far.
     pub approved: u64,
     pub created_at: chrono::DateTime<Utc>,
@@ -73,9 +75,17 @@ async fn view(db: &DatabaseConnection, row: approval_rule::Model) -> Result<Rule
             usernames.push(u.username);
         }
     }
+    let group_names = user_group::Entity::find()
+        .filter(user_group::Column::Id.is_in(subjects.1.clone()))
+        .order_by_asc(user_group::Column::Name)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|g| g.name)
+        .collect();
     let approved = request::Entity::find().filter(request::Column::ApprovedByRule.eq(row.id)).count(db).await?;
     let created_at = row.created_at;
-    Ok(RuleView { rule: to_domain(row, subjects), template_name, usernames, approved, created_at })
+    Ok(RuleView { rule: to_domain(row, subjects), template_name, usernames, group_names, approved, created_at })
 }
 
 async fn subjects_of<C: ConnectionTrait>(conn: &C, rule_id: i64) -> Result<(Vec<i64>, Vec<i64>), ServiceError> {
@@ -120,7 +130,7 @@ async fn check_input(
         max_disk_gib: input.max_disk_gib,
         max_machines: input.max_machines,
         user_ids: dedup(&input.user_ids),
-        group_ids: Vec::new(),
+        group_ids: dedup(&input.group_ids),
     };
     let mut errors = check_rule(&rule).err().unwrap_or_default();
     if let Some(t) = rule.template_id
@@ -131,6 +141,11 @@ async fn check_input(
     let known = user::Entity::find().filter(user::Column::Id.is_in(rule.user_ids.clone())).count(db).await?;
     if known != rule.user_ids.len() as u64 {
         errors.push(FieldError::new("users", "error.rule_unknown_user"));
+    }
+    let groups =
+        user_group::Entity::find().filter(user_group::Column::Id.is_in(rule.group_ids.clone())).count(db).await?;
+    if groups != rule.group_ids.len() as u64 {
+        errors.push(FieldError::new("groups", "error.rule_unknown_group"));
     }
     let taken = approval_rule::Entity::find()
         .filter(approval_rule::Column::Name.eq(rule.name.as_str()))
@@ -253,7 +268,7 @@ pub(super) async fn apply_to_new<C: ConnectionTrait>(
         template_id,
         user_id: actor.id,
         role: actor.role,
-        group_ids: Vec::new(),
+        group_ids: super::groups::member_group_ids(txn, actor.id).await?,
         wanted: Resources { cores: row.cores, memory_mib: row.memory_mib, disk_gib: row.disk_gib },
         held_from_entry: held_from_entry(txn, actor.id, template_id, row.id).await?,
     };

@@ -179,6 +179,29 @@ pub async fn delete(db: &DatabaseConnection, actor: &Actor, id: i64) -> Result<(
             users.join(", ")
         )));
     }
+    // A rule limited to this group would cover everyone without it: the admin changes the rule first.
+    let rules: Vec<String> = entities::approval_rule::Entity::find()
+        .select_only()
+        .column(entities::approval_rule::Column::Name)
+        .filter(
+            entities::approval_rule::Column::Id.in_subquery(
+                sea_orm::sea_query::Query::select()
+                    .column(entities::approval_rule_subject::Column::RuleId)
+                    .from(entities::approval_rule_subject::Entity)
+                    .and_where(entities::approval_rule_subject::Column::GroupId.eq(id))
+                    .to_owned(),
+            ),
+        )
+        .into_tuple()
+        .all(&txn)
+        .await?;
+    if !rules.is_empty() {
+        return Err(ServiceError::Conflict(format!(
+            "the group {} limits the approval rules {}; change them first",
+            g.name,
+            rules.join(", ")
+        )));
+    }
     member::Entity::delete_many().filter(member::Column::GroupId.eq(id)).exec(&txn).await?;
     group::Entity::delete_by_id(id).exec(&txn).await?;
     audit::record(&txn, Some(actor), "group.deleted", "group", id, json!({"name": g.name})).await?;

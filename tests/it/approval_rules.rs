@@ -86,7 +86,9 @@ async fn a_covered_request_is_approved_at_once_as_policy_and_becomes_ready() {
 
 #[tokio::test]
 async fn what_no_rule_covers_waits_in_the_queue() {
-    let d = desk(spawn_app().await).await;
+    // On the simulator, so what a rule approves provisions and keeps holding quota (the count is exact).
+    let (app, _sim) = app_on(SimConfig::for_tests(), |_, _| {}).await;
+    let d = desk(app).await;
     let other = d.app.template_at("Ubuntu", "pve1", 9001, "none").await;
     let (bob, _) = d.app.user("bob", Role::User).await;
     let base = json!({"template_id": d.entry, "max_cores": 2});
@@ -111,7 +113,7 @@ async fn what_no_rule_covers_waits_in_the_queue() {
     }
 
     // A listed user, up to the count: the rule counts the machines of its entry alice holds.
-    let rule = d.rule(with(json!({"name": "alice, two at most", "user_ids": [d.alice_id], "max_machines": 5}))).await;
+    let rule = d.rule(with(json!({"name": "alice, five at most", "user_ids": [d.alice_id], "max_machines": 5}))).await;
     let held = 4; // the four pending requests above hold quota and are of this entry
     assert_eq!(d.ask("lab-count-1", 1).await["status"], "approved", "machine {} of 5", held + 1);
     assert_eq!(d.ask("lab-count-2", 1).await["status"], "pending", "a sixth is beyond the rule");
@@ -119,6 +121,25 @@ async fn what_no_rule_covers_waits_in_the_queue() {
         d.app.get(&d.admin, &format!("/api/v1/admin/approval-rules/{}", rule["id"])).await.json().await.unwrap();
     assert_eq!(listed["usernames"], json!(["alice"]));
     assert_eq!(listed["approved_requests"], 1);
+    let r = d.app.api.delete(d.app.url(&format!("/api/v1/admin/approval-rules/{}", rule["id"])));
+    assert_eq!(r.bearer_auth(&d.admin).send().await.unwrap().status(), StatusCode::NO_CONTENT);
+
+    // A listed group covers its members: bob's group, then alice in it too. The group cannot go while
+    // the rule names it (the rule would then cover everyone).
+    let r = d.app.post(&d.admin, "/api/v1/admin/groups", json!({"name": "lab"})).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let group = r.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    let member = |user: i64| d.app.api.put(d.app.url(&format!("/api/v1/admin/groups/{group}/members/{user}")));
+    assert!(member(bob.id).bearer_auth(&d.admin).send().await.unwrap().status().is_success());
+    let rule = d.rule(with(json!({"name": "lab members", "group_ids": [group]}))).await;
+    assert_eq!(rule["group_names"], json!(["lab"]));
+    assert_eq!(d.ask("lab-not-member", 1).await["status"], "pending", "alice is not in the group yet");
+    assert!(member(d.alice_id).bearer_auth(&d.admin).send().await.unwrap().status().is_success());
+    assert_eq!(d.ask("lab-member", 1).await["status"], "approved");
+    let r = d.app.api.delete(d.app.url(&format!("/api/v1/admin/groups/{group}"))).bearer_auth(&d.admin);
+    assert_eq!(r.send().await.unwrap().status(), StatusCode::CONFLICT);
+    let r = d.app.api.delete(d.app.url(&format!("/api/v1/admin/approval-rules/{}", rule["id"])));
+    assert_eq!(r.bearer_auth(&d.admin).send().await.unwrap().status(), StatusCode::NO_CONTENT);
 }
 
 #[tokio::test]

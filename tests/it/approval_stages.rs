@@ -77,9 +77,11 @@ impl Staged {
             .unwrap()
     }
 
+    /// The provisioning jobs of request `id` (notifications are jobs too, and are not counted).
     async fn jobs_for(&self, id: i64) -> usize {
         let jobs = jobs::entity::Entity::find().all(&self.desk.app.db).await.unwrap();
-        jobs.iter().filter(|j| j.payload.contains(&format!("\"request_id\":{id}"))).count()
+        let payload = format!("\"request_id\":{id}");
+        jobs.iter().filter(|j| j.kind == "provision" && j.payload.contains(&payload)).count()
     }
 
     async fn row(&self, id: i64) -> entities::request::Model {

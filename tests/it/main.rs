@@ -52,6 +52,7 @@ mod metrics;
 mod metrics_logs;
 mod metrics_text;
 mod notifications;
+mod notifications_stages;
 mod notifications_webhooks;
 mod notify_fixtures;
 mod oidc_provider;

@@ -33,6 +33,7 @@ fn input(b: ApprovalRuleBody) -> RuleInput {
         max_disk_gib: b.max_disk_gib,
         max_machines: b.max_machines,
         user_ids: b.user_ids.unwrap_or_default(),
+        group_ids: b.group_ids.unwrap_or_default(),
     }
 }
 

@@ -112,13 +112,16 @@ pub async fn record_transition<C: ConnectionTrait>(
     record(conn, kind, &format!("request:{}:{audit_id}", updated.id), updated.id, None, reason, None).await
 }
 
-/// The people who may decide `request`: today every enabled admin. One place, so approval stages can
-/// narrow it to a stage's group.
+/// The people who may decide `request`: the members of the approval stage it waits at (those who have not
+/// acted on it yet), or, for an entry without stages, every enabled admin.
 pub async fn approvers_of<C: ConnectionTrait>(
     conn: &C,
     request: &request::Model,
 ) -> Result<Vec<user::Model>, ServiceError> {
-    let _ = request;
+    // An entry with approval stages: the members of the stage the request waits at (who have not acted).
+    if let Some(members) = super::requests::stages::current_approvers(conn, request).await? {
+        return Ok(members);
+    }
     Ok(user::Entity::find()
         .filter(user::Column::Role.eq(Role::Admin.as_str()))
         .filter(user::Column::Disabled.eq(false))

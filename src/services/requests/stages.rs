@@ -17,8 +17,9 @@ use entities::{request, request_approval, template_approval_stage as stage};
 
 use super::{RequestRow, transition_in};
 use crate::domain::approval_stages::{ApprovalStep, Approver, Authority, Refusal, authority, step};
+use crate::domain::notification::EventKind;
 use crate::domain::request_status::{RequestEvent, RequestStatus};
-use crate::services::{Actor, Page, ServiceError, audit, groups, into_page, page_limit};
+use crate::services::{Actor, Page, ServiceError, audit, groups, into_page, notifications, page_limit};
 
 /// One stage of an entry: the group whose member approves at `position`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -297,6 +298,8 @@ pub(super) async fn approve(
             hold_stage(&txn, &r, to).await?;
             record(&txn, actor, &r, from).await?;
             audit::record(&txn, Some(actor), "request.stage_approved", "request", r.id, audit_details).await?;
+            let key = format!("request:{}:stage:{to}", r.id);
+            notifications::record(&txn, EventKind::RequestAwaiting, &key, r.id, None, None, None).await?;
             let moved = request::Entity::find_by_id(r.id).one(&txn).await?.ok_or(ServiceError::NotFound)?;
             txn.commit().await?;
             Ok(moved)

@@ -29,6 +29,9 @@ pub struct ApprovalRule {
     /// Only these users (ids); empty: anyone the entry and role allow.
     pub user_ids: Vec<i64>,
     pub usernames: Vec<String>,
+    /// …or members of these groups (ids); both empty: anyone the entry and role allow.
+    pub group_ids: Vec<i64>,
+    pub group_names: Vec<String>,
     /// Requests it approved so far (list them with `GET /requests?approved_by_rule={id}`).
     pub approved_requests: u64,
     pub created_at: DateTime<Utc>,
@@ -53,6 +56,8 @@ impl From<RuleView> for ApprovalRule {
             max_machines: r.max_machines,
             user_ids: r.user_ids,
             usernames: v.usernames,
+            group_ids: r.group_ids,
+            group_names: v.group_names,
             approved_requests: v.approved,
             created_at: v.created_at,
         }
@@ -84,4 +89,7 @@ pub struct ApprovalRuleBody {
     /// Ids of the users it is limited to (at most 1000); absent or empty: not limited to users.
     #[oai(nullable, validator(max_items = 1000))]
     pub user_ids: Option<Vec<i64>>,
+    /// Ids of the groups whose members it also covers (at most 1000); absent or empty: no group.
+    #[oai(nullable, validator(max_items = 1000))]
+    pub group_ids: Option<Vec<i64>>,
 }

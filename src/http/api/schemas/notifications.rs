@@ -11,6 +11,9 @@ use crate::domain::notification::EventKind;
 pub enum NotificationKind {
     #[oai(rename = "request.received")]
     RequestReceived,
+    /// A request reached your group's approval stage.
+    #[oai(rename = "request.awaiting")]
+    RequestAwaiting,
     #[oai(rename = "request.approved")]
     RequestApproved,
     #[oai(rename = "request.rejected")]
@@ -31,6 +34,7 @@ impl From<NotificationKind> for EventKind {
     fn from(k: NotificationKind) -> Self {
         match k {
             NotificationKind::RequestReceived => EventKind::RequestReceived,
+            NotificationKind::RequestAwaiting => EventKind::RequestAwaiting,
             NotificationKind::RequestApproved => EventKind::RequestApproved,
             NotificationKind::RequestRejected => EventKind::RequestRejected,
             NotificationKind::RequestReady => EventKind::RequestReady,
@@ -46,6 +50,7 @@ impl From<EventKind> for NotificationKind {
     fn from(k: EventKind) -> Self {
         match k {
             EventKind::RequestReceived => NotificationKind::RequestReceived,
+            EventKind::RequestAwaiting => NotificationKind::RequestAwaiting,
             EventKind::RequestApproved => NotificationKind::RequestApproved,
             EventKind::RequestRejected => NotificationKind::RequestRejected,
             EventKind::RequestReady => NotificationKind::RequestReady,

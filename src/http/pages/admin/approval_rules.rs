@@ -130,6 +130,16 @@ async fn read(ctx: &Ctx, form: &Form) -> Result<Result<RuleInput, FieldErrors>, 
             None => errors.push(FieldError::new("users", "error.rule_unknown_user").with("name", name)),
         }
     }
+    let names: Vec<String> =
+        form.get("groups").split(',').map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned).collect();
+    let group_ids = match services::groups::by_names(&ctx.state.db, "groups", &names).await {
+        Ok(groups) => groups.into_iter().map(|g| g.id).collect(),
+        Err(ServiceError::Invalid(e)) => {
+            errors.0.extend(e.0);
+            Vec::new()
+        }
+        Err(e) => return Err(ctx.service_error(&e)),
+    };
     let input = RuleInput {
         name: form.get("name").to_owned(),
         enabled: form.checked("enabled"),
@@ -140,6 +150,7 @@ async fn read(ctx: &Ctx, form: &Form) -> Result<Result<RuleInput, FieldErrors>, 
         max_disk_gib: optional_number(&mut errors, "max_disk_gib", form.get("max_disk_gib")),
         max_machines: optional_number(&mut errors, "max_machines", form.get("max_machines")),
         user_ids,
+        group_ids,
     };
     Ok(if errors.is_empty() { Ok(input) } else { Err(errors) })
 }
@@ -157,6 +168,7 @@ fn typed(v: &RuleView) -> BTreeMap<String, String> {
         ("max_disk_gib".to_owned(), n(r.max_disk_gib)),
         ("max_machines".to_owned(), n(r.max_machines)),
         ("users".to_owned(), v.usernames.join(", ")),
+        ("groups".to_owned(), v.group_names.join(", ")),
     ]);
     if r.enabled {
         form.insert("enabled".to_owned(), "on".to_owned());
@@ -171,7 +183,7 @@ fn summary(ctx: &Ctx, v: &RuleView) -> Value {
         entry => v.template_name.clone().unwrap_or_else(|| ctx.t("rules.any_entry")),
         role => r.role.map(|r| ctx.t(&format!("role.{}", r.as_str()))).unwrap_or_else(|| ctx.t("rules.any_role")),
         max_cores => r.max_cores, max_memory_mib => r.max_memory_mib, max_disk_gib => r.max_disk_gib,
-        max_machines => r.max_machines, users => v.usernames.join(", "),
+        max_machines => r.max_machines, users => v.usernames.join(", "), groups => v.group_names.join(", "),
         approved => v.approved,
     }
 }
